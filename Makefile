@@ -1,0 +1,47 @@
+# dockyard: set-up, tests and the demo. Every target installs what it is missing.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := runc busybox-static iproute2 iptables libseccomp2 skopeo umoci \
+	docker-registry debootstrap docker-compose procps psmisc ca-certificates
+STAMP := $(VENV)/.installed
+
+.PHONY: install test unit integration compat lint demo clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "apt-get install:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+test: install
+	$(PY) -m pytest -q -ra tests
+
+unit: install
+	$(PY) -m pytest -q tests/unit
+
+integration: install
+	$(PY) -m pytest -q -ra tests/integration
+
+compat: install
+	$(PY) -m pytest -q -ra tests/compat
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+demo: install
+	$(PY) examples/demo.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info
