@@ -1,0 +1,293 @@
+"""On-disk storage of dockyard's registry server.
+
+Layout under the registry root (every metadata write is atomic):
+
+    content/                       a ContentStore: every blob and manifest, by digest
+    uploads/<uuid>/data            the bytes of an upload session so far
+    repositories/<name>/_layers/<hex>             a blob linked into the repository
+    repositories/<name>/_manifests/revisions/<hex>  JSON {"mediaType"} of a manifest
+    repositories/<name>/_manifests/tags/<tag>       the digest a tag points to
+
+A blob is visible in a repository only through its link, as in the distribution registry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import threading
+import uuid
+
+from ..content.store import ContentStore, validate_digest
+from ..fsutil import atomic_write, fsync_dir, read_json, write_json
+from .registry_errors import RegistryError
+
+NAME_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+NAME_RE = re.compile(rf"^{NAME_COMPONENT}(?:/{NAME_COMPONENT})*$")
+TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
+UUID_RE = re.compile(r"^[0-9a-f]{32}$")
+
+
+def check_name(name: str) -> str:
+    if len(name) > 255 or not NAME_RE.match(name):
+        raise RegistryError("NAME_INVALID", detail={"name": name})
+    return name
+
+
+def check_digest(digest: str, code: str = "DIGEST_INVALID") -> str:
+    try:
+        return validate_digest(digest)
+    except Exception:
+        if digest.startswith("sha256:") or ":" not in digest:
+            raise RegistryError(code, "invalid digest", detail={"digest": digest}) from None
+        raise RegistryError(
+            "UNSUPPORTED", f"unsupported digest algorithm: {digest}", status=400
+        ) from None
+
+
+class Upload:
+    """An upload session: a data file that grows by PATCH until PUT publishes it."""
+
+    def __init__(self, storage: RegistryStorage, name: str, upload_id: str) -> None:
+        self.name = name
+        self.id = upload_id
+        self.dir = os.path.join(storage.root, "uploads", upload_id)
+        self.data = os.path.join(self.dir, "data")
+
+    @property
+    def size(self) -> int:
+        return os.stat(self.data).st_size
+
+
+class RegistryStorage:
+    """Repositories, tags, manifests, blobs and uploads on the registry's root directory."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.content = ContentStore(os.path.join(root, "content"))
+        os.makedirs(os.path.join(root, "uploads"), exist_ok=True)
+        os.makedirs(os.path.join(root, "repositories"), exist_ok=True)
+        self._lock = threading.Lock()
+        # Running hashes of upload sessions, so a sequential upload is hashed once.
+        self._hashes: dict[str, tuple[int, hashlib._Hash]] = {}
+
+    # -- paths
+    def _repo(self, name: str) -> str:
+        return os.path.join(self.root, "repositories", check_name(name))
+
+    def _layer_link(self, name: str, digest: str) -> str:
+        return os.path.join(self._repo(name), "_layers", check_digest(digest)[7:])
+
+    def _revision(self, name: str, digest: str) -> str:
+        return os.path.join(self._repo(name), "_manifests", "revisions", check_digest(digest)[7:])
+
+    def _tag(self, name: str, tag: str) -> str:
+        if not TAG_RE.match(tag):
+            raise RegistryError("TAG_INVALID", "invalid tag", detail={"tag": tag})
+        return os.path.join(self._repo(name), "_manifests", "tags", tag)
+
+    def repository_exists(self, name: str) -> bool:
+        return os.path.isdir(self._repo(name))
+
+    # -- blobs
+    def blob_path(self, name: str, digest: str) -> str:
+        """The file of a blob linked into `name`; raises BLOB_UNKNOWN otherwise."""
+        link = self._layer_link(name, digest)
+        path = self.content.path(digest)
+        if not (os.path.exists(link) or os.path.exists(self._revision(name, digest))):
+            raise RegistryError("BLOB_UNKNOWN", detail={"digest": digest})
+        if not os.path.exists(path):
+            raise RegistryError("BLOB_UNKNOWN", detail={"digest": digest})
+        return path
+
+    def link_blob(self, name: str, digest: str) -> None:
+        link = self._layer_link(name, digest)
+        if not os.path.exists(link):
+            atomic_write(link, digest.encode())
+
+    def has_blob(self, name: str, digest: str) -> bool:
+        try:
+            self.blob_path(name, digest)
+            return True
+        except RegistryError:
+            return False
+
+    def delete_blob(self, name: str, digest: str) -> None:
+        link = self._layer_link(name, digest)
+        try:
+            os.unlink(link)
+        except FileNotFoundError:
+            raise RegistryError("BLOB_UNKNOWN", detail={"digest": digest}) from None
+
+    def mount_blob(self, name: str, digest: str, source: str) -> bool:
+        """Link a blob of repository `source` into `name`; False when `source` lacks it."""
+        try:
+            check_name(source)
+        except RegistryError:
+            return False
+        if not self.has_blob(source, digest):
+            return False
+        self.link_blob(name, digest)
+        return True
+
+    def put_blob(self, name: str, data: bytes, digest: str) -> str:
+        check_digest(digest)
+        try:
+            self.content.put(data, digest)
+        except Exception:
+            raise RegistryError("DIGEST_INVALID", detail={"digest": digest}) from None
+        self.link_blob(name, digest)
+        return digest
+
+    # -- uploads
+    def start_upload(self, name: str) -> Upload:
+        check_name(name)
+        upload = Upload(self, name, uuid.uuid4().hex)
+        os.makedirs(upload.dir)
+        write_json(os.path.join(upload.dir, "info"), {"name": name})
+        open(upload.data, "wb").close()
+        return upload
+
+    def upload(self, name: str, upload_id: str) -> Upload:
+        if not UUID_RE.match(upload_id):
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_id})
+        upload = Upload(self, name, upload_id)
+        try:
+            info = read_json(os.path.join(upload.dir, "info"))
+        except (FileNotFoundError, ValueError):
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_id}) from None
+        if info.get("name") != name:
+            raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_id})
+        return upload
+
+    def append(self, upload: Upload, chunk: bytes) -> None:
+        """Append to an upload; keeps the running hash when the append is sequential."""
+        with open(upload.data, "ab") as f:
+            offset = f.tell()
+            f.write(chunk)
+        with self._lock:
+            state = self._hashes.get(upload.id)
+            if state is None and offset == 0:
+                state = (0, hashlib.sha256())
+            if state is not None and state[0] == offset:
+                state[1].update(chunk)
+                self._hashes[upload.id] = (offset + len(chunk), state[1])
+            else:
+                self._hashes.pop(upload.id, None)
+
+    def finish_upload(self, upload: Upload, digest: str) -> str:
+        """Verify the upload's bytes against `digest` and publish them as a blob."""
+        check_digest(digest)
+        size = upload.size
+        with self._lock:
+            state = self._hashes.pop(upload.id, None)
+        if state is not None and state[0] == size:
+            actual = "sha256:" + state[1].hexdigest()
+        else:
+            h = hashlib.sha256()
+            with open(upload.data, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+            actual = "sha256:" + h.hexdigest()
+        if actual != digest:
+            self.cancel_upload(upload)
+            raise RegistryError("DIGEST_INVALID", detail={"digest": digest, "actual": actual})
+        target = self.content.path(digest)
+        with open(upload.data, "rb+") as f:
+            os.fsync(f.fileno())
+        os.rename(upload.data, target)
+        fsync_dir(os.path.dirname(target))
+        shutil.rmtree(upload.dir, ignore_errors=True)
+        self.link_blob(upload.name, digest)
+        return digest
+
+    def cancel_upload(self, upload: Upload) -> None:
+        with self._lock:
+            self._hashes.pop(upload.id, None)
+        shutil.rmtree(upload.dir, ignore_errors=True)
+
+    # -- manifests
+    def put_manifest(self, name: str, body: bytes, media_type: str, tag: str | None) -> str:
+        digest = self.content.put(body)
+        write_json(self._revision(name, digest), {"mediaType": media_type})
+        self.link_blob(name, digest)
+        if tag is not None:
+            atomic_write(self._tag(name, tag), digest.encode())
+        return digest
+
+    def resolve(self, name: str, reference: str) -> str:
+        """The digest a tag or digest reference names in `name`; raises MANIFEST_UNKNOWN."""
+        if ":" in reference:
+            check_digest(reference)
+            if not os.path.exists(self._revision(name, reference)):
+                raise RegistryError("MANIFEST_UNKNOWN", detail={"digest": reference})
+            return reference
+        try:
+            with open(self._tag(name, reference), "rb") as f:
+                return f.read().decode().strip()
+        except FileNotFoundError:
+            if not self.repository_exists(name):
+                raise RegistryError("NAME_UNKNOWN", detail={"name": name}) from None
+            raise RegistryError(
+                "MANIFEST_UNKNOWN", "manifest unknown", detail={"tag": reference}
+            ) from None
+
+    def manifest(self, name: str, digest: str) -> tuple[bytes, str]:
+        """The bytes and media type of a manifest revision of `name`."""
+        try:
+            info = read_json(self._revision(name, digest))
+            return self.content.read(digest), info["mediaType"]
+        except (FileNotFoundError, KeyError, ValueError):
+            raise RegistryError("MANIFEST_UNKNOWN", detail={"digest": digest}) from None
+        except Exception as e:  # the content store's NotFound
+            raise RegistryError("MANIFEST_UNKNOWN", detail={"digest": digest}) from e
+
+    def has_manifest(self, name: str, digest: str) -> bool:
+        return os.path.exists(self._revision(name, digest)) and self.content.exists(digest)
+
+    def delete_manifest(self, name: str, digest: str) -> None:
+        try:
+            os.unlink(self._revision(name, digest))
+        except FileNotFoundError:
+            raise RegistryError("MANIFEST_UNKNOWN", detail={"digest": digest}) from None
+        for tag in self.tags(name):
+            try:
+                if self.resolve(name, tag) == digest:
+                    os.unlink(self._tag(name, tag))
+            except (RegistryError, FileNotFoundError):
+                pass
+
+    def delete_tag(self, name: str, tag: str) -> None:
+        try:
+            os.unlink(self._tag(name, tag))
+        except FileNotFoundError:
+            raise RegistryError("MANIFEST_UNKNOWN", detail={"tag": tag}) from None
+
+    def revisions(self, name: str) -> list[str]:
+        d = os.path.join(self._repo(name), "_manifests", "revisions")
+        try:
+            return ["sha256:" + h for h in sorted(os.listdir(d)) if len(h) == 64]
+        except FileNotFoundError:
+            return []
+
+    # -- listings
+    def tags(self, name: str) -> list[str]:
+        d = os.path.join(self._repo(name), "_manifests", "tags")
+        if not self.repository_exists(name):
+            raise RegistryError("NAME_UNKNOWN", detail={"name": name})
+        try:
+            return sorted(t for t in os.listdir(d) if not t.startswith(".tmp-"))
+        except FileNotFoundError:
+            return []
+
+    def catalog(self) -> list[str]:
+        """Every repository that holds at least one manifest revision, sorted."""
+        top = os.path.join(self.root, "repositories")
+        names = []
+        for dirpath, dirnames, _files in os.walk(top):
+            if "_manifests" in dirnames:
+                names.append(os.path.relpath(dirpath, top))
+            dirnames[:] = [d for d in dirnames if not d.startswith("_")]
+        return sorted(names)

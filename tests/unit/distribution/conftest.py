@@ -1,0 +1,6 @@
+"""Make the distribution test helpers importable (tests run in importlib mode)."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
