@@ -1,0 +1,1 @@
+"""The daemon: configuration, composition of the services, start-up recovery, events."""

@@ -1,0 +1,246 @@
+"""`dockyard daemon`: the composition root.
+
+It reads the configuration, creates each service once, lets each reconcile what it finds on
+disk, hands every route module only the services it needs, listens on the configured sockets
+and shuts down on SIGTERM/SIGINT. Containers keep running across a daemon restart: their
+monitors are separate processes (live restore).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import grp
+import logging
+import os
+import signal
+import socket
+import ssl
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from dockyard.api.app import Routes, make_app
+from dockyard.api.system import SystemRoutes
+from dockyard.api.volumes import VolumeRoutes
+from dockyard.daemon import sysinfo
+from dockyard.daemon.config import ConfigError, DaemonConfig, load
+from dockyard.daemon.events import EventBus
+from dockyard.volumes import VolumeService
+
+log = logging.getLogger("dockyard.daemon")
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "fatal": logging.CRITICAL,
+}
+
+
+class _DockerdFormatter(logging.Formatter):
+    """Log lines like dockerd's: time="..." level=info msg="..."."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = self.formatTime(record, "%Y-%m-%dT%H:%M:%S")
+        level = {"WARNING": "warning", "CRITICAL": "fatal"}.get(
+            record.levelname, record.levelname.lower()
+        )
+        msg = record.getMessage().replace('"', '\\"')
+        line = f'time="{ts}.{int(record.msecs):03d}Z" level={level} msg="{msg}"'
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class Engine:
+    """The wired services and the route modules built on them (made once, at start)."""
+
+    def __init__(self, cfg: DaemonConfig) -> None:
+        self.cfg = cfg
+        self.events = EventBus()
+        self.volumes = VolumeService(os.path.join(cfg.data_root, "volumes"))
+        # Services with start-up recovery, in dependency order.
+        self.reconcilers: list[Callable[[], Any]] = [self.volumes.reconcile]
+        self.closers: list[Callable[[], Any]] = []
+
+    async def info(self) -> dict[str, Any]:
+        info = await asyncio.to_thread(sysinfo.base_info, self.cfg.data_root, self.cfg.settings)
+        info["NEventsListener"] = len(self.events._subs)
+        info["NGoroutines"] = len(asyncio.all_tasks())
+        import datetime
+
+        info["SystemTime"] = datetime.datetime.now().astimezone().isoformat()
+        return info
+
+    async def df(self, types: list[str] | None) -> dict[str, Any]:
+        want = set(types or ["container", "image", "volume", "build-cache"])
+        out: dict[str, Any] = {
+            "LayersSize": 0,
+            "Images": [],
+            "Containers": [],
+            "Volumes": [],
+            "BuildCache": [],
+        }
+        if "volume" in want:
+            vols = await asyncio.to_thread(self.volumes.list, None)
+            for v in vols:
+                size = await asyncio.to_thread(self.volumes.size, v["Name"])
+                v["UsageData"] = {"Size": size, "RefCount": 0}
+            out["Volumes"] = vols
+        return out
+
+    def route_setups(self) -> list[Callable[[Routes], None]]:
+        return [
+            SystemRoutes(sysinfo.version_info, self.info, self.events, self.df).setup,
+            VolumeRoutes(self.volumes, self.events).setup,
+        ]
+
+    async def reconcile(self) -> None:
+        for fn in self.reconcilers:
+            try:
+                result = fn()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:  # noqa: BLE001 - one service's recovery must not stop the others
+                log.exception("start-up recovery failed in %s", getattr(fn, "__qualname__", fn))
+
+    async def close(self) -> None:
+        self.events.close_all()
+        for fn in reversed(self.closers):
+            try:
+                result = fn()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:  # noqa: BLE001
+                log.exception("shutdown of %s failed", getattr(fn, "__qualname__", fn))
+
+
+def _unix_socket(path: str, group: str) -> socket.socket:
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)
+    try:
+        sock.bind(path)
+    finally:
+        os.umask(old)
+    gid = 0
+    try:
+        gid = grp.getgrnam(group).gr_gid
+    except KeyError:
+        if group != "dockyard":
+            log.warning("group %s not found: the socket stays root:root", group)
+    os.chown(path, 0, gid)
+    os.chmod(path, 0o660)
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def _tls_context(cfg: DaemonConfig) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cfg.tlscert, cfg.tlskey)
+    if cfg.tlsverify:
+        ctx.load_verify_locations(cfg.tlscacert)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+def _check_pidfile(path: str) -> None:
+    try:
+        with open(path) as f:
+            pid = int(f.read().strip() or "0")
+    except (OSError, ValueError):
+        pid = 0
+    if pid and pid != os.getpid():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            pass
+        else:
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"daemon" in f.read():
+                    raise ConfigError(
+                        f"pid file found, ensure dockyard is not running or delete {path}"
+                    )
+    with open(path, "w") as f:
+        f.write(f"{os.getpid()}\n")
+
+
+async def serve(cfg: DaemonConfig) -> None:
+    os.makedirs(cfg.data_root, mode=0o710, exist_ok=True)
+    os.makedirs(cfg.exec_root, mode=0o700, exist_ok=True)
+    pidfile = cfg.pidfile or os.path.join(cfg.exec_root, "dockyard.pid")
+    _check_pidfile(pidfile)
+    engine = Engine(cfg)
+    await engine.reconcile()
+    app = make_app(engine.route_setups())
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    sockets: list[str] = []
+    try:
+        for host in cfg.hosts:
+            scheme, _, rest = host.partition("://")
+            if scheme == "unix":
+                site: web.BaseSite = web.SockSite(runner, _unix_socket(rest, cfg.group))
+                sockets.append(rest)
+            else:
+                hostname, _, port = rest.rpartition(":")
+                site = web.TCPSite(
+                    runner, hostname or "0.0.0.0", int(port or 2376), ssl_context=_tls_context(cfg)
+                )
+            await site.start()
+            log.info("API listen on %s", rest if scheme == "unix" else host)
+        log.info("Daemon has completed initialization")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("Processing signal: shutting down (running containers keep running)")
+    finally:
+        await engine.close()
+        await runner.cleanup()
+        for path in sockets:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        with contextlib.suppress(OSError):
+            os.unlink(pidfile)
+        log.info("Daemon shutdown complete")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        cfg = load(argv)
+    except ConfigError as exc:
+        print(f"failed to start daemon: {exc}", file=sys.stderr)
+        return 1
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_DockerdFormatter())
+    logging.basicConfig(level=_LEVELS[cfg.log_level], handlers=[handler])
+    if os.geteuid() != 0:
+        print(
+            "failed to start daemon: dockyard daemon needs to be started with root privileges",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        asyncio.run(serve(cfg))
+    except ConfigError as exc:
+        print(f"failed to start daemon: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"failed to start daemon: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

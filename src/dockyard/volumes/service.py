@@ -1,0 +1,390 @@
+"""The local volume driver: named and anonymous volumes under DATA_ROOT/volumes.
+
+Each volume is a directory `NAME/` holding `volume.json` (its record) and `_data/` (the
+content containers see). `DriverOpts` make a volume a mount instead (type=tmpfs, o=bind with a
+device, or any file system with a device), mounted while containers use it and unmounted
+when the last one lets go, as Docker's local driver does. The service is synchronous and
+thread-safe; the API runs its slow calls in threads.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import secrets
+import shutil
+import stat
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from dockyard.errors import Conflict, InvalidParameter, NotFound
+from dockyard.fsutil import read_json, write_json
+from dockyard.volumes import mounts
+
+LOCAL = "local"
+ANONYMOUS_LABEL = "com.docker.volume.anonymous"
+_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+_VALID_OPTS = ("type", "device", "o", "size")
+_LIST_FILTERS = ("name", "label", "dangling", "driver")
+_PRUNE_FILTERS = ("label", "label!", "all")
+
+UsageProbe = Callable[[str], list[str]]
+
+
+def validate_name(name: str) -> None:
+    """Docker's rule for local volume names, with Docker's message."""
+    if not _NAME_RE.match(name):
+        raise InvalidParameter(
+            f'"{name}" includes invalid characters for a local volume name, only '
+            '"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host '
+            "directory, use absolute path"
+        )
+
+
+def _now() -> str:
+    """RFC 3339 in local time, seconds precision, `Z` for UTC (Go's time.RFC3339)."""
+    stamp = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    return stamp[:-6] + "Z" if stamp.endswith("+00:00") else stamp
+
+
+class VolumeService:
+    """Create, list, inspect, remove, prune and mount local volumes."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        os.makedirs(root, mode=0o701, exist_ok=True)
+        self._lock = threading.RLock()
+        self._records: dict[str, dict[str, Any]] = {}
+        self._refs: dict[str, set[str]] = {}
+        self._usage_probe: UsageProbe = lambda name: []
+        self._load()
+
+    # -- wiring -----------------------------------------------------------------------------
+
+    def set_usage_probe(self, probe: UsageProbe) -> None:
+        """`probe(name)` returns the ids of containers that use the volume (the containers
+        service provides it); remove, prune and the dangling filter ask it."""
+        self._usage_probe = probe
+
+    def _load(self) -> None:
+        for name in sorted(os.listdir(self.root)):
+            path = os.path.join(self.root, name, "volume.json")
+            if not _NAME_RE.match(name):
+                continue
+            try:
+                self._records[name] = read_json(path)
+            except (OSError, ValueError):
+                if os.path.isdir(os.path.join(self.root, name, "_data")):
+                    # A volume made by hand or whose record was lost: adopt it.
+                    self._records[name] = self._new_record(name, {}, {})
+                    write_json(path, self._records[name])
+
+    def reconcile(self) -> None:
+        """Start-up: drop half-created volumes (a directory without `_data`)."""
+        with self._lock:
+            for name in os.listdir(self.root):
+                vdir = os.path.join(self.root, name)
+                if name.startswith(".tmp-") and os.path.isdir(vdir):
+                    shutil.rmtree(vdir, ignore_errors=True)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _new_record(self, name: str, labels: dict, options: dict) -> dict[str, Any]:
+        return {
+            "Name": name,
+            "Driver": LOCAL,
+            "Labels": dict(labels),
+            "Options": dict(options),
+            "CreatedAt": _now(),
+        }
+
+    def _mountpoint(self, name: str) -> str:
+        return os.path.join(self.root, name, "_data")
+
+    def _view(self, rec: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "CreatedAt": rec["CreatedAt"],
+            "Driver": rec["Driver"],
+            "Labels": dict(rec.get("Labels") or {}),
+            "Mountpoint": self._mountpoint(rec["Name"]),
+            "Name": rec["Name"],
+            "Options": dict(rec.get("Options") or {}),
+            "Scope": "local",
+        }
+
+    def _get(self, name: str) -> dict[str, Any]:
+        rec = self._records.get(name)
+        if rec is None:
+            raise NotFound(f"get {name}: no such volume")
+        return rec
+
+    # -- the API ----------------------------------------------------------------------------
+
+    def create(
+        self,
+        name: str | None = None,
+        driver: str | None = None,
+        driver_opts: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Create a volume (or return the existing one of that name), Docker's inspect shape."""
+        driver = driver or LOCAL
+        if driver != LOCAL:
+            raise NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
+        labels = dict(labels or {})
+        opts = dict(driver_opts or {})
+        for key in opts:
+            if key not in _VALID_OPTS:
+                raise InvalidParameter(f'invalid option: "{key}"')
+        if opts:
+            self._check_opts(opts)
+        if not name:
+            name = secrets.token_hex(32)
+            labels[ANONYMOUS_LABEL] = ""
+        validate_name(name)
+        with self._lock:
+            rec = self._records.get(name)
+            if rec is not None:
+                return self._view(rec)
+            rec = self._new_record(name, labels, opts)
+            tmp = os.path.join(self.root, f".tmp-{name}")
+            shutil.rmtree(tmp, ignore_errors=True)
+            os.makedirs(os.path.join(tmp, "_data"), mode=0o755)
+            write_json(os.path.join(tmp, "volume.json"), rec)
+            os.rename(tmp, os.path.join(self.root, name))
+            self._records[name] = rec
+            return self._view(rec)
+
+    @staticmethod
+    def _check_opts(opts: dict[str, str]) -> None:
+        fstype = opts.get("type", "")
+        o = opts.get("o", "")
+        if "size" in opts and fstype != "tmpfs":
+            raise InvalidParameter("invalid option: \"size\" is only supported for type 'tmpfs'")
+        if fstype == "tmpfs" or (fstype == "" and "size" in opts):
+            return
+        flags, _ = mounts.parse_options(o)
+        if not opts.get("device"):
+            raise InvalidParameter('missing required option: "device"')
+        if not fstype:
+            raise InvalidParameter('missing required option: "type"')
+        if flags & mounts.MS_BIND and not os.path.isabs(opts["device"]):
+            raise InvalidParameter('invalid option: "device" must be an absolute path for bind')
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        with self._lock:
+            return self._view(self._get(name))
+
+    def exists(self, name: str) -> bool:
+        return name in self._records
+
+    def list(self, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+        """Volumes matching Docker's filters: name (substring), label, dangling, driver."""
+        filters = filters or {}
+        for key in filters:
+            if key not in _LIST_FILTERS:
+                raise InvalidParameter(f"invalid filter '{key}'")
+        dangling = _bool_filter(filters, "dangling")
+        out = []
+        with self._lock:
+            records = list(self._records.values())
+        for rec in records:
+            if "name" in filters and not any(n in rec["Name"] for n in filters["name"]):
+                continue
+            if "driver" in filters and rec["Driver"] not in filters["driver"]:
+                continue
+            if "label" in filters and not _labels_match(rec.get("Labels") or {}, filters["label"]):
+                continue
+            if dangling is not None and bool(self._usage_probe(rec["Name"])) == dangling:
+                continue
+            out.append(self._view(rec))
+        return out
+
+    def remove(self, name: str, force: bool = False) -> None:
+        """Remove a volume; Conflict while containers use it, NotFound unless force."""
+        with self._lock:
+            rec = self._records.get(name)
+            if rec is None:
+                if force:
+                    return
+                raise NotFound(f"get {name}: no such volume")
+            users = self._usage_probe(name)
+            if users:
+                raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+            self._delete(name)
+
+    def _delete(self, name: str) -> None:
+        vdir = os.path.join(self.root, name)
+        mp = self._mountpoint(name)
+        if mounts.is_mountpoint(mp):
+            mounts.unmount(mp)
+        self._refs.pop(name, None)
+        tmp = os.path.join(self.root, f".tmp-rm-{name}")
+        os.rename(vdir, tmp)
+        del self._records[name]
+        _rmtree(tmp)
+
+    def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        """Remove unused volumes: only anonymous ones unless the filter all=true (API >= 1.42)."""
+        filters = filters or {}
+        for key in filters:
+            if key not in _PRUNE_FILTERS:
+                raise InvalidParameter(f"invalid filter '{key}'")
+        all_ = bool(_bool_filter(filters, "all"))
+        deleted: list[str] = []
+        reclaimed = 0
+        with self._lock:
+            for name, rec in list(self._records.items()):
+                labels = rec.get("Labels") or {}
+                if not all_ and ANONYMOUS_LABEL not in labels:
+                    continue
+                if "label" in filters and not _labels_match(labels, filters["label"]):
+                    continue
+                if "label!" in filters and _labels_match(labels, filters["label!"], any_=True):
+                    continue
+                if self._usage_probe(name):
+                    continue
+                size = self.size(name)
+                self._delete(name)
+                deleted.append(name)
+                reclaimed += size
+        return {"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}
+
+    def size(self, name: str) -> int:
+        """Bytes used by the volume's files (what `system df` shows); -1 if unknown."""
+        mp = self._mountpoint(name)
+        total = 0
+        seen: set[tuple[int, int]] = set()
+        try:
+            for dirpath, dirnames, filenames in os.walk(mp):
+                for fn in filenames + dirnames:
+                    try:
+                        st = os.lstat(os.path.join(dirpath, fn))
+                    except OSError:
+                        continue
+                    if stat.S_ISDIR(st.st_mode) or (st.st_dev, st.st_ino) in seen:
+                        continue
+                    seen.add((st.st_dev, st.st_ino))
+                    total += st.st_size
+        except OSError:
+            return -1
+        return total
+
+    # -- containers use these -------------------------------------------------------------------
+
+    def mount(self, name: str, ref: str) -> str:
+        """Make the volume ready for container `ref`; returns the host path to bind."""
+        with self._lock:
+            rec = self._get(name)
+            opts = rec.get("Options") or {}
+            mp = self._mountpoint(name)
+            refs = self._refs.setdefault(name, set())
+            if opts and not refs and not mounts.is_mountpoint(mp):
+                self._mount_opts(opts, mp)
+            refs.add(ref)
+            return mp
+
+    def unmount(self, name: str, ref: str) -> None:
+        """Container `ref` no longer uses the volume; the last one out unmounts it."""
+        with self._lock:
+            rec = self._records.get(name)
+            refs = self._refs.get(name)
+            if rec is None or refs is None:
+                return
+            refs.discard(ref)
+            if not refs:
+                del self._refs[name]
+                if rec.get("Options") and mounts.is_mountpoint(self._mountpoint(name)):
+                    mounts.unmount(self._mountpoint(name))
+
+    @staticmethod
+    def _mount_opts(opts: dict[str, str], mp: str) -> None:
+        fstype = opts.get("type", "")
+        flags, data = mounts.parse_options(opts.get("o", ""))
+        if fstype == "tmpfs" or (not fstype and "size" in opts):
+            if "size" in opts:
+                data = ",".join(x for x in (data, f"size={opts['size']}") if x)
+            mounts.mount("tmpfs", mp, "tmpfs", flags, data)
+            return
+        device = opts.get("device", "")
+        if flags & mounts.MS_BIND:
+            mounts.mount(device, mp, "", flags, data)
+        else:
+            mounts.mount(device, mp, fstype, flags, data)
+
+    def copy_up(self, name: str, source_dir: str) -> bool:
+        """Fill an empty volume with `source_dir`'s content (files, modes, owners, links), as
+        Docker does for a named volume mounted over image content. Returns True if copied."""
+        mp = self._mountpoint(name)
+        with self._lock:
+            self._get(name)
+            if not os.path.isdir(source_dir) or os.listdir(mp):
+                return False
+            _copy_tree(source_dir, mp)
+            st = os.lstat(source_dir)
+            os.chown(mp, st.st_uid, st.st_gid)
+            os.chmod(mp, stat.S_IMODE(st.st_mode))
+            return True
+
+
+def _copy_tree(src: str, dst: str) -> None:
+    for entry in os.scandir(src):
+        s = entry.path
+        d = os.path.join(dst, entry.name)
+        st = entry.stat(follow_symlinks=False)
+        if stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(s), d)
+        elif stat.S_ISDIR(st.st_mode):
+            os.mkdir(d)
+            _copy_tree(s, d)
+            os.chmod(d, stat.S_IMODE(st.st_mode))
+        elif stat.S_ISREG(st.st_mode):
+            shutil.copyfile(s, d, follow_symlinks=False)
+            os.chmod(d, stat.S_IMODE(st.st_mode))
+        elif stat.S_ISFIFO(st.st_mode):
+            os.mkfifo(d, stat.S_IMODE(st.st_mode))
+        elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            os.mknod(d, st.st_mode, st.st_rdev)
+        else:
+            continue
+        os.lchown(d, st.st_uid, st.st_gid)
+        if not stat.S_ISLNK(st.st_mode):
+            os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _rmtree(path: str) -> None:
+    # Never follow a mount out of the volume: unmount anything still below it first.
+    try:
+        with open("/proc/self/mountinfo") as f:
+            below = [
+                line.split()[4] for line in f if line.split()[4].startswith(path.rstrip("/") + "/")
+            ]
+        for mp in sorted(below, key=len, reverse=True):
+            mounts.unmount(mp)
+    except OSError:
+        pass
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _bool_filter(filters: dict[str, list[str]], key: str) -> bool | None:
+    values = filters.get(key)
+    if not values:
+        return None
+    value = values[-1].lower()
+    if value in ("1", "true"):
+        return True
+    if value in ("0", "false"):
+        return False
+    raise InvalidParameter(f"invalid filter '{key}={values[-1]}'")
+
+
+def _labels_match(labels: dict[str, str], wanted: list[str], any_: bool = False) -> bool:
+    def one(spec: str) -> bool:
+        key, sep, value = spec.partition("=")
+        if key not in labels:
+            return False
+        return not sep or labels[key] == value
+
+    return any(one(w) for w in wanted) if any_ else all(one(w) for w in wanted)
