@@ -1,0 +1,1099 @@
+"""NetworkService: networks, sandboxes and endpoints of containers, with Docker's shapes.
+
+The one entry point the containers service and the API use. It owns `root` (persisted records:
+`networks/<id>.json`, `sandboxes/<container id>.json`, each written atomically) and
+`exec_root/netns/` (the namespace files). Address leases and published ports are stored in the
+sandbox record of the container that holds them, so one atomic write commits a connect; the
+IPAM allocators and the host port table are rebuilt from those records at start-up.
+
+All methods block (netlink, iptables): the asyncio daemon calls them from worker threads. One
+re-entrant lock serialises them, and the embedded DNS thread reads through the same lock.
+"""
+
+from __future__ import annotations
+
+import datetime
+import errno
+import ipaddress
+import itertools
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyroute2 import IPRoute
+
+from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from dockyard.fsutil import read_json, write_json
+from dockyard.network import etcfiles, firewall, ipam, links, netns
+from dockyard.network.dns import DnsServer
+from dockyard.network.ports import PortBinding, exposed_bindings
+
+BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+PREDEFINED = ("bridge", "host", "none")
+SHORT = 12
+
+
+def _now() -> str:
+    return (
+        datetime.datetime.now(datetime.UTC)
+        .isoformat(timespec="microseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def _new_id() -> str:
+    return secrets.token_hex(32)
+
+
+@dataclass
+class Endpoint:
+    """A container's attachment to one network."""
+
+    network_id: str
+    network_name: str
+    endpoint_id: str
+    container_id: str
+    container_name: str
+    ip_address: str = ""
+    prefixlen: int = 0
+    gateway: str = ""
+    mac_address: str = ""
+    ifname: str = ""
+    host_ifname: str = ""
+    aliases: list[str] = field(default_factory=list)
+
+
+class NetworkService:
+    """Docker's networks on this host: bridge driver, IPAM, ports, DNS, sandboxes."""
+
+    def __init__(
+        self,
+        root: str,
+        exec_root: str,
+        *,
+        default_bridge_name: str = "dockyard0",
+        default_bridge_subnet: str | None = None,
+        default_address_pools: Iterable[dict] | None = None,
+        dns_forwarders: list[str] | None = None,
+        host_resolv_conf: str = "/etc/resolv.conf",
+    ) -> None:
+        self.root = root
+        self.exec_root = exec_root
+        self.netns_dir = os.path.join(exec_root, "netns")
+        self._networks_dir = os.path.join(root, "networks")
+        self._sandboxes_dir = os.path.join(root, "sandboxes")
+        for d in (self._networks_dir, self._sandboxes_dir, self.netns_dir):
+            os.makedirs(d, exist_ok=True)
+        self._pools = ipam.pools_from_config(default_address_pools)
+        self._dns_forwarders = dns_forwarders
+        self._host_resolv_conf = host_resolv_conf
+        self._lock = threading.RLock()
+        self._ipr = IPRoute()
+        self._networks: dict[str, dict] = {}
+        self._sandboxes: dict[str, dict] = {}
+        self._allocators: dict[str, ipam.AddressAllocator] = {}
+        self._host_ports: dict[tuple[str, int], list[tuple[str, str]]] = {}
+        self._rr = itertools.count()
+        self._port_cursor = 0
+        firewall.setup_base()
+        self._load()
+        self._ensure_predefined(default_bridge_name, default_bridge_subnet)
+        self._dns = DnsServer(self._dns_lookup, self._dns_upstreams)
+        for cid, sandbox in self._sandboxes.items():
+            self._ensure_dns_listener(cid, sandbox)
+
+    # ----- start-up ---------------------------------------------------------------------
+
+    def _load(self) -> None:
+        for entry in sorted(os.listdir(self._networks_dir)):
+            if entry.endswith(".json"):
+                record = read_json(os.path.join(self._networks_dir, entry))
+                self._networks[record["Id"]] = record
+                self._make_allocator(record)
+        for entry in sorted(os.listdir(self._sandboxes_dir)):
+            if entry.endswith(".json"):
+                record = read_json(os.path.join(self._sandboxes_dir, entry))
+                self._sandboxes[record["ContainerID"]] = record
+                for net_id, ep in record["Endpoints"].items():
+                    if ep.get("IPAddress") and net_id in self._allocators:
+                        self._allocators[net_id].take(ipaddress.ip_address(ep["IPAddress"]))
+                for port in record.get("Ports", []):
+                    self._host_ports.setdefault((port["Proto"], port["HostPort"]), []).append(
+                        (port["HostIp"], record["ContainerID"])
+                    )
+
+    def _make_allocator(self, record: dict) -> None:
+        if record["Driver"] != "bridge":
+            return
+        self._allocators[record["Id"]] = ipam.AddressAllocator(
+            ipaddress.ip_network(record["Subnet"]),
+            ipaddress.ip_address(record["Gateway"]),
+            ipaddress.ip_network(record["IPRange"]) if record.get("IPRange") else None,
+            f"{record['Name']} ({record['Id'][:SHORT]})",
+        )
+
+    def _ensure_predefined(self, bridge_name: str, bridge_subnet: str | None) -> None:
+        names = {n["Name"] for n in self._networks.values()}
+        if "bridge" not in names:
+            if bridge_subnet:
+                iface = ipaddress.ip_interface(bridge_subnet)
+                subnet, gateway = iface.network, iface.ip
+                if gateway == subnet.network_address:
+                    gateway = ipam.default_gateway(subnet)
+            else:
+                taken = [ipaddress.ip_network(n["Subnet"]) for n in self._bridge_networks()]
+                subnet = ipam.choose_subnet(
+                    [ipam.AddressPool("172.17.0.0/16", 16), *self._pools],
+                    taken,
+                    links.host_routes(self._ipr),
+                )
+                gateway = ipam.default_gateway(subnet)
+            options = {
+                "com.docker.network.bridge.default_bridge": "true",
+                "com.docker.network.bridge.enable_icc": "true",
+                "com.docker.network.bridge.enable_ip_masquerade": "true",
+                "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+                BRIDGE_NAME_OPTION: bridge_name,
+                "com.docker.network.driver.mtu": "1500",
+            }
+            self._create_record(
+                "bridge", "bridge", subnet, gateway, None, False, {}, options, False, False
+            )
+        for name, driver in (("host", "host"), ("none", "null")):
+            if name not in names:
+                record = self._base_record(name, driver, False, {}, {}, False)
+                write_json(self._network_path(record["Id"]), record)
+                self._networks[record["Id"]] = record
+        for record in self._bridge_networks():
+            self._bring_up(record)
+
+    def _bridge_networks(self) -> list[dict]:
+        return [n for n in self._networks.values() if n["Driver"] == "bridge"]
+
+    # ----- networks ---------------------------------------------------------------------
+
+    def _network_path(self, net_id: str) -> str:
+        return os.path.join(self._networks_dir, net_id + ".json")
+
+    def _base_record(
+        self, name: str, driver: str, internal: bool, labels: dict, options: dict, attachable: bool
+    ) -> dict:
+        return {
+            "Name": name,
+            "Id": _new_id(),
+            "Created": _now(),
+            "Driver": driver,
+            "Internal": internal,
+            "Attachable": attachable,
+            "Labels": dict(labels),
+            "Options": dict(options),
+            "Subnet": "",
+            "Gateway": "",
+            "IPRange": "",
+            "UserSubnet": False,
+            "UserGateway": False,
+            "Bridge": "",
+        }
+
+    def _create_record(
+        self,
+        name: str,
+        driver: str,
+        subnet: ipaddress.IPv4Network,
+        gateway: ipaddress.IPv4Address,
+        ip_range: ipaddress.IPv4Network | None,
+        internal: bool,
+        labels: dict,
+        options: dict,
+        attachable: bool,
+        user_subnet: bool,
+        user_gateway: bool = False,
+    ) -> dict:
+        record = self._base_record(name, driver, internal, labels, options, attachable)
+        record.update(
+            Subnet=str(subnet),
+            Gateway=str(gateway),
+            IPRange=str(ip_range) if ip_range else "",
+            UserSubnet=user_subnet,
+            UserGateway=user_gateway,
+            Bridge=options.get(BRIDGE_NAME_OPTION) or "br-" + record["Id"][:SHORT],
+        )
+        self._bring_up(record)
+        try:
+            write_json(self._network_path(record["Id"]), record)
+        except BaseException:
+            self._tear_down(record)
+            raise
+        self._networks[record["Id"]] = record
+        self._make_allocator(record)
+        return record
+
+    def _bring_up(self, record: dict) -> None:
+        """The bridge, its address and its firewall rules (idempotent)."""
+        subnet = ipaddress.ip_network(record["Subnet"])
+        try:
+            links.ensure_bridge(
+                self._ipr,
+                record["Bridge"],
+                ipaddress.ip_address(record["Gateway"]),
+                subnet.prefixlen,
+                route_localnet=not record["Internal"],
+            )
+            firewall.ensure_rules(
+                firewall.network_rules(record["Bridge"], str(subnet), record["Internal"])
+            )
+            if not record["Internal"]:
+                firewall.enable_ip_forward()
+        except BaseException:
+            self._tear_down(record)
+            raise
+
+    def _tear_down(self, record: dict) -> None:
+        firewall.delete_rules(
+            firewall.network_rules(record["Bridge"], record["Subnet"], record["Internal"])
+        )
+        links.delete_link(self._ipr, record["Bridge"])
+
+    def create(
+        self,
+        name: str,
+        driver: str = "bridge",
+        subnet: str | None = None,
+        gateway: str | None = None,
+        ip_range: str | None = None,
+        internal: bool = False,
+        labels: Mapping[str, str] | None = None,
+        options: Mapping[str, str] | None = None,
+        attachable: bool = False,
+        enable_ipv6: bool = False,
+    ) -> dict:
+        """`docker network create`; returns `{"Id": ..., "Warning": ""}`."""
+        if not name:
+            raise InvalidParameter("network name must not be empty")
+        driver = driver or "bridge"
+        options = dict(options or {})
+        with self._lock:
+            if any(n["Name"] == name for n in self._networks.values()):
+                raise Conflict(f"network with name {name} already exists")
+            if driver in ("host", "null"):
+                raise Forbidden(f'only one instance of "{driver}" network is allowed')
+            if driver != "bridge":
+                raise NotFound(f'plugin "{driver}" not found')
+            if enable_ipv6:
+                raise InvalidParameter("IPv6 networks are not supported by dockyard")
+            bridge = options.get(BRIDGE_NAME_OPTION)
+            if bridge is not None:
+                if not bridge or len(bridge) > 15 or "/" in bridge or " " in bridge:
+                    raise InvalidParameter(f"invalid bridge name: {bridge!r}")
+                if any(n["Bridge"] == bridge for n in self._networks.values()):
+                    raise Conflict(f"bridge name {bridge} is already in use by another network")
+            taken = [ipaddress.ip_network(n["Subnet"]) for n in self._bridge_networks()]
+            if subnet:
+                net = ipam.parse_subnet(subnet)
+                ipam.check_user_subnet(net, taken)
+            else:
+                if gateway or ip_range:
+                    what = "gateway" if gateway else "ip-range"
+                    raise InvalidParameter(f"{what} requires a --subnet")
+                net = ipam.choose_subnet(self._pools, taken, links.host_routes(self._ipr))
+            if gateway:
+                gw = ipam.parse_address(gateway)
+                if gw not in net or gw in (net.network_address, net.broadcast_address):
+                    raise InvalidParameter(f"no matching subnet for gateway {gateway}")
+            else:
+                gw = ipam.default_gateway(net)
+            rng = None
+            if ip_range:
+                rng = ipam.parse_subnet(ip_range)
+                if not rng.subnet_of(net):
+                    raise InvalidParameter(f"no matching subnet for ip-range {ip_range}")
+            record = self._create_record(
+                name,
+                "bridge",
+                net,
+                gw,
+                rng,
+                internal,
+                dict(labels or {}),
+                options,
+                attachable,
+                user_subnet=bool(subnet),
+                user_gateway=bool(gateway),
+            )
+            return {"Id": record["Id"], "Warning": ""}
+
+    def _find(self, id_or_name: str) -> dict:
+        nets = self._networks
+        if id_or_name in nets:
+            return nets[id_or_name]
+        for n in nets.values():
+            if n["Name"] == id_or_name:
+                return n
+        matches = [n for n in nets.values() if n["Id"].startswith(id_or_name)] if id_or_name else []
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidParameter(
+                f"network {id_or_name} is ambiguous ({len(matches)} matches found based on ID prefix)"
+            )
+        raise NotFound(f"network {id_or_name} not found")
+
+    def _members(self, net_id: str) -> list[tuple[str, dict, dict]]:
+        """(container id, sandbox, endpoint) of every container on the network."""
+        return [
+            (cid, sb, sb["Endpoints"][net_id])
+            for cid, sb in self._sandboxes.items()
+            if net_id in sb["Endpoints"]
+        ]
+
+    def inspect(self, id_or_name: str) -> dict:
+        """`GET /networks/{id}`."""
+        with self._lock:
+            return self._render(self._find(id_or_name))
+
+    def _render(self, record: dict) -> dict:
+        config = []
+        if record["Subnet"]:
+            entry = {"Subnet": record["Subnet"], "Gateway": record["Gateway"]}
+            if record.get("IPRange"):
+                entry["IPRange"] = record["IPRange"]
+            config.append(entry)
+        containers = {}
+        for cid, _sb, ep in self._members(record["Id"]):
+            containers[cid] = {
+                "Name": ep["Name"],
+                "EndpointID": ep["EndpointID"],
+                "MacAddress": ep["MacAddress"],
+                "IPv4Address": f"{ep['IPAddress']}/{ep['IPPrefixLen']}" if ep["IPAddress"] else "",
+                "IPv6Address": "",
+            }
+        return {
+            "Name": record["Name"],
+            "Id": record["Id"],
+            "Created": record["Created"],
+            "Scope": "local",
+            "Driver": record["Driver"],
+            "EnableIPv6": False,
+            "IPAM": {
+                "Driver": "default",
+                "Options": None if record["Driver"] != "bridge" else {},
+                "Config": config,
+            },
+            "Internal": record["Internal"],
+            "Attachable": record["Attachable"],
+            "Ingress": False,
+            "ConfigFrom": {"Network": ""},
+            "ConfigOnly": False,
+            "Containers": containers,
+            "Options": dict(record["Options"]),
+            "Labels": dict(record["Labels"]),
+        }
+
+    def list(self, filters: Mapping[str, Iterable[str]] | None = None) -> list[dict]:
+        """`GET /networks` with Docker's filters: name, id, driver, label, type, scope, dangling."""
+        filters = {k: list(v) for k, v in (filters or {}).items()}
+        with self._lock:
+            result = []
+            for record in sorted(self._networks.values(), key=lambda n: n["Created"]):
+                if self._matches(record, filters):
+                    result.append(self._render(record))
+            return result
+
+    def _matches(self, record: dict, filters: dict[str, list[str]]) -> bool:
+        def any_of(key: str, test) -> bool:
+            values = filters.get(key)
+            return not values or any(test(v) for v in values)
+
+        def label_ok(v: str) -> bool:
+            key, sep, value = v.partition("=")
+            return key in record["Labels"] and (not sep or record["Labels"][key] == value)
+
+        builtin = record["Name"] in PREDEFINED
+        dangling = not self._members(record["Id"])
+        return (
+            any_of("name", lambda v: v in record["Name"])
+            and any_of("id", lambda v: record["Id"].startswith(v))
+            and any_of("driver", lambda v: v == record["Driver"])
+            and all(label_ok(v) for v in filters.get("label", []))
+            and any_of("type", lambda v: v == ("builtin" if builtin else "custom"))
+            and any_of("scope", lambda v: v == "local")
+            and any_of("dangling", lambda v: (v.lower() in ("true", "1")) == dangling)
+        )
+
+    def remove(self, id_or_name: str) -> None:
+        """`docker network rm`."""
+        with self._lock:
+            record = self._find(id_or_name)
+            if record["Name"] in PREDEFINED:
+                raise Forbidden(f"{record['Name']} is a pre-defined network and cannot be removed")
+            members = self._members(record["Id"])
+            if members:
+                details = " ".join(
+                    f'(name:"{ep["Name"]}" id:"{cid[:SHORT]}")' for cid, _sb, ep in members
+                )
+                raise Forbidden(
+                    f"error while removing network: network {record['Name']} has active "
+                    f"endpoints {details}"
+                )
+            self._tear_down(record)
+            os.unlink(self._network_path(record["Id"]))
+            del self._networks[record["Id"]]
+            self._allocators.pop(record["Id"], None)
+
+    def prune(self, filters: Mapping[str, Iterable[str]] | None = None) -> dict:
+        """`POST /networks/prune`: user networks without containers; label filters apply."""
+        filters = {k: list(v) for k, v in (filters or {}).items() if k in ("label", "label!")}
+        deleted = []
+        with self._lock:
+            for record in list(self._networks.values()):
+                if record["Name"] in PREDEFINED or self._members(record["Id"]):
+                    continue
+                if not all(self._matches(record, {"label": [f]}) for f in filters.get("label", [])):
+                    continue
+                if any(self._matches(record, {"label": [f]}) for f in filters.get("label!", [])):
+                    continue
+                self.remove(record["Id"])
+                deleted.append(record["Name"])
+        return {"NetworksDeleted": deleted}
+
+    # ----- sandboxes --------------------------------------------------------------------
+
+    def _sandbox_path(self, container_id: str) -> str:
+        return os.path.join(self._sandboxes_dir, container_id + ".json")
+
+    def _save_sandbox(self, sandbox: dict) -> None:
+        write_json(self._sandbox_path(sandbox["ContainerID"]), sandbox)
+
+    def _new_sandbox(self, container_id: str, netns_path: str, owned: bool) -> dict:
+        return {
+            "ContainerID": container_id,
+            "SandboxID": _new_id(),
+            "NetnsPath": netns_path,
+            "Owned": owned,
+            "Endpoints": {},
+            "Ports": [],
+            "Exposed": [],
+            "Dns": [],
+        }
+
+    def sandbox_create(self, container_id: str) -> str:
+        """A network namespace for the container (loopback up); returns its path."""
+        with self._lock:
+            if container_id in self._sandboxes:
+                return self._sandboxes[container_id]["NetnsPath"]
+            path = os.path.join(self.netns_dir, container_id[:SHORT])
+            if os.path.exists(path):
+                netns.remove_netns(path)  # a leftover of a crash before the record was written
+            netns.create_netns(path)
+            sandbox = self._new_sandbox(container_id, path, owned=True)
+            try:
+                self._save_sandbox(sandbox)
+            except BaseException:
+                netns.remove_netns(path)
+                raise
+            self._sandboxes[container_id] = sandbox
+            return path
+
+    def sandbox_path(self, container_id: str) -> str | None:
+        """The namespace path of a container (for `--network container:ID`), or None."""
+        with self._lock:
+            sandbox = self._sandboxes.get(container_id)
+            return sandbox["NetnsPath"] if sandbox else None
+
+    def sandbox_remove(self, container_id: str) -> None:
+        """Disconnect every endpoint, drop ports and DNS, delete the namespace and the record."""
+        with self._lock:
+            sandbox = self._sandboxes.get(container_id)
+            if sandbox is None:
+                return
+            for net_id in list(sandbox["Endpoints"]):
+                self._detach(sandbox, net_id, save=False)
+            self._dns.unlisten(container_id)
+            if sandbox["Owned"] and sandbox["NetnsPath"]:
+                netns.remove_netns(sandbox["NetnsPath"])
+            try:
+                os.unlink(self._sandbox_path(container_id))
+            except FileNotFoundError:
+                pass
+            del self._sandboxes[container_id]
+
+    # ----- endpoints --------------------------------------------------------------------
+
+    def connect(
+        self,
+        network: str,
+        container_id: str,
+        container_name: str,
+        *,
+        aliases: Iterable[str] = (),
+        ipv4_address: str | None = None,
+        netns_path: str | None = None,
+        publish: Iterable[PortBinding] = (),
+        exposed: Iterable[str] = (),
+        publish_all: bool = False,
+    ) -> Endpoint:
+        """Attach a container to a network (at create time or while it runs).
+
+        `publish`/`exposed`/`publish_all` (-p, EXPOSE, -P) are applied on this endpoint; pass
+        them with the container's first bridge network, as Docker binds ports there.
+        """
+        container_name = container_name.lstrip("/")
+        aliases = [a for a in aliases if a]
+        with self._lock:
+            record = self._find(network)
+            net_id = record["Id"]
+            sandbox = self._sandboxes.get(container_id)
+            if sandbox is None:
+                sandbox = self._new_sandbox(container_id, netns_path or "", owned=False)
+            if net_id in sandbox["Endpoints"]:
+                raise Forbidden(
+                    f"endpoint with name {container_name} already exists in network "
+                    f"{record['Name']}"
+                )
+            drivers = {
+                self._networks[n]["Driver"] for n in sandbox["Endpoints"] if n in self._networks
+            }
+            if record["Driver"] == "host" or "host" in drivers:
+                if sandbox["Endpoints"]:
+                    raise Forbidden(
+                        "container cannot be disconnected from host network or connected to "
+                        "host network"
+                    )
+            if record["Driver"] == "null" or "null" in drivers:
+                if sandbox["Endpoints"]:
+                    raise Forbidden(
+                        "container cannot be connected to multiple networks with one of the "
+                        "networks in private (none) mode"
+                    )
+            user_defined = record["Name"] not in PREDEFINED
+            if aliases and not user_defined:
+                raise InvalidParameter(
+                    "network-scoped alias is supported only for containers in user defined networks"
+                )
+            if ipv4_address and not record.get("UserSubnet"):
+                raise InvalidParameter(
+                    "user specified IP address is supported only when connecting to networks "
+                    "with user configured subnets"
+                )
+            ep = {
+                "Name": container_name,
+                "EndpointID": _new_id(),
+                "NetworkName": record["Name"],
+                "Aliases": aliases,
+                "IPAMConfig": {"IPv4Address": ipv4_address} if ipv4_address else None,
+                "IPAddress": "",
+                "IPPrefixLen": 0,
+                "Gateway": "",
+                "MacAddress": "",
+                "IfName": "",
+                "HostIfName": "",
+                "GatewayRoute": False,
+                "DNSNames": [container_name, *aliases, container_id[:SHORT]]
+                if user_defined
+                else None,
+            }
+            if record["Driver"] == "bridge":
+                path = sandbox["NetnsPath"] or netns_path
+                if not path:
+                    raise InvalidParameter(
+                        f"container {container_id[:SHORT]} has no network namespace "
+                        "(call sandbox_create first)"
+                    )
+                sandbox["NetnsPath"] = path
+                self._attach_bridge(record, sandbox, ep, ipv4_address)
+            sandbox["Endpoints"][net_id] = ep
+            try:
+                bindings = list(publish)
+                if publish_all:
+                    bindings += exposed_bindings(exposed, bindings)
+                sandbox["Exposed"] = sorted(
+                    set(sandbox["Exposed"]) | set(exposed) | {b.key for b in bindings}
+                )
+                if bindings and record["Driver"] == "bridge":
+                    self._publish(record, sandbox, ep, bindings)
+                self._save_sandbox(sandbox)
+            except BaseException:
+                self._detach(sandbox, net_id, save=False)
+                raise
+            self._sandboxes[container_id] = sandbox
+            if user_defined and record["Driver"] == "bridge":
+                self._ensure_dns_listener(container_id, sandbox)
+            return self._endpoint(container_id, net_id, ep)
+
+    def _endpoint(self, container_id: str, net_id: str, ep: dict) -> Endpoint:
+        return Endpoint(
+            network_id=net_id,
+            network_name=ep["NetworkName"],
+            endpoint_id=ep["EndpointID"],
+            container_id=container_id,
+            container_name=ep["Name"],
+            ip_address=ep["IPAddress"],
+            prefixlen=ep["IPPrefixLen"],
+            gateway=ep["Gateway"],
+            mac_address=ep["MacAddress"],
+            ifname=ep["IfName"],
+            host_ifname=ep["HostIfName"],
+            aliases=list(ep["Aliases"]),
+        )
+
+    def _attach_bridge(self, record: dict, sandbox: dict, ep: dict, requested: str | None) -> None:
+        allocator = self._allocators[record["Id"]]
+        address = allocator.allocate(ipam.parse_address(requested) if requested else None)
+        try:
+            used = {e["IfName"] for e in sandbox["Endpoints"].values()}
+            ifname = next(f"eth{i}" for i in itertools.count() if f"eth{i}" not in used)
+            has_gateway = any(e.get("GatewayRoute") for e in sandbox["Endpoints"].values())
+            wants_gateway = not record["Internal"] and not has_gateway
+            gateway = ipaddress.ip_address(record["Gateway"])
+            host_ifname = links.new_veth_name(self._ipr)
+            links.add_endpoint(
+                self._ipr,
+                bridge_index=links.link_index(self._ipr, record["Bridge"]),
+                host_ifname=host_ifname,
+                netns_path=sandbox["NetnsPath"],
+                ifname=ifname,
+                mac=ipam.mac_for(address),
+                address=address,
+                prefixlen=allocator.subnet.prefixlen,
+                gateway=gateway if wants_gateway else None,
+            )
+        except BaseException:
+            allocator.release(address)
+            raise
+        ep.update(
+            IPAddress=str(address),
+            IPPrefixLen=allocator.subnet.prefixlen,
+            Gateway=str(gateway),
+            MacAddress=ipam.mac_for(address),
+            IfName=ifname,
+            HostIfName=host_ifname,
+            GatewayRoute=wants_gateway,
+        )
+
+    def disconnect(self, network: str, container_id: str, force: bool = False) -> None:
+        """Detach a container from a network: veth, lease, ports and DNS records go."""
+        with self._lock:
+            record = self._find(network)
+            sandbox = self._sandboxes.get(container_id)
+            if sandbox is None or record["Id"] not in sandbox["Endpoints"]:
+                raise Forbidden(
+                    f"container {container_id[:SHORT]} is not connected to network {record['Name']}"
+                )
+            if record["Driver"] == "host" and not force:
+                raise Forbidden(
+                    "container cannot be disconnected from host network or connected to host "
+                    "network"
+                )
+            self._detach(sandbox, record["Id"], save=True)
+
+    def _detach(self, sandbox: dict, net_id: str, *, save: bool) -> None:
+        """Undo one endpoint, tolerating kernel objects that are already gone."""
+        ep = sandbox["Endpoints"].pop(net_id, None)
+        if ep is None:
+            return
+        record = self._networks.get(net_id)
+        mine = [p for p in sandbox["Ports"] if p["NetworkID"] == net_id]
+        if mine:
+            self._unpublish(sandbox, mine, record)
+        if ep.get("HostIfName"):
+            links.delete_link(self._ipr, ep["HostIfName"])
+        if ep.get("IPAddress") and net_id in self._allocators:
+            self._allocators[net_id].release(ipaddress.ip_address(ep["IPAddress"]))
+        if ep.get("GatewayRoute"):
+            self._move_gateway(sandbox)
+        if not self._user_bridge_endpoints(sandbox):
+            self._dns.unlisten(sandbox["ContainerID"])
+        if save and sandbox["ContainerID"] in self._sandboxes:
+            self._save_sandbox(sandbox)
+
+    def _move_gateway(self, sandbox: dict) -> None:
+        """The default-route endpoint went: route via another non-internal network, if any."""
+        for net_id, ep in sandbox["Endpoints"].items():
+            record = self._networks.get(net_id)
+            if record and record["Driver"] == "bridge" and not record["Internal"]:
+                try:
+                    links.set_default_route(
+                        sandbox["NetnsPath"], ipaddress.ip_address(ep["Gateway"])
+                    )
+                    ep["GatewayRoute"] = True
+                except OSError:
+                    pass
+                return
+
+    def _user_bridge_endpoints(self, sandbox: dict) -> list[str]:
+        return [
+            n
+            for n in sandbox["Endpoints"]
+            if n in self._networks
+            and self._networks[n]["Driver"] == "bridge"
+            and self._networks[n]["Name"] not in PREDEFINED
+        ]
+
+    # ----- published ports --------------------------------------------------------------
+
+    def _port_taken(self, proto: str, host_ip: str, port: int) -> bool:
+        for other_ip, _cid in self._host_ports.get((proto, port), []):
+            if other_ip in ("", "0.0.0.0") or host_ip in ("", "0.0.0.0") or other_ip == host_ip:
+                return True
+        return False
+
+    @staticmethod
+    def _host_port_free(proto: str, host_ip: str, port: int) -> bool:
+        """Probe with bind(): False when a host process already holds the port."""
+        kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
+        with socket.socket(socket.AF_INET, kind) as s:
+            if kind == socket.SOCK_STREAM:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host_ip or "0.0.0.0", port))
+            except OSError as e:
+                if e.errno == errno.EADDRNOTAVAIL:
+                    raise InvalidParameter(
+                        f"listen {proto} {host_ip}:{port}: bind: cannot assign requested address"
+                    ) from None
+                return False
+        return True
+
+    def _pick_port(self, proto: str, host_ip: str, lo: int, hi: int) -> int | None:
+        dynamic = lo == 0
+        if dynamic:
+            with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+                lo, hi = (int(x) for x in f.read().split())
+            span = hi - lo + 1
+            start = self._port_cursor % span
+            candidates = [lo + (start + i) % span for i in range(span)]
+        else:
+            candidates = list(range(lo, hi + 1))
+        for port in candidates:
+            if not self._port_taken(proto, host_ip, port) and self._host_port_free(
+                proto, host_ip, port
+            ):
+                if dynamic:
+                    self._port_cursor = port - lo + 1
+                return port
+        return None
+
+    def _publish(self, record: dict, sandbox: dict, ep: dict, bindings: list[PortBinding]) -> None:
+        added: list[dict] = []
+        try:
+            for b in bindings:
+                host_ip = b.host_ip or "0.0.0.0"
+                if b.host_ip and ipaddress.ip_address(b.host_ip).version != 4:
+                    continue  # IPv6 host addresses: not supported, skipped as on an IPv4 host
+                port = self._pick_port(b.proto, host_ip, b.host_port_lo, b.host_port_hi)
+                if port is None:
+                    shown = (
+                        b.host_port_lo
+                        if b.host_port_lo == b.host_port_hi
+                        else f"{b.host_port_lo}-{b.host_port_hi}"
+                    )
+                    if b.host_port_lo == 0:
+                        shown = "0"
+                    raise Conflict(
+                        f"driver failed programming external connectivity on endpoint "
+                        f"{ep['Name']} ({ep['EndpointID']}): Bind for {host_ip}:{shown} failed: "
+                        "port is already allocated"
+                    )
+                entry = {
+                    "Key": b.key,
+                    "Proto": b.proto,
+                    "HostIp": host_ip,
+                    "HostPort": port,
+                    "ContainerPort": b.container_port,
+                    "ContainerIP": ep["IPAddress"],
+                    "NetworkID": record["Id"],
+                }
+                self._host_ports.setdefault((b.proto, port), []).append(
+                    (host_ip, sandbox["ContainerID"])
+                )
+                added.append(entry)
+            firewall.add_rules(r for p in added for r in self._port_rules(record, p))
+        except BaseException:
+            for entry in added:
+                self._release_host_port(entry, sandbox["ContainerID"])
+            raise
+        sandbox["Ports"].extend(added)
+
+    @staticmethod
+    def _port_rules(record: dict, port: dict) -> list[firewall.Rule]:
+        return firewall.port_rules(
+            record["Bridge"],
+            port["Proto"],
+            port["HostIp"],
+            port["HostPort"],
+            port["ContainerIP"],
+            port["ContainerPort"],
+        )
+
+    def _release_host_port(self, port: dict, container_id: str) -> None:
+        holders = self._host_ports.get((port["Proto"], port["HostPort"]), [])
+        if (port["HostIp"], container_id) in holders:
+            holders.remove((port["HostIp"], container_id))
+        if not holders:
+            self._host_ports.pop((port["Proto"], port["HostPort"]), None)
+
+    def _unpublish(self, sandbox: dict, ports: list[dict], record: dict | None) -> None:
+        if record is not None:
+            firewall.delete_rules(r for p in ports for r in self._port_rules(record, p))
+        for port in ports:
+            self._release_host_port(port, sandbox["ContainerID"])
+            sandbox["Ports"].remove(port)
+
+    # ----- inspect shapes ---------------------------------------------------------------
+
+    def endpoint_settings(self, container_id: str) -> dict:
+        """`NetworkSettings` of `GET /containers/{id}/json`."""
+        with self._lock:
+            sandbox = self._sandboxes.get(container_id) or self._new_sandbox(
+                container_id, "", False
+            )
+            networks = {}
+            legacy: dict[str, Any] = {}
+            for net_id, ep in sandbox["Endpoints"].items():
+                networks[ep["NetworkName"]] = {
+                    "IPAMConfig": ep["IPAMConfig"],
+                    "Links": None,
+                    "Aliases": ep["Aliases"] or None,
+                    "MacAddress": ep["MacAddress"],
+                    "DriverOpts": None,
+                    "NetworkID": net_id,
+                    "EndpointID": ep["EndpointID"],
+                    "Gateway": ep["Gateway"],
+                    "IPAddress": ep["IPAddress"],
+                    "IPPrefixLen": ep["IPPrefixLen"],
+                    "IPv6Gateway": "",
+                    "GlobalIPv6Address": "",
+                    "GlobalIPv6PrefixLen": 0,
+                    "DNSNames": ep["DNSNames"],
+                }
+                if ep["NetworkName"] == "bridge":
+                    legacy = ep
+            ports: dict[str, Any] = {key: None for key in sandbox["Exposed"]}
+            for p in sandbox["Ports"]:
+                current = ports.get(p["Key"]) or []
+                current.append({"HostIp": p["HostIp"], "HostPort": str(p["HostPort"])})
+                ports[p["Key"]] = current
+            return {
+                "Bridge": "",
+                "SandboxID": sandbox["SandboxID"] if sandbox["NetnsPath"] else "",
+                "SandboxKey": sandbox["NetnsPath"],
+                "HairpinMode": False,
+                "LinkLocalIPv6Address": "",
+                "LinkLocalIPv6PrefixLen": 0,
+                "Ports": ports,
+                "SecondaryIPAddresses": None,
+                "SecondaryIPv6Addresses": None,
+                "EndpointID": legacy.get("EndpointID", ""),
+                "Gateway": legacy.get("Gateway", ""),
+                "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0,
+                "IPAddress": legacy.get("IPAddress", ""),
+                "IPPrefixLen": legacy.get("IPPrefixLen", 0),
+                "IPv6Gateway": "",
+                "MacAddress": legacy.get("MacAddress", ""),
+                "Networks": networks,
+            }
+
+    def ports(self, container_id: str) -> list[dict]:
+        """Published ports of a container, for `docker port` and `ps`."""
+        with self._lock:
+            sandbox = self._sandboxes.get(container_id)
+            return [dict(p) for p in sandbox["Ports"]] if sandbox else []
+
+    # ----- /etc files -------------------------------------------------------------------
+
+    def _host_resolv(self) -> str:
+        try:
+            with open(self._host_resolv_conf) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def default_gateway_ip(self) -> str:
+        """The default bridge's gateway: what `host-gateway` in `--add-host` stands for."""
+        with self._lock:
+            for n in self._networks.values():
+                if n["Name"] == "bridge":
+                    return n["Gateway"]
+        return ""
+
+    def write_resolv_conf(
+        self,
+        container_id: str,
+        path: str,
+        *,
+        dns: Iterable[str] = (),
+        dns_search: Iterable[str] = (),
+        dns_options: Iterable[str] = (),
+    ) -> None:
+        """The container's resolv.conf: embedded DNS on user networks, else the host's."""
+        dns = list(dns)
+        with self._lock:
+            sandbox = self._sandboxes.get(container_id)
+            embedded = bool(sandbox and self._user_bridge_endpoints(sandbox))
+            if sandbox is not None and sandbox["Dns"] != dns:
+                sandbox["Dns"] = dns
+                self._save_sandbox(sandbox)
+        etcfiles.write_resolv_conf(
+            path,
+            self._host_resolv(),
+            embedded_dns=embedded,
+            dns=dns,
+            dns_search=dns_search,
+            dns_options=dns_options,
+        )
+
+    def write_hosts(
+        self,
+        container_id: str,
+        path: str,
+        hostname: str,
+        *,
+        domainname: str = "",
+        extra_hosts: Iterable[str] = (),
+    ) -> None:
+        with self._lock:
+            sandbox = self._sandboxes.get(container_id)
+            addresses = [
+                ep["IPAddress"]
+                for ep in (sandbox["Endpoints"].values() if sandbox else [])
+                if ep["IPAddress"]
+            ]
+        etcfiles.write_hosts(
+            path,
+            hostname=hostname,
+            addresses=addresses,
+            extra_hosts=extra_hosts,
+            host_gateway=self.default_gateway_ip(),
+            domainname=domainname,
+        )
+
+    @staticmethod
+    def write_hostname(path: str, hostname: str) -> None:
+        etcfiles.write_hostname(path, hostname)
+
+    # ----- embedded DNS -----------------------------------------------------------------
+
+    def _ensure_dns_listener(self, container_id: str, sandbox: dict) -> None:
+        path = sandbox.get("NetnsPath")
+        if not path or not self._user_bridge_endpoints(sandbox) or not netns.is_netns(path):
+            return
+        try:
+            self._dns.listen(container_id, path)
+        except OSError:
+            pass  # the namespace is going away; reconcile removes it
+
+    def _dns_lookup(self, container_id: str, name: str) -> list[str] | None:
+        with self._lock:
+            sandbox = self._sandboxes.get(container_id)
+            if sandbox is None:
+                return None
+            found: list[str] = []
+            for net_id in self._user_bridge_endpoints(sandbox):
+                net_name = self._networks[net_id]["Name"].lower()
+                for cid, _sb, ep in self._members(net_id):
+                    names = {n.lower() for n in (ep["DNSNames"] or [])}
+                    names |= {f"{n}.{net_name}" for n in names}
+                    if name in names or (len(name) >= SHORT and cid.startswith(name)):
+                        if ep["IPAddress"] and ep["IPAddress"] not in found:
+                            found.append(ep["IPAddress"])
+            if not found:
+                return None
+            shift = next(self._rr) % len(found)
+            return found[shift:] + found[:shift]
+
+    def _dns_upstreams(self, container_id: str) -> list[str]:
+        with self._lock:
+            sandbox = self._sandboxes.get(container_id)
+            own = [s for s in (sandbox or {}).get("Dns", []) if s != etcfiles.EMBEDDED_DNS]
+        if own:
+            return own
+        if self._dns_forwarders is not None:
+            return list(self._dns_forwarders)
+        return etcfiles.all_nameservers(self._host_resolv())
+
+    # ----- recovery ---------------------------------------------------------------------
+
+    def reconcile(self, live_container_ids: Iterable[str]) -> dict:
+        """After a restart: keep what live containers hold, remove everything else of ours.
+
+        Returns counts of what was removed: sandboxes, namespace files, veths and rules.
+        """
+        live = set(live_container_ids)
+        removed = {"sandboxes": 0, "netns": 0, "veths": 0, "rules": 0}
+        with self._lock:
+            for cid in list(self._sandboxes):
+                if cid not in live:
+                    self.sandbox_remove(cid)
+                    removed["sandboxes"] += 1
+            known_paths = {sb["NetnsPath"] for sb in self._sandboxes.values()}
+            for entry in os.listdir(self.netns_dir):
+                path = os.path.join(self.netns_dir, entry)
+                if path not in known_paths:
+                    netns.remove_netns(path)
+                    removed["netns"] += 1
+            known_veths = {
+                ep["HostIfName"]
+                for sb in self._sandboxes.values()
+                for ep in sb["Endpoints"].values()
+            }
+            for record in self._bridge_networks():
+                for port in links.bridge_ports(self._ipr, record["Bridge"]):
+                    if port not in known_veths and links.delete_link(self._ipr, port):
+                        removed["veths"] += 1
+            removed["rules"] = self._drop_stale_port_rules()
+            for cid, sandbox in self._sandboxes.items():
+                for port in sandbox["Ports"]:
+                    record = self._networks.get(port["NetworkID"])
+                    if record:
+                        firewall.ensure_rules(self._port_rules(record, port))
+                self._ensure_dns_listener(cid, sandbox)
+        return removed
+
+    def _drop_stale_port_rules(self) -> int:
+        """DNAT rules into our subnets that no sandbox record holds (a crash mid-connect)."""
+        subnets = [ipaddress.ip_network(n["Subnet"]) for n in self._bridge_networks()]
+        wanted = {
+            f"{p['ContainerIP']}:{p['ContainerPort']}"
+            for sb in self._sandboxes.values()
+            for p in sb["Ports"]
+        }
+        stale = 0
+        for line in firewall.list_rules("nat", firewall.PORTS):
+            fields = line.split()
+            if "--to-destination" not in fields:
+                continue
+            dest = fields[fields.index("--to-destination") + 1]
+            ip = ipaddress.ip_address(dest.rsplit(":", 1)[0])
+            if dest in wanted or not any(ip in s for s in subnets):
+                continue
+            firewall.delete_rules([firewall.Rule("nat", firewall.PORTS, tuple(fields[2:]))])
+            stale += 1
+        return stale
+
+    # ----- shutdown ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop serving DNS and release sockets; namespaces, links and rules stay (live restore)."""
+        self._dns.close()
+        self._ipr.close()
+
+    def destroy_all(self) -> None:
+        """Remove every sandbox, network, bridge and rule of this service (tests, uninstall)."""
+        with self._lock:
+            for cid in list(self._sandboxes):
+                self.sandbox_remove(cid)
+            for record in list(self._networks.values()):
+                if record["Driver"] == "bridge":
+                    self._tear_down(record)
+                try:
+                    os.unlink(self._network_path(record["Id"]))
+                except FileNotFoundError:
+                    pass
+            self._networks.clear()
+            self._allocators.clear()
+        self.close()
