@@ -1,0 +1,239 @@
+"""What runs in the forked child: the container's init (create) and a process entering a
+running container (exec), in runc's order of set-up steps.
+
+The child talks to the caller over two pipes: newline-delimited JSON messages up ("hooks": run
+prestart/createRuntime now; "ready": set-up is done; "error": set-up failed) and single bytes
+down ("g": go on). Every fd the runtime holds is close-on-exec, so a successful execve closes
+the message pipe, which an exec's caller reads as success.
+
+The caller must have no other threads when it forks (the engine's monitor process is
+single-threaded): only the forking thread exists in the child.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from dockyard.runtime import config as cfg
+from dockyard.runtime import hooks, process, rootfs
+from dockyard.runtime import syscalls as sc
+from dockyard.runtime.cgroups import CgroupSet
+
+
+@dataclass
+class Plan:
+    """Everything the child needs, prepared and validated by the caller before fork."""
+
+    config: dict[str, Any]
+    bundle: str
+    cgroups: CgroupSet
+    state: dict[str, Any]  # OCI state for hooks run in the child
+    process: dict[str, Any]
+    caps: process.CapabilityPlan | None
+    seccomp: Any  # dockyard.runtime.seccomp.Filter or None
+    msg_w: int
+    go_r: int
+    stdio: tuple[int | None, int | None, int | None] = (None, None, None)
+    extra_fds: list[int] = field(default_factory=list)
+    fifo_fd: int | None = None
+    console_fd: int | None = None
+    # exec only: namespace files to enter, mount last
+    enter: list[tuple[str, int]] = field(default_factory=list)
+
+
+class _Channel:
+    def __init__(self, msg_w: int, go_r: int) -> None:
+        self.msg_w = msg_w
+        self.go_r = go_r
+
+    def send(self, kind: str, **data: Any) -> None:
+        line = json.dumps({"t": kind, **data}).encode() + b"\n"
+        while line:
+            line = line[os.write(self.msg_w, line):]
+
+    def wait_go(self) -> None:
+        if os.read(self.go_r, 1) != b"g":
+            raise RuntimeError("the runtime went away during set-up")
+
+
+def _run(plan: Plan, body: Any) -> NoReturn:
+    """Run `body` in the child; report any failure to the caller; never return."""
+    chan: _Channel | None = None
+    code = 1
+    try:
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)  # CVE-2019-5736: nothing may open us via /proc
+        process.reset_signals()
+        os.setsid()
+        moved = process.arrange_fds(plan.stdio, plan.extra_fds,
+                                    [plan.msg_w, plan.go_r, plan.fifo_fd, plan.console_fd])
+        plan.msg_w, plan.go_r, plan.fifo_fd, plan.console_fd = moved  # type: ignore[assignment]
+        chan = _Channel(plan.msg_w, plan.go_r)
+        body(plan, chan)
+    except BaseException as e:  # noqa: BLE001 - report everything, then leave
+        message = str(e) or e.__class__.__name__
+        try:
+            if chan is not None:
+                chan.send("error", message=message)
+            else:
+                os.write(plan.msg_w, json.dumps({"t": "error", "message": message}).encode()
+                         + b"\n")
+        except OSError:
+            try:
+                os.write(2, f"dockyard-runtime: {message}\n".encode())
+            except OSError:
+                pass
+    os._exit(code)
+
+
+# ---------------------------------------------------------------- container init
+def run_init(plan: Plan) -> NoReturn:
+    _run(plan, _init)
+
+
+def _init(plan: Plan, chan: _Channel) -> None:
+    conf = plan.config
+    proc = plan.process
+    linux = conf.get("linux") or {}
+    _oom_score_adj(proc)
+    plan.cgroups.add(0)
+
+    namespaces = [ns for ns in cfg.namespace_list(conf) if ns["type"] != "pid"]
+    joined = {ns["type"] for ns in namespaces if ns.get("path")}
+    fds = [(os.open(ns["path"], os.O_RDONLY | os.O_CLOEXEC), cfg.NAMESPACE_FLAGS[ns["type"]])
+           for ns in namespaces if ns.get("path")]
+    for fd, flag in fds:
+        sc.setns(fd, flag)
+        os.close(fd)
+    new_flags = 0
+    for ns in namespaces:
+        if not ns.get("path"):
+            new_flags |= cfg.NAMESPACE_FLAGS[ns["type"]]
+    if new_flags:
+        sc.unshare(new_flags)
+    if new_flags & sc.CLONE_NEWNET:
+        sc.link_up("lo")
+
+    root = conf["root"]["path"]
+    mounts = conf.get("mounts") or []
+    pending_hooks = any((conf.get("hooks") or {}).get(k) for k in ("prestart", "createRuntime"))
+    if "mount" not in joined:
+        rootfs.prepare_root(root, linux.get("rootfsPropagation"))
+        cgroup_dirs = _cgroup_binds(plan.cgroups)
+        for m in mounts:
+            rootfs.mount_entry(root, plan.bundle, m, cgroup_dirs, plan.cgroups.unified)
+        if rootfs.dev_is_tmpfs(mounts):
+            rootfs.create_devices(root, list(linux.get("devices") or []), defaults=True)
+            rootfs.create_dev_symlinks(root)
+        if pending_hooks:
+            chan.send("hooks")
+            chan.wait_go()
+        hooks.run_hooks(conf.get("hooks"), "createContainer", plan.state)
+        rootfs.pivot_root(root)
+    else:
+        if pending_hooks:
+            chan.send("hooks")
+            chan.wait_go()
+        hooks.run_hooks(conf.get("hooks"), "createContainer", plan.state)
+    if proc.get("terminal"):
+        if plan.console_fd is None:
+            raise ValueError("process.terminal is true but no console socket was given")
+        process.open_console(plan.console_fd, proc, make_console=True)
+        plan.console_fd = None
+    if conf.get("root", {}).get("readonly") and "mount" not in joined:
+        rootfs.remount_readonly("/")
+    if conf.get("hostname"):
+        sc.sethostname(conf["hostname"])
+    if conf.get("domainname"):
+        sc.setdomainname(conf["domainname"])
+    for key, value in (linux.get("sysctl") or {}).items():
+        rootfs.write_sysctl(key, str(value))
+    for path in linux.get("readonlyPaths") or []:
+        rootfs.readonly_path(path)
+    for path in linux.get("maskedPaths") or []:
+        rootfs.mask_path(path)
+
+    path, env = _prepare_process(plan)
+    fifo_path = f"/proc/self/fd/{plan.fifo_fd}"
+    if not os.path.exists(fifo_path):
+        raise OSError("the container has no /proc mounted: cannot wait for start")
+    chan.send("ready")
+    # Wait for `start`: opening the fifo for writing blocks until a reader opens it.
+    fifo = os.open(fifo_path, os.O_WRONLY | os.O_CLOEXEC)
+    os.write(fifo, b"0")
+    os.close(fifo)
+    os.close(plan.fifo_fd)  # type: ignore[arg-type]
+    hooks.run_hooks(conf.get("hooks"), "startContainer", plan.state)
+    _exec(plan, path, env)
+
+
+def _cgroup_binds(cgroups: CgroupSet) -> list[tuple[str, str]]:
+    """(name under /sys/fs/cgroup, host directory) for each v1 hierarchy of the container."""
+    out = []
+    for key, directory in cgroups.v1.items():
+        name = key[len("name="):] if key.startswith("name=") else key
+        out.append((name, directory))
+    return out
+
+
+def _oom_score_adj(proc: dict[str, Any]) -> None:
+    if proc.get("oomScoreAdj") is None:
+        return
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(proc["oomScoreAdj"]))
+    except OSError as e:
+        raise OSError(e.errno, f"setting oom_score_adj to {proc['oomScoreAdj']}: "
+                               f"{e.strerror}") from None
+
+
+def _prepare_process(plan: Plan) -> tuple[str, dict[str, str]]:
+    """Everything that can fail before the program runs: umask, rlimits, no_new_privs, the
+    executable, seccomp (without no_new_privs it must load while privileged), user and caps,
+    cwd. Returns the executable and environment."""
+    proc = plan.process
+    user = proc.get("user") or {}
+    os.umask(user.get("umask", 0o022) if user.get("umask") is not None else 0o022)
+    process.set_rlimits(proc.get("rlimits") or [])
+    if proc.get("noNewPrivileges"):
+        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    env = process.env_dict(proc.get("env") or [])
+    if "HOME" not in env:
+        env["HOME"] = process.lookup_home(user.get("uid", 0))
+    path = process.find_executable(proc["args"][0], env)
+    if plan.seccomp is not None and not proc.get("noNewPrivileges"):
+        plan.seccomp.load()
+    process.apply_user_and_caps(proc, plan.caps)
+    process.chdir_cwd(proc.get("cwd") or "/")
+    return path, env
+
+
+def _exec(plan: Plan, path: str, env: dict[str, str]) -> None:
+    if plan.seccomp is not None and plan.process.get("noNewPrivileges"):
+        plan.seccomp.load()  # last, right before exec, as runc does
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    process.execute(path, plan.process["args"], env)
+
+
+# ---------------------------------------------------------------- exec in a container
+def run_exec(plan: Plan) -> NoReturn:
+    _run(plan, _enter)
+
+
+def _enter(plan: Plan, chan: _Channel) -> None:
+    _oom_score_adj(plan.process)
+    plan.cgroups.add(0)
+    fds = [(os.open(path, os.O_RDONLY | os.O_CLOEXEC), flag) for path, flag in plan.enter]
+    for fd, flag in fds:
+        sc.setns(fd, flag)
+        os.close(fd)
+    if plan.process.get("terminal"):
+        if plan.console_fd is None:
+            raise ValueError("process.terminal is true but no console socket was given")
+        process.open_console(plan.console_fd, plan.process, make_console=False)
+        plan.console_fd = None
+    path, env = _prepare_process(plan)
+    _exec(plan, path, env)

@@ -1,0 +1,202 @@
+"""Setting up the container's process just before exec: descriptors, signals, rlimits, user,
+capabilities, environment, console, and the exec itself.
+
+These functions run in a forked child of the caller (the container's init or an exec'd
+process). They use only the standard library, ctypes and already-imported modules.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import resource
+import signal
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from dockyard.errors import InvalidParameter
+from dockyard.runtime import capabilities, config, syscalls
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass
+class CapabilityPlan:
+    """The five capability sets of process.capabilities as bit masks."""
+
+    bounding: int
+    effective: int
+    permitted: int
+    inheritable: int
+    ambient: int
+
+    @classmethod
+    def from_spec(cls, caps: dict[str, Any] | None) -> CapabilityPlan | None:
+        """None when the spec gives no capabilities (the process keeps root's, as in runc)."""
+        if caps is None:
+            return None
+        if not isinstance(caps, dict):
+            raise InvalidParameter("process.capabilities must be an object")
+        masks = {}
+        for kind in ("bounding", "effective", "permitted", "inheritable", "ambient"):
+            names = caps.get(kind) or []
+            try:
+                masks[kind] = capabilities.caps_mask(list(names))
+            except (KeyError, ValueError) as e:
+                raise InvalidParameter(f"process.capabilities.{kind}: {e}") from None
+        return cls(**masks)
+
+
+def reset_signals() -> None:
+    """Default dispositions and an empty mask, so the user's program starts clean (Python
+    ignores SIGPIPE and SIGXFSZ, and the caller may have handlers)."""
+    for sig in range(1, signal.NSIG):
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError, RuntimeError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def arrange_fds(stdio: tuple[int | None, int | None, int | None], extra: list[int],
+                internal: list[int | None]) -> list[int | None]:
+    """Put stdio on 0-2 and `extra` on 3.. (inheritable), move the runtime's own descriptors
+    above them (close-on-exec), and mark every other descriptor close-on-exec."""
+    count = 3 + len(extra)
+    sources = [fd if fd is not None else i for i, fd in enumerate(stdio)] + list(extra)
+    floor = max([count] + sources + [fd for fd in internal if fd is not None]) + 1
+    moved_internal = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor) if fd is not None else None
+                      for fd in internal]
+    moved_sources = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor) for fd in sources]
+    for target, src in enumerate(moved_sources):
+        os.dup2(src, target, inheritable=True)
+        os.close(src)
+    for fd in internal:
+        if fd is not None and fd >= count:
+            os.close(fd)
+    syscalls.close_range_cloexec(count)
+    return moved_internal
+
+
+def set_rlimits(rlimits: list[dict[str, Any]]) -> None:
+    for rl in rlimits or []:
+        kind = config.RLIMITS[rl["type"]]
+        soft = resource.RLIM_INFINITY if rl["soft"] < 0 else rl["soft"]
+        hard = resource.RLIM_INFINITY if rl["hard"] < 0 else rl["hard"]
+        try:
+            resource.setrlimit(kind, (soft, hard))
+        except (OSError, ValueError) as e:
+            current = resource.getrlimit(kind)
+            raise OSError(
+                getattr(e, "errno", errno.EPERM) or errno.EPERM,
+                f"error setting rlimit {rl['type']} to soft {rl['soft']} hard {rl['hard']}: "
+                f"{e.strerror if isinstance(e, OSError) else e} (the current hard limit is "
+                f"{_limit(current[1])}; raising it needs CAP_SYS_RESOURCE)",
+            ) from None
+
+
+def _limit(value: int) -> str:
+    return "unlimited" if value == resource.RLIM_INFINITY else str(value)
+
+
+def env_dict(env: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in env or []:
+        key, _, value = item.partition("=")
+        out[key] = value
+    return out
+
+
+def lookup_home(uid: int) -> str:
+    try:
+        with open("/etc/passwd") as f:
+            for line in f:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) >= 6 and fields[2] == str(uid):
+                    return fields[5] or "/"
+    except OSError:
+        pass
+    return "/"
+
+
+def find_executable(arg0: str, env: dict[str, str]) -> str:
+    """Resolve args[0] in the container, as runc does before it reports the container ready."""
+    if "/" in arg0:
+        candidates = [arg0]
+    else:
+        candidates = [os.path.join(d or ".", arg0)
+                      for d in env.get("PATH", DEFAULT_PATH).split(":")]
+    for path in candidates:
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    if "/" in arg0:
+        raise OSError(errno.ENOENT, f"exec: {arg0!r}: no such file or directory")
+    raise OSError(errno.ENOENT, f'exec: "{arg0}": executable file not found in $PATH')
+
+
+def apply_user_and_caps(process: dict[str, Any], caps: CapabilityPlan | None) -> None:
+    """runc's finalizeNamespace: bounding set, keep-caps across the uid switch, groups, gid,
+    uid, then the effective/permitted/inheritable and ambient sets."""
+    user = process.get("user") or {}
+    uid, gid = user.get("uid", 0), user.get("gid", 0)
+    if caps is not None:
+        capabilities.drop_bounding(caps.bounding)
+    syscalls.prctl(syscalls.PR_SET_KEEPCAPS, 1)
+    os.setgroups(list(user.get("additionalGids") or []))
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    syscalls.prctl(syscalls.PR_SET_KEEPCAPS, 0)
+    if caps is not None:
+        capabilities.set_caps(caps.effective, caps.permitted, caps.inheritable)
+        try:
+            capabilities.set_ambient(caps.ambient)
+        except OSError:
+            pass  # runc ignores ambient capabilities that are not also inheritable
+
+
+def chdir_cwd(cwd: str) -> None:
+    """chdir into the container's cwd (after pivot_root or setns: nothing of the host)."""
+    try:
+        os.chdir(cwd)
+    except FileNotFoundError:
+        os.makedirs(cwd, mode=0o755, exist_ok=True)
+        os.chdir(cwd)
+
+
+def open_console(socket_fd: int, process: dict[str, Any], make_console: bool) -> int:
+    """Open a pty in the container's devpts, send its master over the console socket
+    (SCM_RIGHTS, as runc does) and return the slave, made our controlling terminal."""
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        slave_path = "/dev/pts/" + syscalls.pty_unlock_and_name(master)
+        if make_console and os.path.isdir("/dev"):
+            console = "/dev/console"
+            if not os.path.exists(console):
+                os.close(os.open(console, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o666))
+            syscalls.mount(slave_path, console, "bind", syscalls.MS_BIND)
+        slave = os.open(slave_path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        user = process.get("user") or {}
+        os.fchown(slave, user.get("uid", 0), -1)
+        size = process.get("consoleSize") or {}
+        if size.get("height") and size.get("width"):
+            syscalls.set_winsize(slave, size["height"], size["width"])
+        sock = socket.socket(fileno=socket_fd)
+        try:
+            socket.send_fds(sock, [slave_path.encode()], [master])
+        finally:
+            sock.close()
+    finally:
+        os.close(master)
+    syscalls.set_controlling_tty(slave)
+    for target in (0, 1, 2):
+        os.dup2(slave, target, inheritable=True)
+    os.close(slave)
+    return 0
+
+
+def execute(path: str, args: list[str], env: dict[str, str]) -> None:
+    os.execve(path, args, env)
