@@ -1,0 +1,109 @@
+"""Docker's textual units: Go durations ("1m30s") and go-units byte sizes ("512m").
+
+Shared by the Dockerfile parser (HEALTHCHECK flags), the compose loader
+(healthcheck, stop_grace_period, mem_limit) and the CLI (`--memory 512m`).
+"""
+
+from __future__ import annotations
+
+import re
+
+_DURATION_UNITS_NS = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,  # U+00B5 micro sign
+    "μs": 1_000,  # U+03BC Greek mu
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60 * 1_000_000_000,
+    "h": 3600 * 1_000_000_000,
+}
+_DURATION_PART = re.compile(r"(\d*\.?\d*)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def parse_duration_ns(text: str) -> int:
+    """Parse a duration as Go's time.ParseDuration does; return nanoseconds.
+
+    "300ms", "-1.5h", "2h45m" and "0" are valid; a unit is required for non-zero values.
+    Raises ValueError with Go's wording ("time: invalid duration ...").
+    """
+    original = text
+    invalid = ValueError(f'time: invalid duration "{original}"')
+    sign = 1
+    if text[:1] in ("+", "-"):
+        sign = -1 if text[0] == "-" else 1
+        text = text[1:]
+    if text == "0":
+        return 0
+    if not text:
+        raise invalid
+    total = 0.0
+    pos = 0
+    while pos < len(text):
+        match = _DURATION_PART.match(text, pos)
+        if match is None or match.group(1) in ("", "."):
+            if match is None and re.match(r"\d*\.?\d*$", text[pos:]):
+                raise ValueError(f'time: missing unit in duration "{original}"')
+            if match is None:
+                unit = re.match(r"[\d.]*([^\d.]*)", text[pos:])
+                if unit and unit.group(1):
+                    raise ValueError(
+                        f'time: unknown unit "{unit.group(1)}" in duration "{original}"'
+                    )
+            raise invalid
+        total += float(match.group(1)) * _DURATION_UNITS_NS[match.group(2)]
+        pos = match.end()
+    if total > 2**63 - 1:
+        raise invalid
+    return sign * int(round(total))
+
+
+def parse_duration(text: str) -> float:
+    """Parse a Go duration and return seconds as a float."""
+    return parse_duration_ns(text) / 1e9
+
+
+def format_duration(ns: int) -> str:
+    """Format nanoseconds as Go's Duration.String() does ("1m30s", "500ms", "0s")."""
+    if ns == 0:
+        return "0s"
+    sign = "-" if ns < 0 else ""
+    ns = abs(ns)
+    if ns < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if ns >= size:
+                return sign + _trim(ns / size) + unit
+    hours, rest = divmod(ns, 3600 * 1_000_000_000)
+    minutes, rest = divmod(rest, 60 * 1_000_000_000)
+    seconds = rest / 1e9
+    out = ""
+    if hours:
+        out += f"{hours}h"
+    if hours or minutes:
+        out += f"{minutes}m"
+    return sign + out + _trim(seconds) + "s"
+
+
+def _trim(value: float) -> str:
+    text = f"{value:.9f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]?)([iI]?[bB]?)$")
+_BINARY_MULTIPLIERS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
+
+
+def parse_bytes(value: str | int) -> int:
+    """Parse a memory size as go-units RAMInBytes does: "512m" is 512 MiB, "1g" is 1 GiB.
+
+    Integers are bytes. Raises ValueError ("invalid size: '...'").
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"invalid size: '{value}'")
+    if isinstance(value, int):
+        return value
+    match = _SIZE.match(value.strip())
+    if match is None:
+        raise ValueError(f"invalid size: '{value}'")
+    number, prefix, _suffix = match.groups()
+    return int(float(number) * _BINARY_MULTIPLIERS[prefix.lower()])
