@@ -92,6 +92,7 @@ class NetworkService:
         self._dns_forwarders = dns_forwarders
         self._host_resolv_conf = host_resolv_conf
         self._lock = threading.RLock()
+        self._closed = False
         self._ipr = IPRoute()
         self._networks: dict[str, dict] = {}
         self._sandboxes: dict[str, dict] = {}
@@ -1079,6 +1080,9 @@ class NetworkService:
 
     def close(self) -> None:
         """Stop serving DNS and release sockets; namespaces, links and rules stay (live restore)."""
+        if self._closed:
+            return
+        self._closed = True
         self._dns.close()
         self._ipr.close()
 
