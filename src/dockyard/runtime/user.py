@@ -35,7 +35,7 @@ class _Group:
     members: list[str] = field(default_factory=list)
 
 
-def _resolve_in_root(rootfs: str, path: str) -> str:
+def resolve_in_root(rootfs: str, path: str) -> str:
     """The host path of `path` inside `rootfs`, with every symlink resolved within rootfs."""
     root = os.path.realpath(rootfs)
     parts = [p for p in path.split("/") if p]
@@ -72,7 +72,7 @@ def _resolve_in_root(rootfs: str, path: str) -> str:
 def _read_in_root(rootfs: str, path: str) -> str | None:
     """The text of a regular file inside rootfs, or None when it is absent or not regular."""
     try:
-        fd = os.open(_resolve_in_root(rootfs, path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(resolve_in_root(rootfs, path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
     try:

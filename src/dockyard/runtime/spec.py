@@ -1,0 +1,1178 @@
+"""The OCI spec generator: an image config plus Docker's create options -> config.json.
+
+`generate()` produces the config.json that Docker 28 (moby's oci defaults and
+daemon/oci_linux.go) would hand to runc: its default mounts, masked and read-only paths,
+capability set, seccomp profile (with the profile's cap/arch/kernel conditions applied),
+namespaces, cgroup device rules and resources, environment, command, user and working
+directory. HostConfig options we cannot enact raise InvalidParameter naming the field: the
+engine never ignores an option silently.
+
+Helpers the containers service can use at create time, as Docker does there:
+`adapt_host_config` (Docker's defaults: ShmSize, IpcMode, CgroupnsMode, MemorySwap, ...),
+`verify_host_config` (Docker's checks and wording), `merge_config` (image config + Config).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import posixpath
+import re
+import stat
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from dockyard.errors import InvalidParameter
+from dockyard.runtime import capabilities as caps
+from dockyard.runtime.user import group_ids, resolve_in_root, resolve_user
+
+OCI_VERSION = "1.2.0"
+DEFAULT_PATH_ENV = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_SHM_SIZE = 64 * 1024 * 1024
+INIT_PATH_IN_CONTAINER = "/sbin/docker-init"
+_MIN_MEMORY = 6291456
+_MAX_HOSTNAME = 64
+
+MASKED_PATHS = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+]
+READONLY_PATHS = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+]
+
+
+def _default_mounts() -> list[dict[str, Any]]:
+    return [
+        {
+            "destination": "/proc",
+            "type": "proc",
+            "source": "proc",
+            "options": ["nosuid", "noexec", "nodev"],
+        },
+        {
+            "destination": "/dev",
+            "type": "tmpfs",
+            "source": "tmpfs",
+            "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+        },
+        {
+            "destination": "/dev/pts",
+            "type": "devpts",
+            "source": "devpts",
+            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        },
+        {
+            "destination": "/sys",
+            "type": "sysfs",
+            "source": "sysfs",
+            "options": ["nosuid", "noexec", "nodev", "ro"],
+        },
+        {
+            "destination": "/sys/fs/cgroup",
+            "type": "cgroup",
+            "source": "cgroup",
+            "options": ["ro", "nosuid", "noexec", "nodev"],
+        },
+        {
+            "destination": "/dev/mqueue",
+            "type": "mqueue",
+            "source": "mqueue",
+            "options": ["nosuid", "noexec", "nodev"],
+        },
+        {
+            "destination": "/dev/shm",
+            "type": "tmpfs",
+            "source": "shm",
+            "options": ["nosuid", "noexec", "nodev", "mode=1777"],
+        },
+    ]
+
+
+def _default_device_rules() -> list[dict[str, Any]]:
+    """Docker's cgroup device rules: deny all; allow null, zero, full, urandom, tty and
+    console/ptmx (1:3, 1:5, 1:7-9, 5:0, 5:1); deny 10:229 (fuse) explicitly."""
+
+    def allow(major: int, minor: int) -> dict[str, Any]:
+        return {"allow": True, "type": "c", "major": major, "minor": minor, "access": "rwm"}
+
+    return [
+        {"allow": False, "access": "rwm"},
+        allow(1, 5),
+        allow(1, 3),
+        allow(1, 9),
+        allow(1, 8),
+        allow(5, 0),
+        allow(5, 1),
+        {"allow": False, "type": "c", "major": 10, "minor": 229, "access": "rwm"},
+    ]
+
+
+# --- host facts ------------------------------------------------------------------------------
+
+
+def cgroup_unified() -> bool:
+    """True on a cgroup v2 only host (Docker's cgroups.Mode() == Unified)."""
+    return os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+
+
+def _masked_paths() -> list[str]:
+    paths = list(MASKED_PATHS)
+    cpu = 0
+    while os.path.isdir(f"/sys/devices/system/cpu/cpu{cpu}"):
+        throttle = f"/sys/devices/system/cpu/cpu{cpu}/thermal_throttle"
+        if os.path.exists(throttle):
+            paths.append(throttle)
+        cpu += 1
+    return paths
+
+
+def _sysctl_exists(name: str) -> bool:
+    return os.path.exists("/proc/sys/" + name.replace(".", "/"))
+
+
+def _apparmor_enabled() -> bool:
+    try:
+        with open("/sys/module/apparmor/parameters/enabled") as f:
+            return f.read().strip() == "Y"
+    except OSError:
+        return False
+
+
+def _selinux_enabled() -> bool:
+    return os.path.exists("/sys/fs/selinux/enforce")
+
+
+# Go's GOARCH name of this machine, as the seccomp profile's "arches" conditions spell it.
+_GOARCH = {
+    "x86_64": "amd64",
+    "aarch64": "arm64",
+    "i386": "x86",
+    "i686": "x86",
+    "armv7l": "arm",
+    "armv6l": "arm",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+    "loongarch64": "loong64",
+}
+_NATIVE_TO_SECCOMP = {
+    "x86": "SCMP_ARCH_X86",
+    "amd64": "SCMP_ARCH_X86_64",
+    "arm": "SCMP_ARCH_ARM",
+    "arm64": "SCMP_ARCH_AARCH64",
+    "loong64": "SCMP_ARCH_LOONGARCH64",
+    "ppc64le": "SCMP_ARCH_PPC64LE",
+    "riscv64": "SCMP_ARCH_RISCV64",
+    "s390x": "SCMP_ARCH_S390X",
+}
+
+
+def _native_arch() -> str:
+    machine = os.uname().machine
+    return _GOARCH.get(machine, machine)
+
+
+def _kernel_version() -> tuple[int, int]:
+    m = re.match(r"(\d+)\.(\d+)", os.uname().release)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+# --- seccomp ---------------------------------------------------------------------------------
+
+
+@cache
+def _default_profile_text() -> str:
+    return resources.files("dockyard").joinpath("data/seccomp-default.json").read_text()
+
+
+def default_seccomp_profile() -> dict[str, Any]:
+    """Docker's default seccomp profile (moby profiles/seccomp/default.json), unfiltered."""
+    return json.loads(_default_profile_text())
+
+
+def _parse_min_kernel(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"(\d+)\.(\d+)", str(text))
+    if not m:
+        raise InvalidParameter(f"invalid kernel version: {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def seccomp_from_profile(
+    profile: dict[str, Any],
+    bounding: list[str],
+    *,
+    arch: str | None = None,
+    kernel: tuple[int, int] | None = None,
+) -> dict[str, Any] | None:
+    """The OCI `linux.seccomp` of a Docker seccomp profile (moby's setupSeccomp).
+
+    Architectures come from the profile's archMap entry for this machine; a rule with
+    `includes`/`excludes` is kept or dropped by the container's bounding capabilities, the
+    machine's architecture and the kernel version. Returns None for an empty profile.
+    """
+    arch = arch or _native_arch()
+    kernel = kernel or _kernel_version()
+    if not profile.get("defaultAction") and not profile.get("syscalls"):
+        return None
+    if profile.get("architectures") and profile.get("archMap"):
+        raise InvalidParameter(
+            "both 'architectures' and 'archMap' are specified in the seccomp profile, "
+            "use either 'architectures' or 'archMap'"
+        )
+    out: dict[str, Any] = {"defaultAction": profile.get("defaultAction", "")}
+    for key in ("defaultErrnoRet", "flags", "listenerPath", "listenerMetadata"):
+        if profile.get(key) not in (None, "", []):
+            out[key] = profile[key]
+    architectures = list(profile.get("architectures") or [])
+    native = _NATIVE_TO_SECCOMP.get(arch)
+    for entry in profile.get("archMap") or []:
+        if entry.get("architecture") == native:
+            architectures.append(entry["architecture"])
+            architectures.extend(entry.get("subArchitectures") or [])
+            break
+    if architectures:
+        out["architectures"] = architectures
+
+    syscalls = []
+    for call in profile.get("syscalls") or []:
+        names = call.get("names") or []
+        if call.get("name"):
+            if names:
+                raise InvalidParameter(
+                    "both 'name' and 'names' are specified in the seccomp profile, "
+                    "use either 'name' or 'names'"
+                )
+            names = [call["name"]]
+        if not _rule_applies(call, bounding, arch, kernel):
+            continue
+        rule: dict[str, Any] = {"names": list(names), "action": call.get("action", "")}
+        if call.get("errnoRet") is not None:
+            rule["errnoRet"] = call["errnoRet"]
+        if call.get("args"):
+            rule["args"] = copy.deepcopy(call["args"])
+        syscalls.append(rule)
+    out["syscalls"] = syscalls
+    return out
+
+
+def _rule_applies(
+    call: dict[str, Any], bounding: list[str], arch: str, kernel: tuple[int, int]
+) -> bool:
+    excludes = call.get("excludes") or {}
+    if arch in (excludes.get("arches") or []):
+        return False
+    if any(c in bounding for c in excludes.get("caps") or []):
+        return False
+    if excludes.get("minKernel") and kernel >= _parse_min_kernel(excludes["minKernel"]):
+        return False
+    includes = call.get("includes") or {}
+    if includes.get("arches") and arch not in includes["arches"]:
+        return False
+    if any(c not in bounding for c in includes.get("caps") or []):
+        return False
+    if includes.get("minKernel") and kernel < _parse_min_kernel(includes["minKernel"]):
+        return False
+    return True
+
+
+# --- create-time adaptation and checks -------------------------------------------------------
+
+
+def adapt_host_config(host_config: dict[str, Any]) -> dict[str, Any]:
+    """A copy of HostConfig with the defaults Docker fills in at create time."""
+    hc = dict(host_config or {})
+    memory = hc.get("Memory") or 0
+    if memory > 0 and not hc.get("MemorySwap"):
+        hc["MemorySwap"] = memory * 2
+    if not hc.get("ShmSize"):
+        hc["ShmSize"] = DEFAULT_SHM_SIZE
+    if not hc.get("IpcMode"):
+        hc["IpcMode"] = "private"
+    if not hc.get("CgroupnsMode"):
+        if hc.get("Privileged") and not cgroup_unified():
+            hc["CgroupnsMode"] = "host"
+        else:
+            hc["CgroupnsMode"] = "private" if cgroup_unified() else "host"
+    if hc.get("OomKillDisable") is None:
+        hc["OomKillDisable"] = False
+    if hc.get("MemorySwappiness") == -1:
+        hc["MemorySwappiness"] = None
+    return hc
+
+
+def _container_ref(mode: str) -> str | None:
+    """The container of a "container:<id>" mode, None for any other mode."""
+    if mode.startswith("container:") and len(mode) > len("container:"):
+        return mode[len("container:") :]
+    return None
+
+
+def _ipc_mode_valid(mode: str) -> bool:
+    return mode in ("", "none", "private", "shareable", "host") or _container_ref(mode) is not None
+
+
+def _pid_mode_valid(mode: str) -> bool:
+    return mode in ("", "host") or _container_ref(mode) is not None
+
+
+def verify_host_config(host_config: dict[str, Any], config: dict[str, Any] | None = None) -> None:
+    """Docker's checks of HostConfig (and Config's hostname), with Docker's wording, plus a
+    refusal of every option dockyard cannot enact."""
+    hc = host_config
+    cfg = config or {}
+    _refuse_unsupported(hc)
+    hostname = cfg.get("Hostname") or ""
+    if len(hostname) > _MAX_HOSTNAME:
+        raise InvalidParameter(f'hostname "{hostname}" is too long (maximum {_MAX_HOSTNAME} bytes)')
+    _verify_resources(hc)
+    if not _ipc_mode_valid(hc.get("IpcMode") or ""):
+        raise InvalidParameter(f"invalid IPC mode: {hc.get('IpcMode')}")
+    if not _pid_mode_valid(hc.get("PidMode") or ""):
+        raise InvalidParameter(f"invalid PID mode: {hc.get('PidMode')}")
+    if (hc.get("ShmSize") or 0) < 0:
+        raise InvalidParameter("SHM size can not be less than 0")
+    if (hc.get("UTSMode") or "") not in ("", "host"):
+        raise InvalidParameter(f"invalid UTS mode: {hc.get('UTSMode')}")
+    oom = hc.get("OomScoreAdj") or 0
+    if not -1000 <= oom <= 1000:
+        raise InvalidParameter(f"Invalid value {oom}, range for oom score adj is [-1000, 1000]")
+    for dest in hc.get("Tmpfs") or {}:
+        _validate_tmpfs_destination(dest)
+    if (hc.get("CgroupnsMode") or "") not in ("", "host", "private"):
+        raise InvalidParameter(f"invalid cgroup namespace mode: {hc.get('CgroupnsMode')}")
+    if (hc.get("UsernsMode") or "") not in ("", "host"):
+        raise InvalidParameter(f"invalid USER mode: {hc.get('UsernsMode')}")
+
+
+def _refuse_unsupported(hc: dict[str, Any]) -> None:
+    """Fields of HostConfig dockyard cannot enact: accept them only at their zero values."""
+    zero_only = (
+        "BlkioWeightDevice",
+        "BlkioDeviceReadBps",
+        "BlkioDeviceWriteBps",
+        "BlkioDeviceReadIOps",
+        "BlkioDeviceWriteIOps",
+        "CpuCount",
+        "CpuPercent",
+        "KernelMemory",
+        "KernelMemoryTCP",
+        "Cgroup",
+    )
+    for name in zero_only:
+        if hc.get(name):
+            raise InvalidParameter(f"HostConfig.{name} is not supported by dockyard")
+    if hc.get("IOMaximumBandwidth") or hc.get("IOMaximumIOps"):
+        raise InvalidParameter(
+            "Invalid QoS settings: linux does not support Maximum IO Bandwidth or Maximum IO IOps"
+        )
+    if hc.get("StorageOpt"):
+        raise InvalidParameter(
+            "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"
+        )
+    for request in hc.get("DeviceRequests") or []:
+        driver = request.get("Driver") or ""
+        wanted = request.get("Capabilities") or []
+        raise InvalidParameter(
+            f'could not select device driver "{driver}" with capabilities: {wanted}'
+        )
+    runtime = hc.get("Runtime") or ""
+    if runtime not in ("", "runc"):
+        raise InvalidParameter(f"unknown or invalid runtime name: {runtime}")
+    isolation = hc.get("Isolation") or ""
+    if isolation not in ("", "default"):
+        raise InvalidParameter(f"invalid isolation '{isolation}' on linux")
+
+
+def _verify_resources(hc: dict[str, Any]) -> None:
+    memory = hc.get("Memory") or 0
+    swap = hc.get("MemorySwap") or 0
+    reservation = hc.get("MemoryReservation") or 0
+    if memory != 0 and memory < _MIN_MEMORY:
+        raise InvalidParameter("Minimum memory limit allowed is 6MB")
+    if memory > 0 and swap > 0 and swap < memory:
+        raise InvalidParameter(
+            "Minimum memoryswap limit should be larger than memory limit, see usage"
+        )
+    if memory == 0 and swap > 0:
+        raise InvalidParameter(
+            "You should always set the Memory limit when using Memoryswap limit, see usage"
+        )
+    swappiness = hc.get("MemorySwappiness")
+    if swappiness is not None and swappiness != -1 and not 0 <= swappiness <= 100:
+        raise InvalidParameter(
+            f"Invalid value: {swappiness}, valid memory swappiness range is 0-100"
+        )
+    if reservation > 0 and reservation < _MIN_MEMORY:
+        raise InvalidParameter("Minimum memory reservation allowed is 6MB")
+    if memory > 0 and reservation > 0 and memory < reservation:
+        raise InvalidParameter(
+            "Minimum memory limit can not be less than memory reservation limit, see usage"
+        )
+    nano = hc.get("NanoCpus") or 0
+    period = hc.get("CpuPeriod") or 0
+    quota = hc.get("CpuQuota") or 0
+    if nano > 0 and period > 0:
+        raise InvalidParameter("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+    if nano > 0 and quota > 0:
+        raise InvalidParameter("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+    if nano != 0:
+        ncpu = os.cpu_count() or 1
+        if nano < 0 or nano > ncpu * 10**9:
+            raise InvalidParameter(
+                f"range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
+            )
+    if period != 0 and not 1000 <= period <= 1000000:
+        raise InvalidParameter(
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)"
+        )
+    if quota > 0 and quota < 1000:
+        raise InvalidParameter("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+    shares = hc.get("CpuShares") or 0
+    if shares < 0:
+        raise InvalidParameter(f"invalid CPU shares ({shares}): value must be a positive integer")
+    weight = hc.get("BlkioWeight") or 0
+    if weight > 0 and not 10 <= weight <= 1000:
+        raise InvalidParameter("Range of blkio weight is from 10 to 1000")
+
+
+def _validate_tmpfs_destination(dest: str) -> None:
+    if not dest.startswith("/"):
+        raise InvalidParameter(
+            f"invalid mount config for type \"tmpfs\": invalid mount path: '{dest}' "
+            "mount path must be absolute"
+        )
+    if posixpath.normpath(dest) == "/":
+        raise InvalidParameter("invalid specification: destination can't be '/'")
+
+
+# --- Config: merge, environment, command -----------------------------------------------------
+
+
+def merge_config(image_config: dict[str, Any] | None, config: dict[str, Any]) -> dict[str, Any]:
+    """Docker's merge of the image's config into the create body's Config (a copy).
+
+    User and WorkingDir fall back to the image's; Env gets the image's variables the user
+    did not set; Cmd and Entrypoint come from the image only when Config has no Entrypoint
+    (an Entrypoint given in Config drops the image's Cmd). `Entrypoint: [""]` means none.
+    """
+    img = image_config or {}
+    out = dict(config or {})
+    if not out.get("User"):
+        out["User"] = img.get("User") or ""
+    user_env = list(out.get("Env") or [])
+    if not user_env:
+        out["Env"] = list(img.get("Env") or [])
+    else:
+        keys = {e.split("=", 1)[0] for e in user_env}
+        out["Env"] = user_env + [e for e in img.get("Env") or [] if e.split("=", 1)[0] not in keys]
+    if not out.get("Entrypoint"):
+        if not out.get("Cmd"):
+            out["Cmd"] = img.get("Cmd")
+        if out.get("Entrypoint") is None:
+            out["Entrypoint"] = img.get("Entrypoint")
+    if not out.get("WorkingDir"):
+        out["WorkingDir"] = img.get("WorkingDir") or ""
+    entrypoint = out.get("Entrypoint")
+    if entrypoint is not None and len(entrypoint) == 1 and entrypoint[0] == "":
+        out["Entrypoint"] = None
+    return out
+
+
+def process_args(config: dict[str, Any]) -> list[str]:
+    """The argv of a merged Config: Entrypoint + Cmd; Docker's error when both are empty."""
+    entrypoint = list(config.get("Entrypoint") or [])
+    cmd = list(config.get("Cmd") or [])
+    if not entrypoint and not cmd:
+        raise InvalidParameter("no command specified")
+    return entrypoint + cmd
+
+
+def replace_or_append_env(defaults: list[str], overrides: list[str]) -> list[str]:
+    """Docker's ReplaceOrAppendEnvValues: an override replaces the default with the same key
+    or is appended; a bare "KEY" (no "=") removes KEY."""
+    env: list[str | None] = list(defaults)
+    index = {e.split("=", 1)[0]: i for i, e in enumerate(defaults)}
+    for value in overrides:
+        key, sep, _ = value.partition("=")
+        if not sep:
+            if value in index:
+                env[index[value]] = None
+            continue
+        if key in index:
+            env[index[key]] = value
+        else:
+            env.append(value)
+    return [e for e in env if e]
+
+
+def container_env(config: dict[str, Any], hostname: str) -> list[str]:
+    """PATH, HOSTNAME and (with a TTY) TERM, overridden by the merged Config's Env."""
+    base = ["PATH=" + DEFAULT_PATH_ENV, "HOSTNAME=" + hostname]
+    if config.get("Tty"):
+        base.append("TERM=xterm")
+    return replace_or_append_env(base, list(config.get("Env") or []))
+
+
+# --- mounts ---------------------------------------------------------------------------------
+
+_PROPAGATION = {
+    "private",
+    "rprivate",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "unbindable",
+    "runbindable",
+}
+_FLAG_KEYS = {
+    "ro": "rdonly",
+    "rw": "rdonly",
+    "suid": "nosuid",
+    "nosuid": "nosuid",
+    "dev": "nodev",
+    "nodev": "nodev",
+    "exec": "noexec",
+    "noexec": "noexec",
+    "sync": "sync",
+    "async": "sync",
+    "dirsync": "dirsync",
+    "remount": "remount",
+    "mand": "mand",
+    "nomand": "mand",
+    "atime": "noatime",
+    "noatime": "noatime",
+    "diratime": "nodiratime",
+    "nodiratime": "nodiratime",
+    "bind": "bind",
+    "rbind": "rbind",
+    "relatime": "relatime",
+    "norelatime": "relatime",
+    "strictatime": "strictatime",
+    "nostrictatime": "strictatime",
+}
+_TMPFS_DATA = {"size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol"}
+
+
+def merge_tmpfs_options(options: list[str]) -> list[str]:
+    """moby's MergeTmpfsOptions: the last of conflicting flags or data options wins."""
+    merged: list[str] = []
+    seen: set[str] = set()
+    for option in reversed(options):
+        if option == "defaults":
+            continue
+        if option in _PROPAGATION:
+            key = "propagation"
+        elif option in _FLAG_KEYS:
+            key = _FLAG_KEYS[option]
+        else:
+            name, sep, _ = option.partition("=")
+            if not sep or name not in _TMPFS_DATA:
+                raise InvalidParameter(f'invalid tmpfs option ["{option}"]')
+            key = "data:" + name
+        if key not in seen:
+            seen.add(key)
+            merged.insert(0, option)
+    return merged
+
+
+def _tmpfs_mounts(tmpfs: dict[str, str]) -> list[dict[str, Any]]:
+    mounts = []
+    for dest, data in tmpfs.items():
+        options = ["noexec", "nosuid", "nodev", "rprivate"]
+        if data:
+            options += data.split(",")
+        mounts.append(
+            {
+                "destination": dest,
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": merge_tmpfs_options(options),
+            }
+        )
+    return mounts
+
+
+def _depth(path: str) -> int:
+    return len([p for p in posixpath.normpath(path).split("/") if p])
+
+
+def _without(options: list[str], unwanted: str) -> list[str]:
+    return [o for o in options if o != unwanted]
+
+
+def _mounts(
+    hc: dict[str, Any],
+    user_mounts: list[dict[str, Any]],
+    *,
+    readonly_root: bool,
+    privileged: bool,
+    writable_cgroups: bool,
+) -> list[dict[str, Any]]:
+    user_mounts = sorted(user_mounts, key=lambda m: _depth(m["destination"]))
+    user_dests = {posixpath.normpath(m["destination"]) for m in user_mounts}
+    dev_mounted = "/dev" in user_dests
+    ipc_mode = hc.get("IpcMode") or "private"
+    mounts = []
+    for m in _default_mounts():
+        if m["destination"] in user_dests:
+            continue
+        if dev_mounted and m["destination"].startswith("/dev/"):
+            continue
+        if m["destination"] == "/dev/shm":
+            if ipc_mode in ("none", "host") or _container_ref(ipc_mode):
+                continue  # none: no /dev/shm; host/container: the shared one is bound below
+            m["options"].append(f"size={hc['ShmSize']}")
+        mounts.append(m)
+    if ipc_mode == "host" and "/dev/shm" not in user_dests:
+        mounts.append(
+            {
+                "destination": "/dev/shm",
+                "type": "bind",
+                "source": "/dev/shm",
+                "options": ["rbind", "rprivate"],
+            }
+        )
+    mounts.extend(copy.deepcopy(user_mounts))
+    if readonly_root:
+        for m in mounts:
+            if m["destination"] in ("/proc", "/dev/pts", "/dev/shm", "/dev/mqueue", "/dev"):
+                continue
+            if posixpath.normpath(m["destination"]) in user_dests:
+                continue
+            if "ro" not in m["options"]:
+                m["options"].append("ro")
+    if privileged:
+        for m in mounts:
+            if m["destination"] == "/sys":
+                m["options"] = _without(m["options"], "ro")
+    if writable_cgroups:
+        for m in mounts:
+            if m["type"] == "cgroup":
+                m["options"] = _without(m["options"], "ro")
+    return mounts
+
+
+# --- devices --------------------------------------------------------------------------------
+
+_CGROUP_RULE = re.compile(r"^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$")
+
+
+def _device_from_path(path: str, path_in_container: str, perms: str) -> tuple[dict, dict]:
+    st = os.lstat(path)
+    if stat.S_ISCHR(st.st_mode):
+        kind = "c"
+    elif stat.S_ISBLK(st.st_mode):
+        kind = "b"
+    else:
+        raise ValueError("not a device node")
+    major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    device = {
+        "path": path_in_container,
+        "type": kind,
+        "major": major,
+        "minor": minor,
+        "fileMode": stat.S_IMODE(st.st_mode) | stat.S_IFMT(st.st_mode),
+        "uid": st.st_uid,
+        "gid": st.st_gid,
+    }
+    rule = {"allow": True, "type": kind, "major": major, "minor": minor, "access": perms}
+    return device, rule
+
+
+def devices_from_path(
+    path_on_host: str, path_in_container: str, perms: str
+) -> tuple[list[dict], list[dict]]:
+    """The linux.devices entries and cgroup rules for a `--device` mapping (a node, or a
+    directory of nodes), as moby's DevicesFromPath."""
+    if not path_in_container:
+        path_in_container = path_on_host
+    perms = perms or "rwm"
+    if not re.fullmatch(r"[rwm]{1,3}", perms):
+        raise InvalidParameter(f"invalid device mode: {perms}")
+    try:
+        device, rule = _device_from_path(path_on_host, path_in_container, perms)
+        return [device], [rule]
+    except ValueError:
+        pass
+    except OSError as e:
+        raise InvalidParameter(
+            f"error gathering device information while adding custom device "
+            f'"{path_on_host}": {e.strerror.lower() if e.strerror else e}'
+        ) from None
+    if not os.path.isdir(path_on_host):
+        raise InvalidParameter(
+            f"error gathering device information while adding custom device "
+            f'"{path_on_host}": not a device node'
+        )
+    devices, rules = [], []
+    for root, _dirs, files in os.walk(path_on_host):
+        for name in sorted(files):
+            host = os.path.join(root, name)
+            inside = posixpath.join(path_in_container, os.path.relpath(host, path_on_host))
+            try:
+                device, rule = _device_from_path(host, inside, perms)
+            except (ValueError, OSError):
+                continue
+            devices.append(device)
+            rules.append(rule)
+    return devices, rules
+
+
+def host_devices() -> list[dict[str, Any]]:
+    """Every device node under the host's /dev, for a privileged container (containerd's
+    HostDevices: /dev/pts, shm, fd, mqueue and /dev/console are left out)."""
+    skip_dirs = {"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"}
+    devices = []
+    for root, dirs, files in os.walk("/dev"):
+        dirs[:] = [d for d in dirs if d not in skip_dirs]
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            if path == "/dev/console":
+                continue
+            try:
+                device, _ = _device_from_path(path, path, "rwm")
+            except (ValueError, OSError):
+                continue
+            devices.append(device)
+    return devices
+
+
+def device_cgroup_rules(rules: list[str]) -> list[dict[str, Any]]:
+    """HostConfig.DeviceCgroupRules ("c 1:3 mr", "a *:* rwm") as OCI device cgroup rules."""
+    out = []
+    for text in rules:
+        m = _CGROUP_RULE.match(text)
+        if not m:
+            raise InvalidParameter(f"invalid device cgroup format '{text}'")
+        rule: dict[str, Any] = {"allow": True, "type": m.group(1), "access": m.group(4)}
+        if m.group(2) != "*":
+            rule["major"] = int(m.group(2))
+        if m.group(3) != "*":
+            rule["minor"] = int(m.group(3))
+        out.append(rule)
+    return out
+
+
+# --- resources, rlimits, security options ----------------------------------------------------
+
+_RLIMITS = {
+    "as",
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+}
+
+
+def _rlimits(ulimits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for ul in ulimits:
+        name = str(ul.get("Name") or "")
+        if name not in _RLIMITS:
+            raise InvalidParameter(f"invalid ulimit type: {name}")
+        soft, hard = int(ul.get("Soft") or 0), int(ul.get("Hard") or 0)
+        if soft > hard:
+            raise InvalidParameter(
+                f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+            )
+        out.append(
+            {
+                "type": "RLIMIT_" + name.upper(),
+                "soft": soft & 0xFFFFFFFFFFFFFFFF,
+                "hard": hard & 0xFFFFFFFFFFFFFFFF,
+            }
+        )
+    return out
+
+
+def _resources(hc: dict[str, Any]) -> dict[str, Any]:
+    res: dict[str, Any] = {}
+    memory: dict[str, Any] = {}
+    if (hc.get("Memory") or 0) > 0:
+        memory["limit"] = hc["Memory"]
+    if (hc.get("MemoryReservation") or 0) > 0:
+        memory["reservation"] = hc["MemoryReservation"]
+    if (hc.get("MemorySwap") or 0) > 0:
+        memory["swap"] = hc["MemorySwap"]
+    if hc.get("MemorySwappiness") is not None and hc["MemorySwappiness"] != -1:
+        memory["swappiness"] = hc["MemorySwappiness"]
+    if hc.get("OomKillDisable") is not None:
+        memory["disableOOMKiller"] = bool(hc["OomKillDisable"])
+    if memory:
+        res["memory"] = memory
+
+    cpu: dict[str, Any] = {}
+    if hc.get("CpuShares"):
+        cpu["shares"] = hc["CpuShares"]
+    if hc.get("CpusetCpus"):
+        cpu["cpus"] = hc["CpusetCpus"]
+    if hc.get("CpusetMems"):
+        cpu["mems"] = hc["CpusetMems"]
+    if (hc.get("NanoCpus") or 0) > 0:
+        period = 100000
+        cpu["period"] = period
+        cpu["quota"] = hc["NanoCpus"] * period // 10**9
+    if hc.get("CpuPeriod"):
+        cpu["period"] = hc["CpuPeriod"]
+    if hc.get("CpuQuota"):
+        cpu["quota"] = hc["CpuQuota"]
+    if hc.get("CpuRealtimePeriod"):
+        cpu["realtimePeriod"] = hc["CpuRealtimePeriod"]
+    if hc.get("CpuRealtimeRuntime"):
+        cpu["realtimeRuntime"] = hc["CpuRealtimeRuntime"]
+    if cpu:
+        res["cpu"] = cpu
+
+    res["blockIO"] = {"weight": hc["BlkioWeight"]} if hc.get("BlkioWeight") else {}
+    pids = hc.get("PidsLimit")
+    if pids is not None:
+        res["pids"] = {"limit": pids if pids > 0 else -1}
+    return res
+
+
+def _parse_bool(text: str) -> bool | None:
+    """Go's strconv.ParseBool."""
+    if text in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if text in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    return None
+
+
+class SecurityOptions:
+    """HostConfig.SecurityOpt parsed as Docker's parseSecurityOpt does."""
+
+    def __init__(self, opts: list[str]) -> None:
+        self.no_new_privileges = False
+        self.writable_cgroups: bool | None = None
+        self.seccomp_profile = ""  # "", "unconfined", "builtin" or a JSON profile
+        for opt in opts:
+            self._parse(opt)
+
+    def _parse(self, opt: str) -> None:
+        quoted = json.dumps(opt)
+        if opt == "no-new-privileges":
+            self.no_new_privileges = True
+            return
+        if opt == "writable-cgroups":
+            self.writable_cgroups = True
+            return
+        if opt == "disable":
+            return  # label=disable: nothing to do without SELinux
+        if "=" in opt:
+            key, value = opt.split("=", 1)
+        elif ":" in opt:
+            key, value = opt.split(":", 1)
+        else:
+            raise InvalidParameter(f"invalid --security-opt 1: {quoted}")
+        if key == "seccomp":
+            self.seccomp_profile = value
+        elif key in ("no-new-privileges", "writable-cgroups"):
+            flag = _parse_bool(value)
+            if flag is None:
+                raise InvalidParameter(f"invalid --security-opt 2: {quoted}")
+            if key == "no-new-privileges":
+                self.no_new_privileges = flag
+            else:
+                self.writable_cgroups = flag
+        elif key == "apparmor":
+            # Docker applies AppArmor only where the host has it; we never confine with it.
+            if value != "unconfined" and _apparmor_enabled():
+                raise InvalidParameter(
+                    f"HostConfig.SecurityOpt {quoted}: AppArmor profiles are not supported"
+                )
+        elif key == "label":
+            if value != "disable" and _selinux_enabled():
+                raise InvalidParameter(
+                    f"HostConfig.SecurityOpt {quoted}: SELinux labels are not supported"
+                )
+        else:
+            raise InvalidParameter(f"invalid --security-opt 2: {quoted}")
+
+
+def _seccomp(sec: SecurityOptions, privileged: bool, bounding: list[str]) -> dict | None:
+    profile = sec.seccomp_profile
+    if profile == "unconfined":
+        return None
+    if privileged and profile in ("", "builtin"):
+        return None
+    if profile in ("", "builtin"):
+        return seccomp_from_profile(default_seccomp_profile(), bounding)
+    try:
+        custom = json.loads(profile)
+    except ValueError as e:
+        raise InvalidParameter(f"Decoding seccomp profile failed: {e}") from None
+    if not isinstance(custom, dict):
+        raise InvalidParameter("Decoding seccomp profile failed: not a JSON object")
+    return seccomp_from_profile(custom, bounding)
+
+
+def capability_list(host_config: dict[str, Any]) -> list[str]:
+    """moby's TweakCapabilities: Docker's defaults adjusted by CapAdd/CapDrop/Privileged."""
+    if host_config.get("Privileged"):
+        return caps.supported_caps()
+    adds = host_config.get("CapAdd") or []
+    drops = host_config.get("CapDrop") or []
+    if not adds and not drops:
+        return list(caps.DOCKER_DEFAULT_CAPS)
+    cap_drop = [caps.normalize(c) for c in drops]
+    cap_add = [caps.normalize(c) for c in adds]
+    if "ALL" in cap_add:
+        result = [c for c in caps.supported_caps() if c not in cap_drop]
+    elif "ALL" in cap_drop:
+        result = list(cap_add)
+    else:
+        result = [c for c in caps.DOCKER_DEFAULT_CAPS if c not in cap_drop] + cap_add
+    unique: list[str] = []
+    for c in result:
+        if c not in unique:
+            unique.append(c)
+    return unique
+
+
+# --- the generator --------------------------------------------------------------------------
+
+
+def _namespaces(
+    hc: dict[str, Any],
+    config: dict[str, Any],
+    netns_path: str | None,
+    ipc_ns_path: str | None,
+    pid_ns_path: str | None,
+) -> list[dict[str, Any]]:
+    namespaces: list[dict[str, Any]] = [{"type": "mount"}]
+    network_mode = hc.get("NetworkMode") or "default"
+    if config.get("NetworkDisabled"):
+        namespaces.append({"type": "network"})  # a new, empty one
+    elif network_mode == "host":
+        pass
+    elif netns_path:
+        namespaces.append({"type": "network", "path": netns_path})
+    elif _container_ref(network_mode):
+        raise InvalidParameter(
+            f"network mode {network_mode}: the namespace path of that container is needed"
+        )
+    else:
+        namespaces.append({"type": "network"})
+    if (hc.get("UTSMode") or "") != "host":
+        namespaces.append({"type": "uts"})
+    pid_mode = hc.get("PidMode") or ""
+    if pid_mode != "host":
+        if _container_ref(pid_mode):
+            if not pid_ns_path:
+                raise InvalidParameter("failed to join PID namespace: no namespace path given")
+            namespaces.append({"type": "pid", "path": pid_ns_path})
+        else:
+            namespaces.append({"type": "pid"})
+    ipc_mode = hc.get("IpcMode") or "private"
+    if ipc_mode != "host":
+        if _container_ref(ipc_mode):
+            if not ipc_ns_path:
+                raise InvalidParameter("failed to join IPC namespace: no namespace path given")
+            namespaces.append({"type": "ipc", "path": ipc_ns_path})
+        else:
+            namespaces.append({"type": "ipc"})
+    if hc.get("CgroupnsMode") == "private":
+        namespaces.append({"type": "cgroup"})
+    return namespaces
+
+
+def _setup_working_dir(rootfs: str, cwd: str) -> None:
+    """Create the working directory inside the rootfs, as Docker does before start."""
+    host_path = resolve_in_root(rootfs, cwd)
+    try:
+        os.makedirs(host_path, mode=0o755, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InvalidParameter(f"Cannot mkdir: {cwd} is not a directory") from None
+    if not os.path.isdir(host_path):
+        raise InvalidParameter(f"Cannot mkdir: {cwd} is not a directory")
+
+
+def generate(
+    image_config: dict[str, Any] | None,
+    config: dict[str, Any],
+    host_config: dict[str, Any],
+    *,
+    rootfs: str,
+    container_id: str,
+    hostname: str,
+    cgroups_path: str,
+    extra_mounts: list[dict[str, Any]] | tuple = (),
+    netns_path: str | None = None,
+    ipc_ns_path: str | None = None,
+    pid_ns_path: str | None = None,
+    init_path: str | None = None,
+) -> dict[str, Any]:
+    """The OCI config.json Docker would produce for this container.
+
+    `image_config` is the image config's "config" object; `config` is the create body's
+    Config as the client sent it (pass image_config=None when `config` is already merged with
+    the image's); `host_config` is Docker's HostConfig. `extra_mounts` are OCI mounts made by
+    the engine (volumes, binds, /etc/hosts, /etc/resolv.conf, ...); `netns_path`,
+    `ipc_ns_path` and `pid_ns_path` are namespaces to join (for `container:` modes and the
+    engine's network namespace); `init_path` is the host binary bound at /sbin/docker-init
+    when HostConfig.Init is set. `cgroups_path` defaults to /dockyard/<container_id>. The
+    working directory is created in `rootfs` if missing.
+    """
+    hc = adapt_host_config(host_config)
+    cfg = merge_config(image_config, config) if image_config is not None else dict(config)
+    verify_host_config(hc, cfg)
+    privileged = bool(hc.get("Privileged"))
+    security = SecurityOptions(list(hc.get("SecurityOpt") or []))
+
+    args = process_args(cfg)
+    cwd = posixpath.normpath(cfg.get("WorkingDir") or "/")
+    if not cwd.startswith("/"):
+        raise InvalidParameter(
+            f"the working directory '{cfg.get('WorkingDir')}' is invalid, "
+            "it needs to be an absolute path"
+        )
+    uid, gid, sgids = resolve_user(rootfs, cfg.get("User") or "")
+    additional = [gid, *sgids, *group_ids(rootfs, list(hc.get("GroupAdd") or []))]
+
+    mounts_in = [dict(m, options=list(m.get("options") or [])) for m in extra_mounts]
+    mounts_in += _tmpfs_mounts(hc.get("Tmpfs") or {})
+    pid_private = (hc.get("PidMode") or "") not in ("host",) and not _container_ref(
+        hc.get("PidMode") or ""
+    )
+    if hc.get("Init") and pid_private:
+        if not init_path:
+            raise InvalidParameter("HostConfig.Init is not supported: no init binary configured")
+        args = [INIT_PATH_IN_CONTAINER, "--", *args]
+        mounts_in.append(
+            {
+                "destination": INIT_PATH_IN_CONTAINER,
+                "type": "bind",
+                "source": init_path,
+                "options": ["bind", "ro"],
+            }
+        )
+
+    cap_list = capability_list(hc)
+    process: dict[str, Any] = {
+        "terminal": bool(cfg.get("Tty")),
+        "user": {"uid": uid, "gid": gid, "additionalGids": additional},
+        "args": args,
+        "env": container_env(cfg, hostname),
+        "cwd": cwd,
+        "capabilities": {
+            "bounding": list(cap_list),
+            "effective": list(cap_list),
+            "permitted": list(cap_list),
+        },
+        "oomScoreAdj": int(hc.get("OomScoreAdj") or 0),
+    }
+    rlimits = _rlimits(list(hc.get("Ulimits") or []))
+    if rlimits:
+        process["rlimits"] = rlimits
+    if security.no_new_privileges:
+        process["noNewPrivileges"] = True
+    console = hc.get("ConsoleSize") or [0, 0]
+    if cfg.get("Tty") and (console[0] or console[1]):
+        process["consoleSize"] = {"height": int(console[0]), "width": int(console[1])}
+
+    sysctl: dict[str, str] = {}
+    network_mode = hc.get("NetworkMode") or "default"
+    if network_mode != "host" and not _container_ref(network_mode):
+        if _sysctl_exists("net.ipv4.ping_group_range"):
+            sysctl["net.ipv4.ping_group_range"] = "0 2147483647"
+        if _sysctl_exists("net.ipv4.ip_unprivileged_port_start"):
+            sysctl["net.ipv4.ip_unprivileged_port_start"] = "0"
+    uts_host = (hc.get("UTSMode") or "") == "host"
+    if cfg.get("Domainname") and not uts_host:
+        sysctl["kernel.domainname"] = cfg["Domainname"]
+    sysctl.update({str(k): str(v) for k, v in (hc.get("Sysctls") or {}).items()})
+
+    resources_ = _resources(hc)
+    devices: list[dict[str, Any]] = []
+    device_rules = _default_device_rules()
+    if privileged:
+        devices.extend(host_devices())
+        for mapping in hc.get("Devices") or []:
+            if mapping.get("PathOnHost") == mapping.get("PathInContainer"):
+                continue
+            found, _ = devices_from_path(
+                mapping.get("PathOnHost", ""), mapping.get("PathInContainer", ""), "rwm"
+            )
+            devices.extend(found)
+        device_rules = [{"allow": True, "access": "rwm"}]
+    else:
+        for mapping in hc.get("Devices") or []:
+            found, rules = devices_from_path(
+                mapping.get("PathOnHost", ""),
+                mapping.get("PathInContainer", ""),
+                mapping.get("CgroupPermissions", "rwm"),
+            )
+            devices.extend(found)
+            device_rules.extend(rules)
+        device_rules.extend(device_cgroup_rules(list(hc.get("DeviceCgroupRules") or [])))
+    resources_ = {"devices": device_rules, **resources_}
+
+    linux: dict[str, Any] = {
+        "sysctl": sysctl,
+        "resources": resources_,
+        "cgroupsPath": cgroups_path or f"/dockyard/{container_id}",
+        "namespaces": _namespaces(hc, cfg, netns_path, ipc_ns_path, pid_ns_path),
+        "devices": devices,
+    }
+    seccomp_spec = _seccomp(security, privileged, cap_list)
+    if seccomp_spec is not None:
+        linux["seccomp"] = seccomp_spec
+    if not privileged:
+        linux["maskedPaths"] = _masked_paths()
+        linux["readonlyPaths"] = list(READONLY_PATHS)
+    if hc.get("MaskedPaths") is not None:
+        linux["maskedPaths"] = list(hc["MaskedPaths"])
+    if hc.get("ReadonlyPaths") is not None:
+        linux["readonlyPaths"] = list(hc["ReadonlyPaths"])
+
+    writable_cgroups = privileged
+    if security.writable_cgroups is not None:
+        writable_cgroups = security.writable_cgroups
+    spec: dict[str, Any] = {
+        "ociVersion": OCI_VERSION,
+        "process": process,
+        "root": {"path": rootfs, "readonly": bool(hc.get("ReadonlyRootfs"))},
+        "hostname": "" if uts_host else hostname,
+        "mounts": _mounts(
+            hc,
+            mounts_in,
+            readonly_root=bool(hc.get("ReadonlyRootfs")),
+            privileged=privileged,
+            writable_cgroups=writable_cgroups,
+        ),
+        "linux": linux,
+    }
+    if hc.get("Annotations"):
+        spec["annotations"] = dict(hc["Annotations"])
+    _setup_working_dir(rootfs, cwd)
+    return spec
