@@ -1,0 +1,336 @@
+"""`dockyard-runtime`: the OCI runtime with runc's command line.
+
+Global options --root, --log, --log-format, --debug; commands create, start, state, kill,
+delete, run, exec, list, spec. Errors are printed as runc prints them
+(time="..." level=error msg="...") and the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import pwd
+import signal
+import sys
+from typing import Any
+
+from dockyard.errors import DockyardError
+from dockyard.runtime import console as console_mod
+from dockyard.runtime.runtime import DEFAULT_ROOT, Runtime, wait_status
+from dockyard.runtime.state import process_start_time
+
+
+class CliError(Exception):
+    pass
+
+
+class _Log:
+    """Where errors go: stderr, or --log FILE, as text or json."""
+
+    def __init__(self, path: str | None, fmt: str) -> None:
+        self.path = path
+        self.fmt = fmt
+
+    def error(self, message: str) -> None:
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if self.fmt == "json":
+            line = json.dumps({"level": "error", "msg": message, "time": now})
+        else:
+            line = f'time="{now}" level=error msg={json.dumps(message)}'
+        if self.path:
+            try:
+                with open(self.path, "a") as f:
+                    f.write(line + "\n")
+            except OSError:
+                pass
+        print(line, file=sys.stderr)
+
+
+def parse_signal(text: str) -> int:
+    """KILL, SIGKILL, kill and 9 all name SIGKILL."""
+    if text.isdigit():
+        number = int(text)
+        if 0 < number < signal.NSIG:
+            return number
+        raise CliError(f'unknown signal "{text}"')
+    name = text.upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        raise CliError(f'unknown signal "{text}"') from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dockyard-runtime",
+                                description="An OCI runtime with runc's command line")
+    p.add_argument("--root", default=DEFAULT_ROOT, help="root directory for container state")
+    p.add_argument("--log", default=None, help="file to log errors to")
+    p.add_argument("--log-format", default="text", choices=["text", "json"])
+    p.add_argument("--debug", action="store_true")
+    p.add_argument("--systemd-cgroup", action="store_true")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def common_create(c: argparse.ArgumentParser) -> None:
+        c.add_argument("--bundle", "-b", default=".")
+        c.add_argument("--console-socket", default=None)
+        c.add_argument("--pid-file", default=None)
+        c.add_argument("--preserve-fds", type=int, default=0)
+        c.add_argument("--no-pivot", action="store_true")
+        c.add_argument("--no-new-keyring", action="store_true")
+        c.add_argument("id")
+
+    common_create(sub.add_parser("create", help="create a container"))
+    run = sub.add_parser("run", help="create and run a container")
+    run.add_argument("--detach", "-d", action="store_true")
+    run.add_argument("--keep", action="store_true")
+    run.add_argument("--no-subreaper", action="store_true")
+    common_create(run)
+    for name in ("start", "state"):
+        sub.add_parser(name).add_argument("id")
+    kill = sub.add_parser("kill", help="send a signal to a container's init")
+    kill.add_argument("--all", "-a", action="store_true")
+    kill.add_argument("id")
+    kill.add_argument("signal", nargs="?", default="SIGTERM")
+    delete = sub.add_parser("delete", help="delete a container")
+    delete.add_argument("--force", "-f", action="store_true")
+    delete.add_argument("id")
+    ls = sub.add_parser("list", aliases=["ps"], help="list containers")
+    ls.add_argument("--format", "-f", default="table", choices=["table", "json"])
+    ls.add_argument("--quiet", "-q", action="store_true")
+    ex = sub.add_parser("exec", help="run a process in a running container")
+    ex.add_argument("--process", "-p", default=None)
+    ex.add_argument("--tty", "-t", action="store_true")
+    ex.add_argument("--env", "-e", action="append", default=[])
+    ex.add_argument("--cwd", default=None)
+    ex.add_argument("--user", "-u", default=None)
+    ex.add_argument("--additional-gids", "-g", action="append", type=int, default=[])
+    ex.add_argument("--cap", "-c", action="append", default=[])
+    ex.add_argument("--no-new-privs", action="store_true")
+    ex.add_argument("--detach", "-d", action="store_true")
+    ex.add_argument("--pid-file", default=None)
+    ex.add_argument("--console-socket", default=None)
+    ex.add_argument("--preserve-fds", type=int, default=0)
+    ex.add_argument("id")
+    ex.add_argument("args", nargs=argparse.REMAINDER)
+    spec = sub.add_parser("spec", help="write a default config.json")
+    spec.add_argument("--bundle", "-b", default=".")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    log = _Log(args.log, args.log_format)
+    rt = Runtime(args.root)
+    try:
+        return _dispatch(rt, args)
+    except (DockyardError, CliError) as e:
+        log.error(str(e))
+        return 1
+    except OSError as e:
+        log.error(f"{args.command}: {e}")
+        return 1
+
+
+def _dispatch(rt: Runtime, args: argparse.Namespace) -> int:
+    cmd = args.command
+    if cmd in ("create", "run") and args.no_pivot:
+        raise CliError("--no-pivot is not supported: dockyard-runtime always uses pivot_root")
+    if cmd == "create":
+        rt.create(args.id, args.bundle, console_socket=args.console_socket,
+                  pid_file=args.pid_file, extra_fds=_preserved(args.preserve_fds))
+        return 0
+    if cmd == "run":
+        return _run(rt, args)
+    if cmd == "start":
+        rt.start(args.id)
+        return 0
+    if cmd == "state":
+        print(json.dumps(_runc_state(rt, rt.state(args.id)), indent=2))
+        return 0
+    if cmd == "kill":
+        rt.kill(args.id, parse_signal(args.signal), all=args.all)
+        return 0
+    if cmd == "delete":
+        rt.delete(args.id, force=args.force)
+        return 0
+    if cmd in ("list", "ps"):
+        _list(rt, args)
+        return 0
+    if cmd == "exec":
+        return _exec(rt, args)
+    if cmd == "spec":
+        return _spec(args.bundle)
+    raise CliError(f"unknown command {cmd}")
+
+
+def _preserved(n: int) -> list[int]:
+    return [3 + i for i in range(n)]
+
+
+def _runc_state(rt: Runtime, state: dict[str, Any]) -> dict[str, Any]:
+    out = {k: state[k] for k in ("ociVersion", "id", "pid", "status", "bundle", "rootfs",
+                                 "created")}
+    if state.get("annotations"):
+        out["annotations"] = state["annotations"]
+    out["owner"] = ""
+    return out
+
+
+def _owner(rt: Runtime, container_id: str) -> str:
+    try:
+        uid = os.stat(rt.store.dir(container_id)).st_uid
+        return pwd.getpwuid(uid).pw_name
+    except (OSError, KeyError):
+        return ""
+
+
+def _list(rt: Runtime, args: argparse.Namespace) -> None:
+    states = rt.list()
+    if args.quiet:
+        for s in states:
+            print(s["id"])
+        return
+    if args.format == "json":
+        rows = []
+        for s in states:
+            row = _runc_state(rt, s)
+            row["owner"] = _owner(rt, s["id"])
+            rows.append(row)
+        print(json.dumps(rows or None, separators=(",", ":")))
+        return
+    header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+    table = [header] + [[s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"],
+                         _owner(rt, s["id"])] for s in states]
+    widths = [max(12, max(len(r[i]) for r in table) + 3) for i in range(len(header))]
+    for row in table:
+        print("".join(cell.ljust(widths[i]) if i < len(row) - 1 else cell
+                      for i, cell in enumerate(row)))
+
+
+def _run(rt: Runtime, args: argparse.Namespace) -> int:
+    extra = _preserved(args.preserve_fds)
+    if args.detach:
+        rt.create(args.id, args.bundle, console_socket=args.console_socket,
+                  pid_file=args.pid_file, extra_fds=extra)
+        rt.start(args.id)
+        return 0
+    if not args.no_subreaper:
+        from dockyard.runtime import syscalls
+
+        syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
+    terminal = _bundle_terminal(args.bundle)
+    listener = console_mod.ConsoleListener() if terminal and not args.console_socket else None
+    try:
+        socket_path = listener.path if listener else args.console_socket
+        if listener is None and not args.keep:
+            return rt.run(args.id, args.bundle, console_socket=socket_path,
+                          pid_file=args.pid_file, extra_fds=extra, forward_signals=True)
+        pid = rt.create(args.id, args.bundle, console_socket=socket_path,
+                        pid_file=args.pid_file, extra_fds=extra)
+        try:
+            master = listener.receive_master() if listener else None
+            _forward_signals(pid)
+            rt.start(args.id)
+            if master is not None:
+                start_time = process_start_time(pid)
+                console_mod.proxy(master, lambda: process_start_time(pid) == start_time)
+            status = wait_status(pid)
+        finally:
+            if not args.keep:
+                rt.delete(args.id, force=True)
+        return status
+    finally:
+        if listener:
+            listener.close()
+
+
+def _forward_signals(pid: int) -> None:
+    def forward(signum: int, _frame: Any) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+              signal.SIGUSR2, signal.SIGWINCH):
+        signal.signal(s, forward)
+
+
+def _bundle_terminal(bundle: str) -> bool:
+    try:
+        with open(os.path.join(bundle, "config.json"), "rb") as f:
+            return bool(json.load(f).get("process", {}).get("terminal"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _exec(rt: Runtime, args: argparse.Namespace) -> int:
+    st = rt.store.load(args.id)
+    if args.process:
+        with open(args.process, "rb") as f:
+            proc = json.load(f)
+    else:
+        if not args.args:
+            raise CliError("exec: the command to run is missing (ARGS or --process)")
+        proc = json.loads(json.dumps(st.config.get("process") or {}))
+        proc["args"] = list(args.args)
+        proc["terminal"] = args.tty
+        proc.pop("consoleSize", None)
+        if args.env:
+            proc["env"] = list(proc.get("env") or []) + args.env
+        if args.cwd:
+            proc["cwd"] = args.cwd
+        if args.user:
+            uid, _, gid = args.user.partition(":")
+            proc["user"] = {"uid": int(uid), "gid": int(gid or 0)}
+        if args.additional_gids:
+            proc.setdefault("user", {})["additionalGids"] = args.additional_gids
+        if args.no_new_privs:
+            proc["noNewPrivileges"] = True
+        if args.cap:
+            caps = proc.setdefault("capabilities", {})
+            for kind in ("bounding", "effective", "permitted", "ambient"):
+                caps[kind] = list(caps.get(kind) or []) + args.cap
+    terminal = bool(proc.get("terminal"))
+    listener = None
+    if terminal and not args.console_socket:
+        if args.detach:
+            raise CliError("cannot allocate tty if runc will detach without setting console "
+                           "socket")
+        listener = console_mod.ConsoleListener()
+    try:
+        socket_path = listener.path if listener else args.console_socket
+        pid = rt.exec(args.id, proc, console_socket=socket_path, pid_file=args.pid_file,
+                      extra_fds=_preserved(args.preserve_fds))
+        if listener is not None:
+            master = listener.receive_master()
+            start_time = process_start_time(pid)
+            console_mod.proxy(master, lambda: process_start_time(pid) == start_time)
+            return wait_status(pid)
+        if args.detach:
+            return 0
+        _forward_signals(pid)
+        return wait_status(pid)
+    finally:
+        if listener:
+            listener.close()
+
+
+def _spec(bundle: str) -> int:
+    path = os.path.join(bundle, "config.json")
+    if os.path.exists(path):
+        raise CliError("File config.json exists. Remove it first.")
+    from dockyard.runtime.defaults import default_spec
+
+    with open(path, "w") as f:
+        json.dump(default_spec(), f, indent="\t")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
