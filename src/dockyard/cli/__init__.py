@@ -1,0 +1,1 @@
+"""The dockyard command line: docker's grammar and output."""
