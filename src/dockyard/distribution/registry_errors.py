@@ -70,4 +70,8 @@ def describe(body: bytes, status: int, reason: str = "") -> str:
             return str(details["details"])
     except (ValueError, TypeError):
         pass
+    if status == 401:
+        return "unauthorized: authentication required"
+    if status == 403:
+        return "denied: requested access to the resource is denied"
     return f"received unexpected HTTP status: {status} {reason}".strip()
