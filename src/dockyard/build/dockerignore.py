@@ -70,7 +70,6 @@ def read_patterns(text: str) -> list[str]:
 
 
 _EXACT, _PREFIX, _SUFFIX, _REGEXP = "exact", "prefix", "suffix", "regexp"
-_REGEX_SPECIALS = frozenset(".+()|{}$")
 
 
 @dataclass
@@ -115,6 +114,7 @@ def _translate(pattern: str) -> tuple[str, str]:
     """The match kind and the regular expression of a pattern (patternmatcher's rules)."""
     out = ["^"]
     kind = _EXACT
+    in_class = False
     i = 0
     n = len(pattern)
     while i < n:
@@ -142,17 +142,21 @@ def _translate(pattern: str) -> tuple[str, str]:
         elif ch == "?":
             out.append("[^/]")
             kind = _REGEXP
-        elif ch in _REGEX_SPECIALS:
-            out.append("\\" + ch)
         elif ch == "\\":
+            # patternmatcher keeps such patterns "exact" and then compares them with the
+            # backslash still in; we match the escaped character as it was meant.
             if i + 1 < n:
                 out.append(re.escape(pattern[i + 1]))
                 i += 1
             else:
                 out.append("\\\\")
+            kind = _REGEXP
         elif ch in "[]":
+            in_class = ch == "["
             out.append(ch)
             kind = _REGEXP
+        elif in_class:
+            out.append(ch)
         else:
             out.append(re.escape(ch))
         i += 1

@@ -245,6 +245,8 @@ class _Scan:
         name = self.name()
         ch = self.next()
         modifier = ch
+        if ch == _EOF:
+            raise SubstitutionError("syntax error: missing '}'")
         if ch == "}":
             value = self.lookup(name)
             if value is None and self.lx.skip_unset:
