@@ -263,8 +263,7 @@ async def _fetch(p: _Puller, wanted) -> PullResult:
     existed = bool(expected) and p.content.exists(expected)
     body, media_type, top_digest = await p.get_manifest(expected or ref.tag, expected)
     top_media_type = media_type
-    if not p.content.exists(top_digest):
-        await asyncio.to_thread(p.content.put, body, top_digest)
+    manifests = [(body, top_digest)]  # stored last: only a complete pull leaves them
     manifest = _load(body, media_type)
     if manifest.is_index:
         entry = select(manifest.manifests, wanted)
@@ -272,8 +271,7 @@ async def _fetch(p: _Puller, wanted) -> PullResult:
         manifest = _load(body, media_type)
         if manifest.is_index:
             raise InvalidParameter("nested manifest lists are not supported")
-        if not p.content.exists(digest):
-            await asyncio.to_thread(p.content.put, body, digest)
+        manifests.append((body, digest))
     else:
         digest = top_digest
     if manifest.config is None:
@@ -288,6 +286,9 @@ async def _fetch(p: _Puller, wanted) -> PullResult:
         await p.download(manifest.config, None)
         downloaded.append(manifest.config.digest)
     await _download_layers(p, manifest.layers, downloaded)
+    for blob, blob_digest in reversed(manifests):
+        if not p.content.exists(blob_digest):
+            await asyncio.to_thread(p.content.put, blob, blob_digest)
     return PullResult(
         ref,
         top_digest,

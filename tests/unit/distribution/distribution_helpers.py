@@ -101,14 +101,21 @@ def make_layer(files: dict[str, bytes]) -> tuple[bytes, str]:
     return gzip.compress(tar_bytes, mtime=0), digest(tar_bytes)
 
 
-def image_parts(n_layers: int = 2, arch: str = "amd64", seed: str = "") -> tuple[bytes, list[bytes]]:
+def image_parts(
+    n_layers: int = 2, arch: str = "amd64", seed: str = ""
+) -> tuple[bytes, list[bytes]]:
     """A config and `n_layers` gzip layers (distinct per seed/arch)."""
     layers, diff_ids = [], []
     for i in range(n_layers):
         blob, diff_id = make_layer({f"file{i}": f"{seed}{arch}{i}".encode() * 100})
         layers.append(blob)
         diff_ids.append(diff_id)
-    config = json.dumps({"architecture": arch, "os": "linux",
-                         "config": {"Cmd": ["/bin/sh"]},
-                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    config = json.dumps(
+        {
+            "architecture": arch,
+            "os": "linux",
+            "config": {"Cmd": ["/bin/sh"]},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        }
+    ).encode()
     return config, layers

@@ -40,8 +40,9 @@ def test_push_then_pull_roundtrip_with_progress(tmp_path):
     async def scenario():
         async with running(make_app(str(tmp_path / "reg"))) as host:
             msgs: list[dict] = []
-            d = await push_manifest(f"{host}/team/app:v1", src, body,
-                                    mediatypes.DOCKER_MANIFEST, progress=msgs.append)
+            d = await push_manifest(
+                f"{host}/team/app:v1", src, body, mediatypes.DOCKER_MANIFEST, progress=msgs.append
+            )
             assert d == digest(body)
             statuses = [m.get("status") for m in msgs]
             assert statuses[0] == f"The push refers to repository [{host}/team/app]"
@@ -50,7 +51,8 @@ def test_push_then_pull_roundtrip_with_progress(tmp_path):
             assert msgs[-1]["aux"] == {"Tag": "v1", "Digest": d, "Size": len(body)}
             cfg = json.loads(config)
             assert {m["id"] for m in msgs if m.get("status") == "Pushed"} == {
-                x[7:19] for x in cfg["rootfs"]["diff_ids"]}
+                x[7:19] for x in cfg["rootfs"]["diff_ids"]
+            }
 
             dst = _store(tmp_path, "dst")
             msgs = []
@@ -91,16 +93,29 @@ def test_chunked_push_mount_and_existing_layers(tmp_path, monkeypatch):
 
     async def scenario():
         async with running(make_app(str(tmp_path / "reg"))) as host:
-            await push_manifest(f"{host}/a/one:1", src, body, mediatypes.OCI_MANIFEST,
-                                sources=sources)
+            await push_manifest(
+                f"{host}/a/one:1", src, body, mediatypes.OCI_MANIFEST, sources=sources
+            )
             msgs: list[dict] = []
-            await push_manifest(f"{host}/b/two:1", src, body, mediatypes.OCI_MANIFEST,
-                                sources=sources, progress=msgs.append)
+            await push_manifest(
+                f"{host}/b/two:1",
+                src,
+                body,
+                mediatypes.OCI_MANIFEST,
+                sources=sources,
+                progress=msgs.append,
+            )
             mounted = [m for m in msgs if m.get("status") == "Mounted from a/one"]
             assert len(mounted) == 3
             msgs = []
-            await push_manifest(f"{host}/b/two:2", src, body, mediatypes.OCI_MANIFEST,
-                                sources=sources, progress=msgs.append)
+            await push_manifest(
+                f"{host}/b/two:2",
+                src,
+                body,
+                mediatypes.OCI_MANIFEST,
+                sources=sources,
+                progress=msgs.append,
+            )
             assert [m.get("status") for m in msgs].count("Layer already exists") == 3
             out = _store(tmp_path, "out")
             await fetch(f"{host}/b/two:2", out)
@@ -110,11 +125,16 @@ def test_chunked_push_mount_and_existing_layers(tmp_path, monkeypatch):
 
 
 def _index(entries: list[tuple[str, bytes, dict]]) -> bytes:
-    return json.dumps({
-        "schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX,
-        "manifests": [{"mediaType": mt, "digest": digest(b), "size": len(b), "platform": p}
-                      for mt, b, p in entries],
-    }).encode()
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": mediatypes.OCI_INDEX,
+            "manifests": [
+                {"mediaType": mt, "digest": digest(b), "size": len(b), "platform": p}
+                for mt, b, p in entries
+            ],
+        }
+    ).encode()
 
 
 def test_index_platform_selection(tmp_path):
@@ -123,16 +143,22 @@ def test_index_platform_selection(tmp_path):
     arm_cfg, arm_layers = image_parts(1, "arm64")
     amd = _seed(src, amd_cfg, amd_layers, mediatypes.OCI_MANIFEST)
     arm = _seed(src, arm_cfg, arm_layers, mediatypes.OCI_MANIFEST)
-    index = _index([(mediatypes.OCI_MANIFEST, arm, {"os": "linux", "architecture": "arm64",
-                                                     "variant": "v8"}),
-                    (mediatypes.OCI_MANIFEST, amd, {"os": "linux", "architecture": "amd64"})])
+    index = _index(
+        [
+            (
+                mediatypes.OCI_MANIFEST,
+                arm,
+                {"os": "linux", "architecture": "arm64", "variant": "v8"},
+            ),
+            (mediatypes.OCI_MANIFEST, amd, {"os": "linux", "architecture": "amd64"}),
+        ]
+    )
     src.put(index)
 
     async def scenario():
         async with running(make_app(str(tmp_path / "reg"))) as host:
             await push_manifest(f"{host}/multi/img:1", src, index, mediatypes.OCI_INDEX)
-            r = await fetch(f"{host}/multi/img:1", _store(tmp_path, "x"),
-                            platform="linux/amd64")
+            r = await fetch(f"{host}/multi/img:1", _store(tmp_path, "x"), platform="linux/amd64")
             assert r.top_digest == digest(index) and r.manifest_digest == digest(amd)
             assert r.config_digest == digest(amd_cfg)
             store = _store(tmp_path, "y")
@@ -140,8 +166,7 @@ def test_index_platform_selection(tmp_path):
             assert r.manifest_digest == digest(arm)
             assert not store.exists(digest(amd_layers[0]))
             with pytest.raises(NotFound, match="no matching manifest for linux/s390x"):
-                await fetch(f"{host}/multi/img:1", _store(tmp_path, "z"),
-                            platform="linux/s390x")
+                await fetch(f"{host}/multi/img:1", _store(tmp_path, "z"), platform="linux/s390x")
 
     asyncio.run(scenario())
 
@@ -167,22 +192,28 @@ def test_basic_auth_pull_push_login(tmp_path):
         async with running(make_app(str(tmp_path / "reg"), str(htpasswd))) as host:
             with pytest.raises(Unauthorized, match="no basic auth credentials"):
                 await push_manifest(f"{host}/p/q:1", src, body, mediatypes.OCI_MANIFEST)
-            await push_manifest(f"{host}/p/q:1", src, body, mediatypes.OCI_MANIFEST,
-                                auth=creds)
+            await push_manifest(f"{host}/p/q:1", src, body, mediatypes.OCI_MANIFEST, auth=creds)
             with pytest.raises(Unauthorized) as e:
                 await fetch(f"{host}/p/q:1", _store(tmp_path, "a"))
-            assert str(e.value) == (f'Head "http://{host}/v2/p/q/manifests/1": '
-                                    "no basic auth credentials")
+            assert str(e.value) == (
+                f'Head "http://{host}/v2/p/q/manifests/1": no basic auth credentials'
+            )
             with pytest.raises(Unauthorized, match="^unauthorized: authentication required$"):
-                await fetch(f"{host}/p/q:1", _store(tmp_path, "b"),
-                            auth={"username": "alice", "password": "bad"})
+                await fetch(
+                    f"{host}/p/q:1",
+                    _store(tmp_path, "b"),
+                    auth={"username": "alice", "password": "bad"},
+                )
             r = await fetch(f"{host}/p/q:1", _store(tmp_path, "c"), auth=creds)
             assert r.manifest_digest == digest(body)
-            assert await login(host, "alice", "pw") == {"Status": "Login Succeeded",
-                                                        "IdentityToken": ""}
+            assert await login(host, "alice", "pw") == {
+                "Status": "Login Succeeded",
+                "IdentityToken": "",
+            }
             with pytest.raises(Unauthorized) as e:
                 await login(host, "alice", "nope")
-            assert str(e.value) == (f"login attempt to http://{host}/v2/ failed with status: "
-                                    "401 Unauthorized")
+            assert str(e.value) == (
+                f"login attempt to http://{host}/v2/ failed with status: 401 Unauthorized"
+            )
 
     asyncio.run(scenario())
