@@ -365,12 +365,17 @@ async def pull(
         platform=platform,
         progress=progress,
     )
-    new_layers = [d for d in result.layers if d.digest in result.downloaded]
-    for layer in new_layers:
-        progress(status("Extracting", short_id(layer.digest)))
-    image = await asyncio.to_thread(images.register, result.manifest_digest, ref)
-    for layer in new_layers:
-        progress(status("Pull complete", short_id(layer.digest)))
+    loop = asyncio.get_running_loop()
+
+    def unpacking(layer_digest: str, text: str) -> None:
+        # called from the image service's thread: hand the message to the loop
+        if text in ("Extracting", "Pull complete"):
+            loop.call_soon_threadsafe(progress, status(text, short_id(layer_digest)))
+
+    image = await asyncio.to_thread(
+        images.register, result.manifest_digest, ref, progress=unpacking
+    )
+    await asyncio.sleep(0)  # let the queued progress messages go first
     progress(status(f"Digest: {result.top_digest}"))
     if result.up_to_date:
         progress(status(f"Status: Image is up to date for {ref.familiar()}"))

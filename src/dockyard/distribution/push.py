@@ -318,4 +318,4 @@ async def push(
 
 def _image_id(images, ref) -> str:
     """The id of the local image `ref` names (the image service's lookup)."""
-    return images.resolve(ref).id
+    return images.resolve(str(ref))
