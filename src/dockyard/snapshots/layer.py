@@ -94,7 +94,7 @@ class _Hashing(io.RawIOBase):
 
 
 def decompressed(stream: BinaryIO) -> BinaryIO:
-    """The uncompressed bytes of a gzip, zstd (if `zstandard` is installed) or plain stream."""
+    """The uncompressed bytes of a gzip, bzip2, xz, zstd (with `zstandard`) or plain stream."""
     head = b""
     while len(head) < 4:
         chunk = stream.read(4 - len(head))
@@ -104,6 +104,14 @@ def decompressed(stream: BinaryIO) -> BinaryIO:
     raw = io.BufferedReader(_Prefixed(head, stream), 1 << 16)
     if head.startswith(_GZIP_MAGIC):
         return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    if head.startswith(b"BZh"):
+        import bz2
+
+        return bz2.BZ2File(raw, "rb")  # type: ignore[return-value]
+    if head.startswith(b"\xfd7zX"):
+        import lzma
+
+        return lzma.LZMAFile(raw, "rb")  # type: ignore[return-value]
     if head.startswith(_ZSTD_MAGIC):
         try:
             import zstandard  # type: ignore[import-not-found]
