@@ -1,0 +1,784 @@
+"""The per-container monitor: one small process that owns a running container.
+
+Forked from the zygote (never the daemon's child), it becomes a child subreaper, creates and
+starts the container through the runtime, pumps the container's stdout/stderr (pipes, or the
+pty master for a Tty) into the json-file log and to attached clients, serves attach, exec,
+kill, stop and resize requests on its UNIX socket (see protocol.py), reaps the init and the
+exec'd processes, applies the restart policy itself (so restarts happen while the daemon is
+down), writes the exit status to state.json atomically, deletes the runtime container,
+unmounts the root filesystem and exits.
+
+Its launch configuration is `monitor.json` in the container's directory, written by the
+service; `state.json` there is written by the monitor for as long as it lives.
+"""
+
+from __future__ import annotations
+
+import array
+import ctypes
+import errno
+import fcntl
+import json
+import os
+import selectors
+import signal
+import socket
+import struct
+import termios
+import time
+from typing import Any
+
+from dockyard.containers import protocol
+from dockyard.containers.jsonlog import LogWriter, format_time
+from dockyard.fsutil import read_json, write_json
+
+PR_SET_CHILD_SUBREAPER = 36
+MNT_DETACH = 2
+READ_SIZE = 32 * 1024
+MAX_CLIENT_BACKLOG = 4 * 1024 * 1024
+DRAIN_TIMEOUT = 2.0
+BACKOFF_START = 0.1
+BACKOFF_MAX = 60.0
+BACKOFF_RESET_AFTER = 10.0
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def now() -> str:
+    return format_time(time.time_ns(), fixed=True)
+
+
+def exit_code(status: int) -> int:
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def start_failure_code(message: str) -> int:
+    """Docker's exit code for a container whose process could not be started."""
+    lowered = message.lower()
+    if "permission denied" in lowered:
+        return 126
+    if "not found" in lowered or "no such file" in lowered:
+        return 127
+    return 128
+
+
+def recv_master(console: socket.socket, timeout: float = 10) -> int:
+    """Accept the runtime's connection on the console socket and receive the pty master."""
+    console.settimeout(timeout)
+    conn, _ = console.accept()
+    with conn:
+        conn.settimeout(timeout)
+        fds = array.array("i")
+        _, ancdata, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(fds.itemsize))
+        for level, kind, data in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+    if not fds:
+        raise OSError("no terminal received on the console socket")
+    return fds[0]
+
+
+def set_winsize(fd: int, rows: int, cols: int) -> None:
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+class Client:
+    """One connection to the monitor."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.request: dict[str, Any] | None = None
+        self.inbuf = b""
+        self.outbuf = bytearray()
+        self.reader = protocol.FrameReader()
+        self.session: Session | None = None
+
+    @property
+    def op(self) -> str | None:
+        return self.request.get("op") if self.request else None
+
+
+class Session:
+    """A process with its stdio: the container's init, or one exec'd process."""
+
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+        self.pid = 0
+        self.outputs: dict[int, str] = {}  # fd -> "stdout" | "stderr"
+        self.stdin_fd = -1
+        self.stdin_buf = bytearray()
+        self.stdin_close_pending = False
+        self.status: int | None = None
+        self.exited_at = 0.0
+        self.client: Client | None = None  # exec: the connection that started it
+
+    @property
+    def done(self) -> bool:
+        return self.status is not None and (
+            not self.outputs or time.monotonic() - self.exited_at > DRAIN_TIMEOUT
+        )
+
+
+class Monitor:
+    def __init__(self, container_dir: str, runtime: Any) -> None:
+        self.dir = container_dir
+        self.cfg = read_json(os.path.join(container_dir, "monitor.json"))
+        self.id = self.cfg["id"]
+        self.runtime = runtime
+        self.state_path = os.path.join(container_dir, "state.json")
+        self.state = read_json(self.state_path)
+        self.sel = selectors.DefaultSelector()
+        self.clients: dict[int, Client] = {}
+        self.sessions: dict[int, Session] = {}  # pid -> session
+        self.orphans: dict[int, int] = {}  # reaped before we knew the pid: pid -> status
+        self.init: Session | None = None
+        self.log: LogWriter | None = None
+        self.kill_deadline = 0.0
+        self.restart_at = 0.0
+        self.backoff = 0.0
+        self.started_mono = 0.0
+        self.stop_waiters: list[Client] = []
+        self.finished = False
+
+    # -- bookkeeping -----------------------------------------------------------------------
+    def save_state(self, **changes: Any) -> None:
+        self.state.update(changes)
+        write_json(self.state_path, self.state)
+
+    def broadcast(self, obj: dict[str, Any]) -> None:
+        data = protocol.event(obj)
+        for c in list(self.clients.values()):
+            if c.op in ("watch", "attach"):
+                self.send(c, data)
+
+    def send(self, c: Client, data: bytes) -> None:
+        if c.sock.fileno() < 0:
+            return
+        c.outbuf += data
+        if len(c.outbuf) > MAX_CLIENT_BACKLOG:
+            self.drop(c)  # a client that does not read loses its connection, not our memory
+            return
+        self._flush(c)
+
+    def _flush(self, c: Client) -> None:
+        try:
+            while c.outbuf:
+                n = c.sock.send(c.outbuf)
+                del c.outbuf[:n]
+        except BlockingIOError:
+            pass
+        except OSError:
+            self.drop(c)
+            return
+        self._update_events(c)
+
+    def _update_events(self, c: Client) -> None:
+        fd = c.sock.fileno()
+        if fd < 0:
+            return
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if c.outbuf else 0)
+        self.sel.modify(fd, events, ("client", c))
+
+    def drop(self, c: Client) -> None:
+        fd = c.sock.fileno()
+        if fd >= 0 and fd in self.clients:
+            self.sel.unregister(fd)
+            del self.clients[fd]
+        c.sock.close()
+        if c.session is not None:
+            c.session.client = None
+        if c in self.stop_waiters:
+            self.stop_waiters.remove(c)
+
+    def close_after_flush(self, c: Client) -> None:
+        """Send what is queued (blocking briefly) and close."""
+        try:
+            c.sock.setblocking(True)
+            c.sock.settimeout(1)
+            if c.outbuf:
+                c.sock.sendall(c.outbuf)
+        except OSError:
+            pass
+        self.drop(c)
+
+    # -- processes -------------------------------------------------------------------------
+    def open_stdio(
+        self, s: Session, open_stdin: bool
+    ) -> tuple[int, int, int, socket.socket | None, list[int]]:
+        """Make the stdio for a new process: (stdin, stdout, stderr, console, fds to close)."""
+        if s.tty:
+            path = os.path.join(
+                self.cfg["run_dir"], f"{self.id[:12]}-{os.getpid()}-{len(self.sessions)}.console"
+            )
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            console.bind(path)
+            console.listen(1)
+            null = os.open(os.devnull, os.O_RDWR)
+            return null, null, null, console, [null]
+        null = os.open(os.devnull, os.O_RDWR)
+        close = [null]
+        if open_stdin:
+            r, w = os.pipe2(os.O_CLOEXEC)
+            os.set_blocking(w, False)
+            s.stdin_fd = w
+            stdin = r
+            close.append(r)
+        else:
+            stdin = null
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        close += [out_w, err_w]
+        s.outputs = {out_r: "stdout", err_r: "stderr"}
+        return stdin, out_w, err_w, None, close
+
+    def attach_outputs(self, s: Session, console: socket.socket | None) -> None:
+        if console is not None:
+            path = console.getsockname()
+            try:
+                master = recv_master(console)
+            finally:
+                console.close()
+                os.unlink(path)
+            os.set_blocking(master, False)
+            s.outputs = {master: "stdout"}
+            s.stdin_fd = master
+        for fd in s.outputs:
+            os.set_blocking(fd, False)
+            self.sel.register(fd, selectors.EVENT_READ, ("output", s))
+
+    def start_container(self) -> int:
+        s = Session(self.cfg["tty"])
+        stdin, stdout, stderr, console, close = self.open_stdio(s, self.cfg["open_stdin"])
+        try:
+            pid = self.runtime.create(
+                self.id,
+                self.cfg["bundle"],
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
+                console_socket=console.getsockname() if console else None,
+                pid_file=os.path.join(self.cfg["bundle"], "init.pid"),
+            )
+        except BaseException:
+            for fd in list(s.outputs) + ([s.stdin_fd] if s.stdin_fd >= 0 else []):
+                os.close(fd)
+            if console is not None:
+                os.unlink(console.getsockname())
+                console.close()
+            raise
+        finally:
+            for fd in close:
+                os.close(fd)
+        s.pid = pid
+        self.init = s
+        self.sessions[pid] = s
+        self.attach_outputs(s, console)
+        if s.tty and self.cfg.get("console_size"):
+            h, w = self.cfg["console_size"]
+            set_winsize(s.stdin_fd, h, w)
+        self.runtime.start(self.id)
+        self.started_mono = time.monotonic()
+        self.save_state(
+            Status="running",
+            Pid=pid,
+            ExitCode=0,
+            Error="",
+            OOMKilled=False,
+            StartedAt=now(),
+            MonitorPid=os.getpid(),
+        )
+        self.broadcast({"event": "start", "pid": pid})
+        return pid
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            s = self.sessions.get(pid)
+            if s is None:
+                self.orphans[pid] = status
+                continue
+            s.status = status
+            s.exited_at = time.monotonic()
+
+    def oom_killed(self) -> bool:
+        cg = self.cfg.get("memory_cgroup")
+        if not cg:
+            return False
+        try:
+            with open(os.path.join(cg, "memory.oom_control")) as f:
+                for line in f:
+                    k, _, v = line.partition(" ")
+                    if k == "oom_kill" and int(v) > 0:
+                        return True
+        except OSError:
+            pass
+        try:
+            with open(os.path.join(cg, "memory.events")) as f:
+                for line in f:
+                    k, _, v = line.partition(" ")
+                    if k == "oom_kill" and int(v) > 0:
+                        return True
+        except OSError:
+            pass
+        return False
+
+    def should_restart(self, code: int) -> bool:
+        if self.state.get("ManuallyStopped"):
+            return False
+        policy = self.cfg.get("restart_policy") or {}
+        name = policy.get("Name") or "no"
+        if name in ("always", "unless-stopped"):
+            return True
+        if name == "on-failure" and code != 0:
+            limit = int(policy.get("MaximumRetryCount") or 0)
+            return limit <= 0 or self.state.get("RestartCount", 0) < limit
+        return False
+
+    def finish_session(self, s: Session) -> None:
+        for fd in list(s.outputs):
+            self.close_output(s, fd)
+        if s.stdin_fd >= 0 and s.stdin_fd not in s.outputs:
+            os.close(s.stdin_fd)
+        s.stdin_fd = -1
+        del self.sessions[s.pid]
+
+    def container_exited(self) -> None:
+        s = self.init
+        assert s is not None and s.status is not None
+        code = exit_code(s.status)
+        self.finish_session(s)
+        self.init = None
+        if self.log:
+            self.log.flush()
+        oom = self.oom_killed()
+        self.kill_deadline = 0.0
+        try:
+            self.runtime.delete(self.id, force=True)
+        except Exception:  # noqa: BLE001 (the container is gone already; nothing to keep)
+            pass
+        ran = time.monotonic() - self.started_mono
+        restart = self.should_restart(code)
+        if restart:
+            self.backoff = (
+                BACKOFF_START
+                if (ran >= BACKOFF_RESET_AFTER or not self.backoff)
+                else min(self.backoff * 2, BACKOFF_MAX)
+            )
+            self.restart_at = time.monotonic() + self.backoff
+            self.save_state(
+                Status="restarting", Pid=0, ExitCode=code, OOMKilled=oom, FinishedAt=now()
+            )
+        else:
+            self.release_rootfs()
+            self.save_state(
+                Status="exited", Pid=0, ExitCode=code, OOMKilled=oom, FinishedAt=now(), MonitorPid=0
+            )
+        self.broadcast({"event": "exit", "code": code, "oom": oom, "restarting": restart})
+        for c in list(self.clients.values()):
+            if c.op == "attach":
+                self.close_after_flush(c)
+        for c in list(self.stop_waiters):
+            self.send(c, protocol.event({"event": "reply", "ok": True, "code": code}))
+            self.close_after_flush(c)
+        if not restart:
+            self.finished = True
+
+    def restart(self) -> None:
+        self.restart_at = 0.0
+        self.save_state(RestartCount=self.state.get("RestartCount", 0) + 1)
+        try:
+            self.start_container()
+        except Exception as e:  # noqa: BLE001
+            self.release_rootfs()
+            self.save_state(Status="exited", Pid=0, ExitCode=128, Error=str(e), MonitorPid=0)
+            self.broadcast(
+                {"event": "exit", "code": 128, "oom": False, "restarting": False, "error": str(e)}
+            )
+            self.finished = True
+
+    def release_rootfs(self) -> None:
+        rootfs = self.cfg.get("unmount")
+        for path in rootfs or []:
+            if _libc.umount2(path.encode(), MNT_DETACH) != 0:
+                err = ctypes.get_errno()
+                if err not in (errno.EINVAL, errno.ENOENT):
+                    pass
+
+    # -- requests --------------------------------------------------------------------------
+    def handle_request(self, c: Client) -> None:
+        req = c.request or {}
+        op = req.get("op")
+        try:
+            if op == "attach":
+                if req.get("stdin") and self.init is not None and self.init.stdin_fd >= 0:
+                    c.session = self.init
+            elif op == "watch":
+                self.send(c, protocol.event({"event": "state", **self.state}))
+            elif op == "kill":
+                self.kill(
+                    int(req["signal"]), manual=bool(req.get("manual")), all_=bool(req.get("all"))
+                )
+                self.send(c, protocol.event({"event": "reply", "ok": True}))
+            elif op == "stop":
+                self.stop(int(req["signal"]), float(req.get("timeout", 10)))
+                if self.init is None:
+                    self.send(c, protocol.event({"event": "reply", "ok": True}))
+                else:
+                    self.stop_waiters.append(c)
+            elif op == "resize":
+                if self.init is not None and self.init.tty:
+                    set_winsize(self.init.stdin_fd, int(req["h"]), int(req["w"]))
+                self.send(c, protocol.event({"event": "reply", "ok": True}))
+            elif op == "exec":
+                self.start_exec(c, req)
+            elif op == "ping":
+                self.send(c, protocol.event({"event": "reply", "ok": True, **self.state}))
+            else:
+                self.send(c, protocol.event({"event": "error", "message": f"unknown op {op}"}))
+        except Exception as e:  # noqa: BLE001 (reported to the client)
+            self.send(c, protocol.event({"event": "error", "message": str(e)}))
+
+    def kill(self, sig: int, manual: bool, all_: bool = False) -> None:
+        if manual and not self.state.get("ManuallyStopped"):
+            self.save_state(ManuallyStopped=True)
+        if self.init is None:
+            if self.restart_at:  # stopped while waiting to restart: it stays stopped
+                self.restart_at = 0.0
+                self.release_rootfs()
+                self.save_state(Status="exited", MonitorPid=0)
+                self.broadcast(
+                    {
+                        "event": "exit",
+                        "code": self.state["ExitCode"],
+                        "oom": False,
+                        "restarting": False,
+                    }
+                )
+                self.finished = True
+                return
+            raise ProcessLookupError(f"container {self.id} is not running")
+        self.runtime.kill(self.id, sig, all=all_)
+
+    def stop(self, sig: int, timeout: float) -> None:
+        if self.init is None:
+            self.kill(sig, manual=True)
+            return
+        try:
+            self.kill(sig, manual=True)
+        except Exception:  # noqa: BLE001 (the SIGKILL below follows anyway)
+            timeout = 0
+        if timeout >= 0:
+            self.kill_deadline = time.monotonic() + timeout
+
+    def start_exec(self, c: Client, req: dict[str, Any]) -> None:
+        if self.init is None:
+            raise ProcessLookupError(f"container {self.id} is not running")
+        s = Session(bool(req.get("tty")))
+        stdin, stdout, stderr, console, close = self.open_stdio(s, bool(req.get("stdin")))
+        try:
+            pid = self.runtime.exec(
+                self.id,
+                req["process"],
+                stdin=stdin,
+                stdout=stdout,
+                stderr=stderr,
+                console_socket=console.getsockname() if console else None,
+            )
+        except BaseException:
+            for fd in list(s.outputs) + ([s.stdin_fd] if s.stdin_fd >= 0 else []):
+                os.close(fd)
+            if console is not None:
+                os.unlink(console.getsockname())
+                console.close()
+            raise
+        finally:
+            for fd in close:
+                os.close(fd)
+        s.pid = pid
+        s.client = c
+        c.session = s
+        self.sessions[pid] = s
+        if pid in self.orphans:
+            s.status = self.orphans.pop(pid)
+            s.exited_at = time.monotonic()
+        self.attach_outputs(s, console)
+        if s.tty and req.get("console_size"):
+            h, w = req["console_size"]
+            set_winsize(s.stdin_fd, h, w)
+        self.send(c, protocol.event({"event": "started", "pid": pid}))
+
+    def exec_done(self, s: Session) -> None:
+        assert s.status is not None
+        code = exit_code(s.status)
+        self.finish_session(s)
+        if s.client is not None:
+            self.send(s.client, protocol.event({"event": "exit", "code": code}))
+            self.close_after_flush(s.client)
+
+    # -- i/o -------------------------------------------------------------------------------
+    def close_output(self, s: Session, fd: int) -> None:
+        if fd in s.outputs:
+            del s.outputs[fd]
+            self.sel.unregister(fd)
+            os.close(fd)
+            if fd == s.stdin_fd:
+                s.stdin_fd = -1
+
+    def on_output(self, s: Session, fd: int) -> None:
+        try:
+            data = os.read(fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:  # EIO: the pty's other side closed
+            data = b""
+        if not data:
+            self.close_output(s, fd)
+            return
+        stream = s.outputs[fd]
+        kind = protocol.STDOUT if stream == "stdout" else protocol.STDERR
+        if s is self.init:
+            if self.log:
+                self.log.write(stream, data)
+            payload = protocol.frame(kind, data)
+            for c in list(self.clients.values()):
+                if c.op == "attach" and (c.request or {}).get(stream):
+                    self.send(c, payload)
+        elif s.client is not None:
+            self.send(s.client, protocol.frame(kind, data))
+
+    def write_stdin(self, s: Session) -> None:
+        if s.stdin_fd < 0:
+            s.stdin_buf.clear()
+            return
+        try:
+            while s.stdin_buf:
+                n = os.write(s.stdin_fd, s.stdin_buf)
+                del s.stdin_buf[:n]
+        except BlockingIOError:
+            pass
+        except OSError:
+            s.stdin_buf.clear()
+        if not s.stdin_buf and s.stdin_close_pending:
+            self.close_stdin(s)
+        self._update_stdin_events(s)
+
+    def _update_stdin_events(self, s: Session) -> None:
+        fd = s.stdin_fd
+        if fd < 0 or fd in s.outputs:
+            if fd >= 0 and s.stdin_buf:
+                # the pty master: rarely full; write the rest blocking
+                os.set_blocking(fd, True)
+                try:
+                    os.write(fd, bytes(s.stdin_buf))
+                except OSError:
+                    pass
+                s.stdin_buf.clear()
+                os.set_blocking(fd, False)
+            return
+        key = self.sel.get_map().get(fd)
+        if s.stdin_buf and key is None:
+            self.sel.register(fd, selectors.EVENT_WRITE, ("stdin", s))
+        elif not s.stdin_buf and key is not None:
+            self.sel.unregister(fd)
+
+    def close_stdin(self, s: Session) -> None:
+        s.stdin_close_pending = False
+        if s.stdin_fd < 0:
+            return
+        if s.tty:
+            s.stdin_buf += b"\x04"  # end of input on a terminal is ^D
+            self._update_stdin_events(s)
+            return
+        if s.stdin_fd in self.sel.get_map():
+            self.sel.unregister(s.stdin_fd)
+        os.close(s.stdin_fd)
+        s.stdin_fd = -1
+
+    def on_client(self, c: Client, mask: int) -> None:
+        if mask & selectors.EVENT_WRITE:
+            self._flush(c)
+            if c.sock.fileno() < 0:
+                return
+        if not mask & selectors.EVENT_READ:
+            return
+        try:
+            data = c.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            s = c.session
+            attached_stdin = c.op == "attach" and s is not None
+            self.drop(c)
+            if attached_stdin and self.cfg.get("stdin_once") and s is self.init:
+                self.request_close_stdin(s)
+            return
+        if c.request is None:
+            c.inbuf += data
+            nl = c.inbuf.find(b"\n")
+            if nl < 0:
+                if len(c.inbuf) > 1 << 20:
+                    self.drop(c)
+                return
+            try:
+                c.request = json.loads(c.inbuf[:nl])
+            except ValueError:
+                self.drop(c)
+                return
+            data, c.inbuf = c.inbuf[nl + 1 :], b""
+            self.handle_request(c)
+            if not data or c.sock.fileno() < 0:
+                return
+        for kind, payload in c.reader.feed(data):
+            s = c.session
+            if kind == protocol.STDIN and s is not None:
+                s.stdin_buf += payload
+                self.write_stdin(s)
+            elif kind == protocol.CLOSE_STDIN and s is not None:
+                self.request_close_stdin(s)
+            elif kind == protocol.RESIZE and s is not None and s.tty and s.stdin_fd >= 0:
+                size = json.loads(payload)
+                set_winsize(s.stdin_fd, int(size["h"]), int(size["w"]))
+
+    def request_close_stdin(self, s: Session) -> None:
+        if s.stdin_buf:
+            s.stdin_close_pending = True
+        else:
+            self.close_stdin(s)
+
+    # -- the loop --------------------------------------------------------------------------
+    def timeout(self) -> float | None:
+        deadlines = [d for d in (self.kill_deadline, self.restart_at) if d]
+        deadlines += [
+            s.exited_at + DRAIN_TIMEOUT for s in self.sessions.values() if s.status is not None
+        ]
+        if not deadlines:
+            return None
+        return max(0.0, min(deadlines) - time.monotonic())
+
+    def run(self, ready_fd: int) -> None:
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_IGN)
+        _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        self.sel.register(wake_r, selectors.EVENT_READ, ("wake", None))
+
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            os.unlink(self.cfg["socket"])
+        except FileNotFoundError:
+            pass
+        listener.bind(self.cfg["socket"])
+        os.chmod(self.cfg["socket"], 0o600)
+        listener.listen(64)
+        listener.setblocking(False)
+        self.sel.register(listener, selectors.EVENT_READ, ("listen", None))
+
+        if self.cfg.get("log_driver", "json-file") == "json-file":
+            self.log = LogWriter(
+                self.cfg["log_path"], self.cfg.get("log_max_size"), self.cfg.get("log_max_file", 1)
+            )
+        self.save_state(ManuallyStopped=False, MonitorPid=os.getpid())
+        try:
+            pid = self.start_container()
+        except Exception as e:  # noqa: BLE001 (reported to the service)
+            self.release_rootfs()
+            never_ran = self.state.get("StartedAt", "").startswith("0001")
+            self.save_state(
+                Status="created" if never_ran else "exited",
+                Pid=0,
+                ExitCode=start_failure_code(str(e)),
+                Error=str(e),
+                MonitorPid=0,
+            )
+            _write_ready(ready_fd, {"error": str(e)})
+            self.cleanup(listener)
+            return
+        _write_ready(ready_fd, {"pid": pid})
+        try:
+            self.loop()
+        finally:
+            self.cleanup(listener)
+
+    def loop(self) -> None:
+        while not self.finished:
+            for key, mask in self.sel.select(self.timeout()):
+                kind, obj = key.data
+                if kind == "wake":
+                    try:
+                        while os.read(key.fd, 4096):
+                            pass
+                    except BlockingIOError:
+                        pass
+                    self.reap()
+                elif kind == "listen":
+                    try:
+                        sock, _ = key.fileobj.accept()
+                    except OSError:
+                        continue
+                    sock.setblocking(False)
+                    c = Client(sock)
+                    self.clients[sock.fileno()] = c
+                    self.sel.register(sock, selectors.EVENT_READ, ("client", c))
+                elif kind == "output":
+                    if key.fd in obj.outputs:
+                        self.on_output(obj, key.fd)
+                elif kind == "stdin":
+                    self.write_stdin(obj)
+                elif kind == "client":
+                    self.on_client(obj, mask)
+            mono = time.monotonic()
+            if self.kill_deadline and mono >= self.kill_deadline and self.init is not None:
+                self.kill_deadline = 0.0
+                try:
+                    self.runtime.kill(self.id, signal.SIGKILL, all=True)
+                except Exception:  # noqa: BLE001 (it may have exited meanwhile)
+                    pass
+            for s in list(self.sessions.values()):
+                if s.done:
+                    if s is self.init:
+                        self.container_exited()
+                    else:
+                        self.exec_done(s)
+            if self.restart_at and mono >= self.restart_at:
+                self.restart()
+
+    def cleanup(self, listener: socket.socket) -> None:
+        for c in list(self.clients.values()):
+            self.close_after_flush(c)
+        try:
+            os.unlink(self.cfg["socket"])
+        except FileNotFoundError:
+            pass
+        listener.close()
+        if self.log:
+            self.log.close()
+
+
+def _write_ready(fd: int, obj: dict[str, Any]) -> None:
+    if fd < 0:
+        return
+    try:
+        os.write(fd, json.dumps(obj).encode() + b"\n")
+    except OSError:
+        pass
+    os.close(fd)
+
+
+def main(container_dir: str, runtime: Any, ready_fd: int) -> None:
+    """Run the monitor for the container in `container_dir` (in an already detached process)."""
+    Monitor(container_dir, runtime).run(ready_fd)

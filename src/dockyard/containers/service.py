@@ -1,0 +1,972 @@
+"""ContainerService: the lifecycle of containers below the HTTP API.
+
+Every method is synchronous and thread-safe (the API calls them through asyncio.to_thread);
+`wait`, `stop` and followed `logs` block until their condition holds.
+
+Who does what:
+- the service writes the container's configuration, prepares its root filesystem, volumes
+  and OCI bundle, and asks the zygote (launcher.py) for a monitor at each start;
+- the monitor (monitor.py) runs the container, writes its logs and its state, and applies the
+  restart policy itself, so restarts also happen while the daemon is down;
+- a watcher thread (watcher.py) follows every monitor: the service publishes events, honours
+  AutoRemove and wakes `wait` callers when a monitor reports an exit or goes away;
+- `reconcile()` at daemon start finds the true state of every container (monitor alive? init
+  alive?), cleans up after dead ones and restarts those whose policy says so.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from dockyard.containers import config as cconfig
+from dockyard.containers import etcfiles, protocol, views
+from dockyard.containers import mounts as cmounts
+from dockyard.containers.jsonlog import format_time, log_options, read_log
+from dockyard.containers.launcher import Launcher
+from dockyard.containers.names import generate_name, validate_name
+from dockyard.containers.store import ContainerStore, empty_state, name_conflict
+from dockyard.containers.watcher import Watcher
+from dockyard.errors import Conflict, InvalidParameter, NotFound, NotModified, SystemError_
+from dockyard.fsutil import write_json
+
+EventPublisher = Callable[[str, str, str, dict[str, str]], Any]
+RUNNING = ("running", "paused", "restarting")
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def _now() -> str:
+    return format_time(time.time_ns(), fixed=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+class ContainerService:
+    """Containers of one data root.
+
+    Collaborators: `images.get(ref)` -> image with .id, .config, .chain_id; `snapshotter` with
+    prepare/mounts/remove/upper_dir/lower_dirs; optional `volumes` (VolumeService: create,
+    mount, unmount, copy_up, remove); optional `events(type, action, actor_id, attributes)`;
+    optional `network` with setup(cid, record) -> {"netns_path", "NetworkSettings", "etc"}
+    and teardown(cid, record); `spec_generator` like dockyard.runtime.spec.generate.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        *,
+        images: Any,
+        snapshotter: Any,
+        volumes: Any = None,
+        events: EventPublisher | None = None,
+        network: Any = None,
+        runtime: str = "dockyard.runtime:Runtime",
+        runtime_root: str = "/run/dockyard/runtime",
+        run_dir: str = "/run/dockyard/containers",
+        cgroup_parent: str = "dockyard",
+        spec_generator: Callable[..., dict[str, Any]] | None = None,
+        init_path: str | None = None,
+    ) -> None:
+        self.store = ContainerStore(root)
+        self.images = images
+        self.snapshotter = snapshotter
+        self.volumes = volumes
+        self.network = network
+        self._publish = events
+        self.run_dir = run_dir
+        self.runtime_root = runtime_root
+        self.cgroup_parent = cgroup_parent.strip("/")
+        self.init_path = init_path
+        self._spec_generator = spec_generator
+        os.makedirs(run_dir, mode=0o700, exist_ok=True)
+        self.launcher = Launcher(runtime, runtime_root)
+        self._locks: dict[str, threading.RLock] = {}
+        self._locks_lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._exits: dict[str, int] = {}  # cid -> number of exits seen (wakes `wait`)
+        self._removed: set[str] = set()
+        self._removed_codes: dict[str, int] = {}
+        self.watcher = Watcher(self._on_monitor_event, self._on_monitor_gone)
+        from dockyard.containers.execs import ExecManager
+
+        self.execs = ExecManager(self)
+
+    # -- plumbing --------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the service's threads and the zygote; monitors and containers keep running."""
+        self.watcher.close()
+        self.launcher.close()
+
+    def _lock(self, cid: str) -> threading.RLock:
+        with self._locks_lock:
+            return self._locks.setdefault(cid, threading.RLock())
+
+    def _event(self, action: str, cid: str, extra: dict[str, str] | None = None) -> None:
+        if self._publish is None:
+            return
+        try:
+            cfg = self.store.config(cid)
+        except NotFound:
+            return
+        attrs = {"image": cfg["Config"].get("Image", ""), "name": cfg["Name"].lstrip("/")}
+        attrs.update(cfg["Config"].get("Labels") or {})
+        attrs.update(extra or {})
+        try:
+            self._publish("container", action, cid, attrs)
+        except Exception:  # noqa: BLE001 (events are best effort)
+            pass
+
+    def socket_path(self, cid: str) -> str:
+        return os.path.join(self.run_dir, cid + ".sock")
+
+    def cgroups_path(self, cid: str) -> str:
+        cfg = self.store.config(cid)
+        parent = (cfg["HostConfig"].get("CgroupParent") or self.cgroup_parent).strip("/")
+        return f"/{parent}/{cid}"
+
+    def cgroup_dir(self, cid: str, controller: str) -> str:
+        return f"{CGROUP_ROOT}/{controller}{self.cgroups_path(cid)}"
+
+    def resolve(self, ref: str) -> str:
+        """The full id of a container given by id, name or id prefix."""
+        return self.store.resolve(ref)
+
+    def state(self, cid: str) -> dict[str, Any]:
+        """The container's state record, with "paused" when its freezer is frozen."""
+        state = self.store.read_state(cid)
+        if state["Status"] == "running" and self._frozen(cid):
+            state["Status"] = "paused"
+        return state
+
+    def _frozen(self, cid: str) -> bool:
+        try:
+            with open(os.path.join(self.cgroup_dir(cid, "freezer"), "freezer.state")) as f:
+                return f.read().strip() in ("FROZEN", "FREEZING")
+        except OSError:
+            pass
+        try:
+            with open(f"{CGROUP_ROOT}/unified{self.cgroups_path(cid)}/cgroup.freeze") as f:
+                return f.read().strip() == "1"
+        except OSError:
+            return False
+
+    def _running(self, cid: str) -> bool:
+        return self.store.read_state(cid)["Status"] in RUNNING
+
+    # -- create ----------------------------------------------------------------------------
+    def create(
+        self,
+        name: str | None,
+        config: dict[str, Any],
+        host_config: dict[str, Any] | None,
+        networking_config: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Create a container; returns {"Id", "Warnings"}."""
+        if not isinstance(config, dict):
+            raise InvalidParameter("config must be an object")
+        host_config = dict(host_config or {})
+        warnings = cconfig.validate_host_config(host_config)
+        if name:
+            name = validate_name(name)
+            if self.store.name_taken(name):
+                raise name_conflict(name, self.store.resolve(name))
+        image_ref = config.get("Image") or ""
+        if not image_ref:
+            raise InvalidParameter("config.Image is required")
+        image = self.images.get(image_ref)
+        merged = cconfig.merge_config(image.config, config)
+        argv = cconfig.command_of(merged)
+        if not argv:
+            raise InvalidParameter("No command specified")
+        max_size, max_file = log_options(host_config.get("LogConfig"))
+        specs = cmounts.plan(merged, host_config)
+        if host_config.get("Init") and not self.init_path:
+            raise InvalidParameter("--init is not available: no docker-init binary installed")
+        cid = secrets.token_hex(32)
+        while not name:
+            candidate = generate_name()
+            if not self.store.name_taken(candidate):
+                name = candidate
+        cdir = self.store.dir(cid)
+        merged["Hostname"] = merged.get("Hostname") or cid[:12]
+        merged["Image"] = image_ref
+        record = {
+            "Id": cid,
+            "Name": name,
+            "Created": _now(),
+            "Path": argv[0],
+            "Args": argv[1:],
+            "Config": merged,
+            "HostConfig": host_config,
+            "NetworkingConfig": networking_config or {},
+            "Image": image.id,
+            "ImageConfig": image.config,
+            "ChainID": image.chain_id,
+            "ResolvConfPath": os.path.join(cdir, "resolv.conf"),
+            "HostnamePath": os.path.join(cdir, "hostname"),
+            "HostsPath": os.path.join(cdir, "hosts"),
+            "LogPath": os.path.join(cdir, f"{cid}-json.log"),
+            "LogMaxSize": max_size,
+            "LogMaxFile": max_file,
+            "Driver": "overlay2",
+            "MountSpecs": specs,
+            "NetworkSettings": {},
+        }
+        self.snapshotter.prepare(cid, image.chain_id)
+        created_volumes: list[str] = []
+        try:
+            for spec in specs:
+                if spec["Type"] != "volume":
+                    continue
+                if self.volumes is None:
+                    raise InvalidParameter("volumes are not available")
+                vol = self.volumes.create(spec["Name"] or None)
+                if not spec["Name"]:
+                    spec["Name"] = vol["Name"]
+                    spec["Anonymous"] = True
+                    created_volumes.append(vol["Name"])
+                spec["Source"] = vol["Mountpoint"]
+            self.store.add(record)
+        except BaseException:
+            self.snapshotter.remove(cid)
+            for v in created_volumes:
+                try:
+                    self.volumes.remove(v)
+                except Exception:  # noqa: BLE001
+                    pass
+            raise
+        self._event("create", cid)
+        return {"Id": cid, "Warnings": warnings}
+
+    # -- start -----------------------------------------------------------------------------
+    def start(self, ref: str) -> None:
+        cid = self.resolve(ref)
+        with self._lock(cid):
+            state = self.state(cid)
+            if state["Status"] == "paused":
+                raise Conflict("cannot start a paused container, try unpause instead")
+            if state["Status"] in RUNNING:
+                raise NotModified("container already started")
+            if state["Status"] == "removing":
+                raise Conflict(f"container {cid} is marked for removal and cannot be started")
+            self._wait_monitor_gone(cid, state)
+            self._start(cid)
+        self._event("start", cid)
+
+    def _wait_monitor_gone(self, cid: str, state: dict[str, Any], timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while _pid_alive(state.get("MonitorPid", 0)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+            state = self.store.read_state(cid)
+
+    def _start(self, cid: str) -> None:
+        cfg = self.store.config(cid)
+        cdir = self.store.dir(cid)
+        bundle = os.path.join(cdir, "bundle")
+        rootfs = os.path.join(bundle, "rootfs")
+        os.makedirs(rootfs, exist_ok=True)
+        from dockyard.snapshots.mount import mount_all, unmount_all
+
+        unmount_all(rootfs)
+        mount_all(self.snapshotter.mounts(cid), rootfs)
+        mounted_volumes: list[str] = []
+        net = None
+        try:
+            extra = []
+            for spec in cfg["MountSpecs"]:
+                source = spec["Source"]
+                if spec["Type"] == "volume":
+                    source = self.volumes.mount(spec["Name"], cid)
+                    mounted_volumes.append(spec["Name"])
+                    if spec.get("CopyUp"):
+                        self._copy_up(spec, rootfs)
+                elif spec["Type"] == "bind" and not os.path.exists(source):
+                    os.makedirs(source, exist_ok=True)  # Docker creates a missing -v source
+                extra.append(cmounts.oci_mount(spec, source))
+            hostname = cfg["Config"]["Hostname"]
+            etcfiles.write_etc_files(cdir, hostname, cfg["HostConfig"])
+            netns = None
+            if self.network is not None:
+                net = self.network.setup(cid, cfg) or {}
+                netns = net.get("netns_path")
+                if net.get("NetworkSettings") is not None:
+                    cfg["NetworkSettings"] = net["NetworkSettings"]
+                    cfg["Ports"] = net.get("Ports") or []
+                    self.store.save(cfg)
+            if cfg["HostConfig"].get("NetworkMode") != "host":
+                extra += etcfiles.etc_mounts(cdir, cfg["HostConfig"])
+            spec = self._generate_spec(cfg, rootfs, hostname, extra, netns)
+            write_json(os.path.join(bundle, "config.json"), spec)
+            console = cfg["HostConfig"].get("ConsoleSize") or [0, 0]
+            write_json(
+                os.path.join(cdir, "monitor.json"),
+                {
+                    "id": cid,
+                    "bundle": bundle,
+                    "tty": bool(cfg["Config"].get("Tty")),
+                    "open_stdin": bool(cfg["Config"].get("OpenStdin")),
+                    "stdin_once": bool(cfg["Config"].get("StdinOnce")),
+                    "console_size": console if console and console[0] and console[1] else None,
+                    "log_driver": (cfg["HostConfig"].get("LogConfig") or {}).get("Type")
+                    or "json-file",
+                    "log_path": cfg["LogPath"],
+                    "log_max_size": cfg.get("LogMaxSize"),
+                    "log_max_file": cfg.get("LogMaxFile") or 1,
+                    "socket": self.socket_path(cid),
+                    "run_dir": self.run_dir,
+                    "restart_policy": cfg["HostConfig"].get("RestartPolicy") or {"Name": "no"},
+                    "memory_cgroup": self.cgroup_dir(cid, "memory"),
+                    "unmount": [rootfs],
+                },
+            )
+            report = self.launcher.launch(cdir)
+            if "error" in report:
+                raise _start_error(report["error"])
+        except BaseException:
+            self._release(cid, mounted_volumes, net is not None)
+            raise
+        if not self.watcher.watch(cid, self.socket_path(cid)):
+            self._on_monitor_gone(cid)
+
+    def _copy_up(self, spec: dict[str, Any], rootfs: str) -> None:
+        from dockyard.runtime.user import resolve_in_root
+
+        try:
+            src = resolve_in_root(rootfs, spec["Destination"])
+        except (NotFound, InvalidParameter):
+            return
+        if os.path.isdir(src):
+            self.volumes.copy_up(spec["Name"], src)
+
+    def _generate_spec(
+        self,
+        cfg: dict[str, Any],
+        rootfs: str,
+        hostname: str,
+        extra: list[dict[str, Any]],
+        netns: str | None,
+    ) -> dict[str, Any]:
+        gen = self._spec_generator
+        if gen is None:
+            from dockyard.runtime.spec import generate as gen
+        host_config = cfg["HostConfig"]
+        return gen(
+            None,
+            cfg["Config"],
+            host_config,
+            rootfs=rootfs,
+            container_id=cfg["Id"],
+            hostname=hostname,
+            cgroups_path=self.cgroups_path(cfg["Id"]),
+            extra_mounts=tuple(extra),
+            netns_path=netns,
+            init_path=self.init_path if host_config.get("Init") else None,
+        )
+
+    def _release(
+        self, cid: str, volume_names: list[str] | None = None, network: bool = True
+    ) -> None:
+        """Undo what a start set up, after the container stopped (its monitor is gone)."""
+        from dockyard.snapshots.mount import unmount_all
+
+        rootfs = os.path.join(self.store.dir(cid), "bundle", "rootfs")
+        try:
+            unmount_all(rootfs)
+        except Exception:  # noqa: BLE001
+            pass
+        try:
+            cfg = self.store.config(cid)
+        except NotFound:
+            return
+        if volume_names is None:
+            volume_names = [s["Name"] for s in cfg["MountSpecs"] if s["Type"] == "volume"]
+        for name in volume_names:
+            try:
+                self.volumes.unmount(name, cid)
+            except Exception:  # noqa: BLE001
+                pass
+        if network and self.network is not None:
+            try:
+                self.network.teardown(cid, cfg)
+            except Exception:  # noqa: BLE001
+                pass
+
+    # -- monitor events --------------------------------------------------------------------
+    def _on_monitor_event(self, cid: str, ev: dict[str, Any]) -> None:
+        kind = ev.get("event")
+        if kind == "exit" and ev.get("restarting"):
+            self._event("die", cid, {"exitCode": str(ev.get("code", 0))})
+            self._bump_exit(cid)
+        elif kind == "start" and self.store.read_state(cid).get("RestartCount", 0) > 0:
+            self._event("start", cid)
+        elif kind == "exit":
+            if ev.get("oom"):
+                self._event("oom", cid)
+
+    def _on_monitor_gone(self, cid: str) -> None:
+        """The monitor closed its watch connection: it has exited (or is just about to)."""
+        try:
+            state = self.store.read_state(cid)
+        except Exception:  # noqa: BLE001
+            return
+        if state["Status"] in RUNNING:
+            # It died without writing a final state (killed): record what happened.
+            if _pid_alive(state.get("MonitorPid", 0)):
+                return
+            self._lost_monitor(cid, state)
+            state = self.store.read_state(cid)
+        self._release(cid)
+        self._event("die", cid, {"exitCode": str(state["ExitCode"])})
+        self._bump_exit(cid)
+        try:
+            cfg = self.store.config(cid)
+        except NotFound:
+            return
+        if cfg["HostConfig"].get("AutoRemove"):
+            threading.Thread(target=self._auto_remove, args=(cid,), daemon=True).start()
+
+    def _auto_remove(self, cid: str) -> None:
+        try:
+            self.remove(cid, force=True, volumes=True)
+        except (NotFound, Conflict):
+            pass
+
+    def _bump_exit(self, cid: str) -> None:
+        with self._cond:
+            self._exits[cid] = self._exits.get(cid, 0) + 1
+            self._cond.notify_all()
+
+    def _lost_monitor(self, cid: str, state: dict[str, Any]) -> None:
+        """The monitor died without a word: kill what is left and record an exit."""
+        from dockyard.containers.zygote import load_runtime
+
+        code = 255
+        try:
+            runtime = load_runtime(self.launcher.runtime_spec, self.runtime_root)
+            if _pid_alive(state.get("Pid", 0)):
+                runtime.kill(cid, signal.SIGKILL, all=True)
+                code = 137
+            runtime.delete(cid, force=True)
+        except Exception:  # noqa: BLE001 (nothing left to delete)
+            pass
+        state.update(
+            Status="exited",
+            Pid=0,
+            ExitCode=code,
+            MonitorPid=0,
+            FinishedAt=_now(),
+            Error=state.get("Error") or "",
+        )
+        self.store.write_state(cid, state)
+
+    # -- reconcile -------------------------------------------------------------------------
+    def reconcile(self) -> None:
+        """At daemon start: find every container's true state; restart per policy."""
+        from dockyard.snapshots.mount import unmount_all
+
+        for orphan in self.store.orphan_dirs():
+            try:
+                unmount_all(os.path.join(self.store.dir(orphan), "bundle", "rootfs"))
+            except Exception:  # noqa: BLE001
+                pass
+            self.store.delete(orphan)
+        to_start = []
+        for cid in self.store.ids():
+            state = self.store.read_state(cid)
+            if state["Status"] == "removing":
+                state["Status"] = "dead"
+                self.store.write_state(cid, state)
+                continue
+            if state["Status"] in RUNNING and self.watcher.watch(cid, self.socket_path(cid)):
+                continue
+            if state["Status"] in RUNNING:
+                self._lost_monitor(cid, state)
+                self._release(cid)
+                state = self.store.read_state(cid)
+            cfg = self.store.config(cid)
+            if cfg["HostConfig"].get("AutoRemove") and state["Status"] == "exited":
+                self._auto_remove(cid)
+                continue
+            policy = (cfg["HostConfig"].get("RestartPolicy") or {}).get("Name") or "no"
+            if state["Status"] == "exited" and (
+                policy == "always"
+                or (policy == "unless-stopped" and not state.get("ManuallyStopped"))
+            ):
+                to_start.append(cid)
+        for cid in to_start:
+            try:
+                self.start(cid)
+            except Exception:  # noqa: BLE001 (recorded in the container's state)
+                pass
+
+    # -- stop, kill, restart ---------------------------------------------------------------
+    def stop(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
+        """Stop with the stop signal, then SIGKILL after `timeout` seconds (-1: wait forever).
+
+        Raises NotModified when the container is not running."""
+        cid = self.resolve(ref)
+        cfg = self.store.config(cid)
+        state = self.store.read_state(cid)
+        if state["Status"] not in RUNNING:
+            raise NotModified("container already stopped")
+        signum = cconfig.parse_signal(sig or cfg["Config"].get("StopSignal") or "SIGTERM")
+        if timeout is None:
+            timeout = cfg["Config"].get("StopTimeout")
+            if timeout is None:
+                timeout = 10
+        if self._frozen(cid):
+            self._set_frozen(cid, False)
+        with self._cond:
+            seen = self._exits.get(cid, 0)
+        try:
+            protocol.call(
+                self.socket_path(cid),
+                {"op": "stop", "signal": signum, "timeout": timeout},
+                timeout=None,
+            )
+        except (OSError, ConnectionError):
+            pass  # the monitor is gone already: wait below settles it
+        self._event("stop", cid)
+        self._wait_exit_seen(cid, seen, 30)
+
+    def _wait_exit_seen(self, cid: str, seen: int, timeout: float) -> None:
+        with self._cond:
+            self._cond.wait_for(
+                lambda: self._exits.get(cid, 0) > seen and not self._running(cid), timeout
+            )
+
+    def kill(self, ref: str, sig: str | int | None = "SIGKILL") -> None:
+        cid = self.resolve(ref)
+        signum = cconfig.parse_signal(sig, signal.SIGKILL)
+        state = self.state(cid)
+        if state["Status"] not in RUNNING:
+            raise Conflict(f"Cannot kill container: {ref}: Container {cid} is not running")
+        if state["Status"] == "paused" and signum != signal.SIGKILL:
+            raise Conflict(
+                f"Cannot kill container: {ref}: Container {cid} is paused. "
+                "Unpause the container before stopping or killing"
+            )
+        with self._cond:
+            seen = self._exits.get(cid, 0)
+        try:
+            reply = protocol.call(
+                self.socket_path(cid), {"op": "kill", "signal": signum, "manual": True}
+            )
+        except (OSError, ConnectionError) as e:
+            raise Conflict(f"Cannot kill container: {ref}: Container {cid} is not running") from e
+        if reply.get("event") == "error":
+            raise Conflict(f"Cannot kill container: {ref}: {reply.get('message')}")
+        self._event("kill", cid, {"signal": str(signum)})
+        if signum == signal.SIGKILL:
+            if self._frozen(cid):
+                self._set_frozen(cid, False)
+            self._wait_exit_seen(cid, seen, 10)
+
+    def restart(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
+        cid = self.resolve(ref)
+        try:
+            self.stop(cid, timeout, sig)
+        except NotModified:
+            pass
+        self.start(cid)
+        self._event("restart", cid)
+
+    # -- wait ------------------------------------------------------------------------------
+    def wait(
+        self, ref: str, condition: str = "not-running", timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Block until the condition ("not-running", "next-exit", "removed") holds;
+        returns {"StatusCode": N, "Error": None}."""
+        if condition not in ("not-running", "next-exit", "removed", ""):
+            raise InvalidParameter(f"invalid condition: {condition!r}")
+        cid = self.resolve(ref)
+        with self._cond:
+            seen = self._exits.get(cid, 0)
+        code_holder: dict[str, int] = {}
+
+        def done() -> bool:
+            if condition == "removed":
+                if cid in self._removed:
+                    return True
+                return False
+            try:
+                state = self.store.read_state(cid)
+            except Exception:  # noqa: BLE001
+                return True
+            code_holder["code"] = state["ExitCode"]
+            if condition == "next-exit":
+                return self._exits.get(cid, 0) > seen
+            return (
+                state["Status"] not in RUNNING
+                and not _pid_alive(state.get("MonitorPid", 0))
+                or cid in self._removed
+            )
+
+        if condition == "removed":
+            code_holder["code"] = self.store.read_state(cid)["ExitCode"]
+        with self._cond:
+            while not done():
+                if not self._cond.wait(timeout if timeout is not None else 1.0) and timeout:
+                    break
+        if condition == "removed" and cid in self._removed:
+            code_holder["code"] = self._removed_codes.get(cid, code_holder.get("code", 0))
+        return {"StatusCode": code_holder.get("code", 0), "Error": None}
+
+    # -- remove ----------------------------------------------------------------------------
+    def remove(
+        self, ref: str, force: bool = False, volumes: bool = False, link: bool = False
+    ) -> None:
+        if link:
+            raise InvalidParameter("Conflict, cannot remove the default link name of the container")
+        cid = self.resolve(ref)
+        with self._lock(cid):
+            state = self.state(cid)
+            if state["Status"] in RUNNING:
+                if not force:
+                    if state["Status"] == "paused":
+                        raise Conflict(
+                            f'cannot remove container "{ref}": container is '
+                            "paused and must be unpaused first"
+                        )
+                    raise Conflict(
+                        f'cannot remove container "{ref}": container is running: '
+                        "stop the container before removing or force remove"
+                    )
+                try:
+                    self.kill(cid, signal.SIGKILL)
+                except Conflict:
+                    pass
+                state = self.store.read_state(cid)
+            self._wait_monitor_gone(cid, state)
+            if _pid_alive(state.get("MonitorPid", 0)):
+                raise Conflict(f'cannot remove container "{ref}": could not stop its monitor')
+            cfg = self.store.config(cid)
+            state["Status"] = "removing"
+            self.store.write_state(cid, state)
+            self.execs.forget_container(cid)
+            self._release(cid)
+            try:
+                self.snapshotter.remove(cid)
+            except NotFound:
+                pass
+            if volumes and self.volumes is not None:
+                for spec in cfg["MountSpecs"]:
+                    if spec["Type"] == "volume" and spec.get("Anonymous"):
+                        try:
+                            self.volumes.remove(spec["Name"])
+                        except Exception:  # noqa: BLE001 (in use by another container)
+                            pass
+            self._event("destroy", cid)
+            self.store.delete(cid)
+            with self._cond:
+                self._removed.add(cid)
+                self._removed_codes[cid] = state["ExitCode"]
+                self._cond.notify_all()
+
+    # -- inspect and list ------------------------------------------------------------------
+    def inspect(self, ref: str, size: bool = False) -> dict[str, Any]:
+        cid = self.resolve(ref)
+        cfg = self.store.config(cid)
+        view = views.inspect_view(
+            cfg,
+            self.state(cid),
+            self.store.read_health(cid),
+            self.execs.ids_for(cid),
+            self._graph(cid),
+        )
+        if size:
+            view["SizeRw"], view["SizeRootFs"] = self._sizes(cid)
+        return view
+
+    def _graph(self, cid: str) -> dict[str, str]:
+        try:
+            upper = self.snapshotter.upper_dir(cid)
+            lowers = self.snapshotter.lower_dirs(cid)
+        except Exception:  # noqa: BLE001
+            return {}
+        return {
+            "LowerDir": ":".join(lowers),
+            "MergedDir": os.path.join(self.store.dir(cid), "bundle", "rootfs"),
+            "UpperDir": upper,
+            "WorkDir": os.path.join(os.path.dirname(upper), "work"),
+        }
+
+    def _sizes(self, cid: str) -> tuple[int, int]:
+        def du(path: str) -> int:
+            total = 0
+            for dirpath, _, files in os.walk(path):
+                for f in files:
+                    try:
+                        total += os.lstat(os.path.join(dirpath, f)).st_size
+                    except OSError:
+                        pass
+            return total
+
+        graph = self._graph(cid)
+        rw = du(graph["UpperDir"]) if graph else 0
+        lower = sum(du(d) for d in graph.get("LowerDir", "").split(":") if d)
+        return rw, rw + lower
+
+    def list(
+        self,
+        all: bool = False,
+        limit: int = -1,
+        size: bool = False,  # noqa: A002
+        filters: dict[str, list[str]] | None = None,
+    ) -> list[dict[str, Any]]:
+        filters = filters or {}
+        views.validate_filters(filters)
+        entries = []
+        for cid in self.store.ids():
+            try:
+                cfg = self.store.config(cid)
+            except NotFound:
+                continue
+            entries.append((cfg, self.state(cid), self.store.read_health(cid)))
+        entries.sort(key=lambda e: e[0]["Created"], reverse=True)
+        created = {cfg["Id"]: cfg["Created"] for cfg, _, _ in entries}
+        before = [created[self.resolve(r)] for r in filters.get("before", [])]
+        since = [created[self.resolve(r)] for r in filters.get("since", [])]
+        ancestors = [self._image_id(a) for a in filters.get("ancestor", [])]
+        out = []
+        for cfg, state, health in entries:
+            if (
+                not all
+                and not filters.get("status")
+                and not filters.get("exited")
+                and state["Status"] not in ("running", "paused", "restarting")
+            ):
+                continue
+            if not self._match(cfg, state, health, filters, before, since, ancestors):
+                continue
+            view = views.summary_view(cfg, state, health)
+            if size:
+                view["SizeRw"], view["SizeRootFs"] = self._sizes(cfg["Id"])
+            out.append(view)
+            if limit is not None and limit > 0 and len(out) >= limit:
+                break
+        return out
+
+    def _image_id(self, ref: str) -> str | None:
+        try:
+            return self.images.get(ref).id
+        except Exception:  # noqa: BLE001
+            return None
+
+    @staticmethod
+    def _match(
+        cfg: dict[str, Any],
+        state: dict[str, Any],
+        health: dict[str, Any] | None,
+        f: dict[str, list[str]],
+        before: list[str],
+        since: list[str],
+        ancestors: list[str | None],
+    ) -> bool:
+        import re
+
+        if f.get("id") and not any(cfg["Id"].startswith(v) for v in f["id"]):
+            return False
+        if f.get("name") and not any(
+            re.search(v.lstrip("/"), cfg["Name"].lstrip("/")) for v in f["name"]
+        ):
+            return False
+        labels = cfg["Config"].get("Labels") or {}
+        if f.get("label") and not all(views.label_matches(labels, v) for v in f["label"]):
+            return False
+        if f.get("status") and state["Status"] not in f["status"]:
+            return False
+        if f.get("exited") and (
+            state["Status"] != "exited" or str(state["ExitCode"]) not in f["exited"]
+        ):
+            return False
+        if (
+            f.get("ancestor")
+            and cfg["Image"] not in ancestors
+            and cfg["Config"].get("Image") not in f["ancestor"]
+        ):
+            return False
+        if before and not all(cfg["Created"] < b for b in before):
+            return False
+        if since and not all(cfg["Created"] > s for s in since):
+            return False
+        if f.get("health"):
+            hs = (health or {}).get("Status", "none") if health else "none"
+            if hs not in f["health"]:
+                return False
+        if f.get("volume"):
+            names = {m["Name"] for m in cfg["MountSpecs"]} | {
+                m["Destination"] for m in cfg["MountSpecs"]
+            }
+            if not any(v in names for v in f["volume"]):
+                return False
+        if f.get("network"):
+            nets = set((cfg.get("NetworkSettings") or {}).get("Networks") or {})
+            nets.add(cfg["HostConfig"].get("NetworkMode") or "bridge")
+            if not any(v in nets for v in f["network"]):
+                return False
+        return True
+
+    # -- logs ------------------------------------------------------------------------------
+    def logs(
+        self,
+        ref: str,
+        *,
+        stdout: bool = True,
+        stderr: bool = True,
+        follow: bool = False,
+        since: float = 0,
+        until: float = 0,
+        timestamps: bool = False,
+        tail: int = -1,
+    ) -> Iterator[tuple[str, bytes]]:
+        """(stream, bytes) entries of the json-file log; with `follow`, until the container
+        stops. A blocking iterator: iterate it in a thread."""
+        cid = self.resolve(ref)
+        cfg = self.store.config(cid)
+        if (cfg["HostConfig"].get("LogConfig") or {}).get("Type") == "none":
+            raise InvalidParameter("configured logging driver does not support reading")
+        return read_log(
+            cfg["LogPath"],
+            stdout=stdout,
+            stderr=stderr,
+            since=since,
+            until=until,
+            timestamps=timestamps,
+            tail=tail,
+            follow=follow,
+            stopped=lambda: not self._alive_for_logs(cid),
+        )
+
+    def _alive_for_logs(self, cid: str) -> bool:
+        try:
+            state = self.store.read_state(cid)
+        except Exception:  # noqa: BLE001
+            return False
+        return state["Status"] in RUNNING or (
+            state["Status"] != "created" and _pid_alive(state.get("MonitorPid", 0))
+        )
+
+    # -- rename, pause, update -------------------------------------------------------------
+    def rename(self, ref: str, new_name: str) -> None:
+        cid = self.resolve(ref)
+        if not new_name:
+            raise InvalidParameter("Neither old nor new names may be empty")
+        name = validate_name(new_name)
+        old = self.store.config(cid)["Name"]
+        if name == old:
+            raise InvalidParameter("Renaming a container with the same name as its current name")
+        self.store.rename(cid, name)
+        self._event("rename", cid, {"oldName": old})
+
+    def _set_frozen(self, cid: str, frozen: bool) -> None:
+        v1 = os.path.join(self.cgroup_dir(cid, "freezer"), "freezer.state")
+        try:
+            with open(v1, "w") as f:
+                f.write("FROZEN" if frozen else "THAWED")
+        except FileNotFoundError:
+            with open(f"{CGROUP_ROOT}/unified{self.cgroups_path(cid)}/cgroup.freeze", "w") as f:
+                f.write("1" if frozen else "0")
+        if frozen:
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                try:
+                    with open(v1) as f:
+                        if f.read().strip() == "FROZEN":
+                            return
+                except OSError:
+                    return
+                time.sleep(0.005)
+
+    def pause(self, ref: str) -> None:
+        cid = self.resolve(ref)
+        state = self.state(cid)
+        if state["Status"] == "paused":
+            raise Conflict(f"Container {cid} is already paused")
+        if state["Status"] != "running":
+            raise Conflict(f"Container {cid} is not running")
+        self._set_frozen(cid, True)
+        self._event("pause", cid)
+
+    def unpause(self, ref: str) -> None:
+        cid = self.resolve(ref)
+        if self.state(cid)["Status"] != "paused":
+            raise Conflict(f"Container {cid} is not paused")
+        self._set_frozen(cid, False)
+        self._event("unpause", cid)
+
+    def update(self, ref: str, resources: dict[str, Any]) -> dict[str, Any]:
+        """Change resources (and RestartPolicy) of a container; live ones get new cgroup limits."""
+        from dockyard.containers.resources import apply_update
+
+        cid = self.resolve(ref)
+        with self._lock(cid):
+            cfg = self.store.config(cid)
+            warnings = apply_update(self, cid, cfg, resources)
+            self.store.save(cfg)
+        self._event("update", cid)
+        return {"Warnings": warnings}
+
+    # -- prune -----------------------------------------------------------------------------
+    def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        filters = filters or {}
+        for key in filters:
+            if key not in ("until", "label", "label!"):
+                raise InvalidParameter(f"invalid filter '{key}'")
+        deleted, reclaimed = [], 0
+        until = None
+        if filters.get("until"):
+            from dockyard.daemon.events import parse_timestamp
+
+            until = parse_timestamp(filters["until"][0])
+        for cid in self.store.ids():
+            try:
+                cfg = self.store.config(cid)
+            except NotFound:
+                continue
+            state = self.state(cid)
+            if state["Status"] in RUNNING:
+                continue
+            labels = cfg["Config"].get("Labels") or {}
+            if not all(views.label_matches(labels, v) for v in filters.get("label", [])):
+                continue
+            if any(views.label_matches(labels, v) for v in filters.get("label!", [])):
+                continue
+            from dockyard.containers.jsonlog import parse_time
+
+            if until is not None and parse_time(cfg["Created"]) >= until:
+                continue
+            rw, _ = self._sizes(cid)
+            try:
+                self.remove(cid)
+            except (Conflict, NotFound):
+                continue
+            deleted.append(cid)
+            reclaimed += rw
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def ids(self) -> list[str]:
+        return self.store.ids()
+
+    def empty_state(self) -> dict[str, Any]:
+        return empty_state()
+
+
+def _start_error(message: str) -> Exception:
+    lowered = message.lower()
+    if "not found" in lowered or "no such file" in lowered or "permission denied" in lowered:
+        return InvalidParameter(f"failed to create task for container: {message}")
+    return SystemError_(f"failed to create task for container: {message}")
