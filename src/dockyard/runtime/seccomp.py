@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ctypes
 import errno as errno_mod
+import functools
+import json
 import os
 from typing import Any
 
@@ -226,9 +228,23 @@ class Filter:
 
 def compile_filter(spec: dict[str, Any]) -> Filter:
     """Build the BPF program of the OCI `linux.seccomp` object; raise InvalidParameter for a
-    malformed one."""
+    malformed one. Programs are cached by content: containers sharing a profile (Docker's
+    default, usually) pay for libseccomp's work once per process."""
     if not isinstance(spec, dict):
         raise InvalidParameter("linux.seccomp must be an object")
+    try:
+        key = json.dumps(spec, sort_keys=True)
+    except (TypeError, ValueError):
+        raise InvalidParameter("linux.seccomp is not valid JSON data") from None
+    return _compile_cached(key)
+
+
+@functools.lru_cache(maxsize=32)
+def _compile_cached(key: str) -> Filter:
+    return _compile(json.loads(key))
+
+
+def _compile(spec: dict[str, Any]) -> Filter:
     lib = _libseccomp()
     default = _action(spec.get("defaultAction", ""), spec.get("defaultErrnoRet"))
     if spec.get("listenerPath"):

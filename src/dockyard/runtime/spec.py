@@ -198,13 +198,15 @@ def _kernel_version() -> tuple[int, int]:
 
 
 @cache
-def _default_profile_text() -> str:
-    return resources.files("dockyard").joinpath("data/seccomp-default.json").read_text()
+def _default_profile() -> dict[str, Any]:
+    """The packaged profile, parsed once; never mutated (seccomp_from_profile copies)."""
+    text = resources.files("dockyard").joinpath("data/seccomp-default.json").read_text()
+    return json.loads(text)
 
 
 def default_seccomp_profile() -> dict[str, Any]:
     """Docker's default seccomp profile (moby profiles/seccomp/default.json), unfiltered."""
-    return json.loads(_default_profile_text())
+    return copy.deepcopy(_default_profile())
 
 
 def _parse_min_kernel(text: str) -> tuple[int, int]:
@@ -239,7 +241,7 @@ def seccomp_from_profile(
     out: dict[str, Any] = {"defaultAction": profile.get("defaultAction", "")}
     for key in ("defaultErrnoRet", "flags", "listenerPath", "listenerMetadata"):
         if profile.get(key) not in (None, "", []):
-            out[key] = profile[key]
+            out[key] = copy.deepcopy(profile[key])
     architectures = list(profile.get("architectures") or [])
     native = _NATIVE_TO_SECCOMP.get(arch)
     for entry in profile.get("archMap") or []:
@@ -498,6 +500,8 @@ def merge_config(image_config: dict[str, Any] | None, config: dict[str, Any]) ->
 def process_args(config: dict[str, Any]) -> list[str]:
     """The argv of a merged Config: Entrypoint + Cmd; Docker's error when both are empty."""
     entrypoint = list(config.get("Entrypoint") or [])
+    if entrypoint == [""]:
+        entrypoint = []  # `--entrypoint ""`: no entrypoint
     cmd = list(config.get("Cmd") or [])
     if not entrypoint and not cmd:
         raise InvalidParameter("no command specified")
@@ -926,7 +930,7 @@ def _seccomp(sec: SecurityOptions, privileged: bool, bounding: list[str]) -> dic
     if privileged and profile in ("", "builtin"):
         return None
     if profile in ("", "builtin"):
-        return seccomp_from_profile(default_seccomp_profile(), bounding)
+        return seccomp_from_profile(_default_profile(), bounding)
     try:
         custom = json.loads(profile)
     except ValueError as e:

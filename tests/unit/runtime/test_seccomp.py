@@ -310,3 +310,11 @@ def test_flags_are_accepted():
     spec = allow_all_but([{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}])
     spec["flags"] = ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]
     assert in_filtered_child(spec, lambda: errno_of(os.getcwd)) == errno.EPERM
+
+
+def test_compiled_programs_are_cached_by_content():
+    spec = allow_all_but([{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}])
+    first = seccomp.compile_filter(spec)
+    assert seccomp.compile_filter(json.loads(json.dumps(spec))) is first
+    other = allow_all_but([{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": 5}])
+    assert seccomp.compile_filter(other).bpf != first.bpf

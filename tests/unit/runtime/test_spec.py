@@ -785,6 +785,9 @@ def test_already_merged_config(rootfs):
     s = gen(rootfs, image=None, config=merged)
     assert s["process"]["args"] == ["id"]
     assert "IMG=1" in s["process"]["env"]
+    # a merge that kept Entrypoint [""] still means "no entrypoint"
+    s = gen(rootfs, image=None, config={"Entrypoint": [""], "Cmd": ["id"]})
+    assert s["process"]["args"] == ["id"]
 
 
 def test_adapt_host_config_defaults():
