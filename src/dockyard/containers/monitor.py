@@ -336,7 +336,11 @@ class Monitor:
     def should_restart(self, code: int) -> bool:
         if self.state.get("ManuallyStopped"):
             return False
-        policy = self.cfg.get("restart_policy") or {}
+        try:  # `docker update --restart` rewrites it while we run
+            policy = read_json(os.path.join(self.dir, "monitor.json")).get("restart_policy")
+        except (OSError, ValueError):
+            policy = self.cfg.get("restart_policy")
+        policy = policy or {}
         name = policy.get("Name") or "no"
         if name in ("always", "unless-stopped"):
             return True

@@ -25,12 +25,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from dockyard.containers import config as cconfig
-from dockyard.containers import etcfiles, protocol, views
+from dockyard.containers import etcfiles, procs, protocol, views
 from dockyard.containers import mounts as cmounts
 from dockyard.containers.jsonlog import format_time, log_options, read_log
 from dockyard.containers.launcher import Launcher
 from dockyard.containers.names import generate_name, validate_name
 from dockyard.containers.store import ContainerStore, empty_state, name_conflict
+from dockyard.containers.streams import Stream
 from dockyard.containers.watcher import Watcher
 from dockyard.errors import Conflict, InvalidParameter, NotFound, NotModified, SystemError_
 from dockyard.fsutil import write_json
@@ -101,12 +102,15 @@ class ContainerService:
         self._removed_codes: dict[str, int] = {}
         self.watcher = Watcher(self._on_monitor_event, self._on_monitor_gone)
         from dockyard.containers.execs import ExecManager
+        from dockyard.containers.health import HealthMonitor
 
         self.execs = ExecManager(self)
+        self.health = HealthMonitor(self)
 
     # -- plumbing --------------------------------------------------------------------------
     def close(self) -> None:
         """Stop the service's threads and the zygote; monitors and containers keep running."""
+        self.health.close()
         self.watcher.close()
         self.launcher.close()
 
@@ -338,8 +342,16 @@ class ContainerService:
         except BaseException:
             self._release(cid, mounted_volumes, net is not None)
             raise
+        self.store.write_health(cid, None)
         if not self.watcher.watch(cid, self.socket_path(cid)):
             self._on_monitor_gone(cid)
+            return
+        self._start_health(cid, cfg)
+
+    def _start_health(self, cid: str, cfg: dict[str, Any]) -> None:
+        hc = cfg["Config"].get("Healthcheck")
+        if hc:
+            self.health.start(cid, hc)
 
     def _copy_up(self, spec: dict[str, Any], rootfs: str) -> None:
         from dockyard.runtime.user import resolve_in_root
@@ -407,11 +419,17 @@ class ContainerService:
     # -- monitor events --------------------------------------------------------------------
     def _on_monitor_event(self, cid: str, ev: dict[str, Any]) -> None:
         kind = ev.get("event")
+        if kind == "exit":
+            self.health.stop(cid)
         if kind == "exit" and ev.get("restarting"):
             self._event("die", cid, {"exitCode": str(ev.get("code", 0))})
             self._bump_exit(cid)
         elif kind == "start" and self.store.read_state(cid).get("RestartCount", 0) > 0:
             self._event("start", cid)
+            try:
+                self._start_health(cid, self.store.config(cid))
+            except NotFound:
+                pass
         elif kind == "exit":
             if ev.get("oom"):
                 self._event("oom", cid)
@@ -491,6 +509,7 @@ class ContainerService:
                 self.store.write_state(cid, state)
                 continue
             if state["Status"] in RUNNING and self.watcher.watch(cid, self.socket_path(cid)):
+                self._start_health(cid, self.store.config(cid))
                 continue
             if state["Status"] in RUNNING:
                 self._lost_monitor(cid, state)
@@ -961,8 +980,246 @@ class ContainerService:
     def ids(self) -> list[str]:
         return self.store.ids()
 
+    # -- attach and resize -----------------------------------------------------------------
+    def attach(
+        self,
+        ref: str,
+        *,
+        stdin: bool = False,
+        stdout: bool = True,
+        stderr: bool = True,
+        logs: bool = False,
+        stream: bool = True,
+    ) -> Stream:
+        """A Stream of the container's output (and to its stdin). With `logs`, the log's
+        content comes first; without `stream`, only that. Raises Conflict when `stream` is
+        asked of a container that is not running."""
+        cid = self.resolve(ref)
+        cfg = self.store.config(cid)
+        tty = bool(cfg["Config"].get("Tty"))
+        prefix: list[tuple[str, bytes]] = []
+        if logs:
+            prefix = list(self.logs(cid, stdout=stdout, stderr=stderr))
+        state = self.state(cid)
+        if not stream:
+            return Stream(_ClosedConnection(), tty, prefix=prefix)
+        if state["Status"] not in ("running", "paused", "restarting"):
+            if logs:
+                return Stream(_ClosedConnection(), tty, prefix=prefix)
+            raise Conflict("You cannot attach to a stopped container, start it first")
+        if state["Status"] == "paused":
+            raise Conflict("You cannot attach to a paused container, unpause it first")
+        try:
+            conn = protocol.MonitorConnection(
+                self.socket_path(cid),
+                {
+                    "op": "attach",
+                    "stdin": stdin and bool(cfg["Config"].get("OpenStdin")),
+                    "stdout": stdout,
+                    "stderr": stderr,
+                },
+                timeout=10,
+            )
+        except OSError:
+            raise Conflict("You cannot attach to a stopped container, start it first") from None
+        conn.settimeout(None)
+        self._event("attach", cid)
+        return Stream(conn, tty, prefix=prefix)
+
+    def resize(self, ref: str, height: int, width: int) -> None:
+        cid = self.resolve(ref)
+        if self.state(cid)["Status"] not in ("running", "paused"):
+            raise Conflict(f"Container {cid} is not running")
+        try:
+            protocol.call(
+                self.socket_path(cid), {"op": "resize", "h": int(height), "w": int(width)}
+            )
+        except (OSError, ConnectionError) as e:
+            raise Conflict(f"Container {cid} is not running") from e
+        self._event("resize", cid, {"height": str(height), "width": str(width)})
+
+    # -- top and stats ---------------------------------------------------------------------
+    def top(self, ref: str, ps_args: str = "") -> dict[str, Any]:
+        cid = self.resolve(ref)
+        if self.state(cid)["Status"] not in ("running", "paused"):
+            raise Conflict(f"Container {cid} is not running")
+        return procs.top(self.cgroups_path(cid), ps_args)
+
+    def stats(
+        self, ref: str, stream: bool = True, one_shot: bool = False, interval: float = 1.0
+    ) -> Iterator[dict[str, Any]]:
+        """Docker's stats objects: one (stream=False) or one per `interval` until the
+        container stops. With one_shot, precpu_stats are zero (no second sample)."""
+        cid = self.resolve(ref)
+        name = self.store.config(cid)["Name"]
+        cgpath = self.cgroups_path(cid)
+        zero = "0001-01-01T00:00:00Z"
+
+        def running() -> bool:
+            return self.state(cid)["Status"] in ("running", "paused")
+
+        def networks() -> dict[str, Any] | None:
+            if self.network is None or not hasattr(self.network, "stats"):
+                return None
+            try:
+                return self.network.stats(cid)
+            except Exception:  # noqa: BLE001
+                return None
+
+        def gen() -> Iterator[dict[str, Any]]:
+            prev, prev_read = None, zero
+            if not stream and not one_shot and running():
+                prev, prev_read = procs.sample(cgpath), _now()
+                time.sleep(min(interval, 1.0))
+            while True:
+                alive = running()
+                cur = procs.sample(cgpath) if alive else None
+                read = _now() if alive else zero
+                yield procs.stats_entry(cid, name, cur, prev, networks(), read, prev_read)
+                if not stream or not alive:
+                    return
+                prev, prev_read = cur, read
+                time.sleep(interval)
+
+        return gen()
+
+    # -- files: cp, export, diff -----------------------------------------------------------
+    def _fs(self, cid: str):
+        """A context manager giving the container's ContainerFS, mounting a stopped
+        container's root file system for the duration."""
+        import contextlib
+
+        from dockyard.containers.archive import ContainerFS
+        from dockyard.snapshots.mount import mount_all, unmount_all
+
+        svc = self
+
+        @contextlib.contextmanager
+        def cm():
+            cfg = svc.store.config(cid)
+            rootfs = os.path.join(svc.store.dir(cid), "bundle", "rootfs")
+            with svc._lock(cid):
+                mounted = False
+                if not os.path.ismount(rootfs):
+                    os.makedirs(rootfs, exist_ok=True)
+                    mount_all(svc.snapshotter.mounts(cid), rootfs)
+                    mounted = True
+            try:
+                yield ContainerFS(rootfs, cfg["MountSpecs"])
+            finally:
+                if mounted:
+                    with svc._lock(cid):
+                        if svc.store.read_state(cid)["Status"] not in RUNNING:
+                            unmount_all(rootfs)
+
+        return cm()
+
+    def archive_head(self, ref: str, path: str) -> dict[str, Any]:
+        """The stat of `path` in the container (X-Docker-Container-Path-Stat's content)."""
+        cid = self.resolve(ref)
+        with self._fs(cid) as fs:
+            return fs.stat(path)
+
+    def archive_get(self, ref: str, path: str) -> tuple[dict[str, Any], Iterator[bytes]]:
+        """(stat, tar chunks) of `path` in the container."""
+        from dockyard.containers.archive import tar_path
+
+        cid = self.resolve(ref)
+        cm = self._fs(cid)
+        fs = cm.__enter__()
+        try:
+            info = fs.stat(path)
+            chunks = tar_path(fs, path)
+        except BaseException:
+            cm.__exit__(None, None, None)
+            raise
+
+        def gen() -> Iterator[bytes]:
+            try:
+                yield from chunks
+            finally:
+                cm.__exit__(None, None, None)
+
+        return info, gen()
+
+    def archive_put(
+        self,
+        ref: str,
+        path: str,
+        stream: Any,
+        *,
+        no_overwrite_dir_non_dir: bool = False,
+        copy_uid_gid: bool = False,
+    ) -> None:
+        """Unpack the tar read from file object `stream` into directory `path`."""
+        from dockyard.containers.archive import extract
+
+        cid = self.resolve(ref)
+        cfg = self.store.config(cid)
+        if cfg["HostConfig"].get("ReadonlyRootfs"):
+            raise InvalidParameter("container rootfs is marked read-only")
+        with self._fs(cid) as fs:
+            extract(fs, path, stream, no_overwrite_dir_non_dir, copy_uid_gid)
+        self._event("extract-to-dir", cid)
+
+    def export(self, ref: str) -> Iterator[bytes]:
+        """`docker export`: tar chunks of the container's root file system."""
+        from dockyard.containers.archive import export
+
+        cid = self.resolve(ref)
+        cm = self._fs(cid)
+        fs = cm.__enter__()
+
+        def gen() -> Iterator[bytes]:
+            try:
+                yield from export(fs.rootfs)
+            finally:
+                cm.__exit__(None, None, None)
+
+        self._event("export", cid)
+        return gen()
+
+    def changes(self, ref: str) -> list[dict[str, Any]]:
+        """`docker diff`: [{"Path", "Kind"}] with Kind 0 modified, 1 added, 2 deleted."""
+        from dockyard.containers.archive import changes
+
+        cid = self.resolve(ref)
+        return changes(self.snapshotter.upper_dir(cid), self.snapshotter.lower_dirs(cid))
+
+    # -- exec (see execs.py) ---------------------------------------------------------------
+    def exec_create(self, ref: str, config: dict[str, Any]) -> dict[str, str]:
+        return {"Id": self.execs.create(ref, config)}
+
+    def exec_start(
+        self,
+        exec_id: str,
+        detach: bool = False,
+        tty: bool | None = None,
+        console_size: list[int] | None = None,
+    ) -> Stream | None:
+        return self.execs.start(exec_id, detach, tty, console_size)
+
+    def exec_inspect(self, exec_id: str) -> dict[str, Any]:
+        return self.execs.inspect(exec_id)
+
+    def exec_resize(self, exec_id: str, height: int, width: int) -> None:
+        self.execs.resize(exec_id, height, width)
+
     def empty_state(self) -> dict[str, Any]:
         return empty_state()
+
+
+class _ClosedConnection:
+    """A connection with nothing more to read (attach to logs only)."""
+
+    def read_frame(self) -> None:
+        return None
+
+    def send(self, kind: int, payload: bytes) -> None:
+        raise ConnectionError("not attached")
+
+    def close(self) -> None:
+        pass
 
 
 def _start_error(message: str) -> Exception:
