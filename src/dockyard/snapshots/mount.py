@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 from dataclasses import dataclass, field
 
 from ..errors import SystemError_
@@ -107,7 +108,20 @@ def unmount(target: str, detach: bool = False) -> None:
         raise SystemError_(f"umount {target}: {os.strerror(err)}")
 
 
+def is_mountpoint(target: str) -> bool:
+    """Is something mounted on `target`? (Also bind mounts from the same file system.)"""
+    path = os.path.realpath(target)
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            point = line.split(" ", 5)[4]
+            if "\\" in point:
+                point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), point)
+            if point == path:
+                return True
+    return False
+
+
 def unmount_all(target: str) -> None:
     """Unmount every mount stacked on `target` (ignores a target that is not mounted)."""
-    while os.path.ismount(target):
+    while is_mountpoint(target):
         unmount(target)
