@@ -1,7 +1,7 @@
 """The aiohttp application: versioned routing, Docker's headers and its error bodies.
 
 Every route is reachable unversioned and under `/v1.NN/`; the version in the path is
-checked against [1.24, 1.47] and kept in `request["api_version"]` as a tuple. Errors from
+checked against [1.24, 1.47] and kept as a tuple (read it with `api_version(request)`). Errors from
 `dockyard.errors` become `{"message": ...}` with their status; anything else is logged and
 answered 500 with its message.
 """
@@ -29,6 +29,12 @@ COMMON_HEADERS = {
     "Server": f"Dockyard/{__version__} (linux)",
 }
 MAX_BODY = 4 * 1024 * 1024
+API_VERSION_KEY = web.RequestKey("api_version", tuple)
+
+
+def api_version(request: web.Request) -> tuple[int, ...]:
+    """The API version the client asked for (the path prefix, or the latest)."""
+    return request[API_VERSION_KEY]
 
 
 class Routes:
@@ -67,7 +73,7 @@ def error_response(status: int, message: str) -> web.Response:
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         raw = request.match_info.get("api_version")
-        request["api_version"] = (
+        request[API_VERSION_KEY] = (
             versions.check(raw) if raw else versions.parse(versions.API_VERSION)
         )
         return await handler(request)

@@ -47,6 +47,8 @@ async def read_json(request: web.Request, default: Any = None) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidParameter(f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidParameter("invalid JSON: exceeded max depth") from None
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from dockyard.api.app import Routes
+from dockyard.api.app import Routes, api_version
 from dockyard.api.body import field, query_bool, read_json_object, string_map
 from dockyard.api.filters import request_filters
 from dockyard.api.streams import dumps
@@ -69,7 +69,7 @@ class VolumeRoutes:
 
     async def prune(self, request: web.Request) -> web.Response:
         filters = request_filters(request)
-        if request["api_version"] < (1, 42):
+        if api_version(request) < (1, 42):
             # Before API 1.42 prune removed every unused volume, named ones too.
             filters.setdefault("all", ["true"])
         report = await asyncio.to_thread(self.volumes.prune, filters)

@@ -277,6 +277,8 @@ def _parse_pipeline(toks: list[Tok]) -> Pipeline:
         k += 1
     if args:
         cmds.append(Command(args))
+    elif cmds:
+        raise TemplateError("missing command after |")
     if not cmds:
         raise TemplateError("missing command")
     return Pipeline(decl, cmds, is_assign)

@@ -56,6 +56,19 @@ class _DockerdFormatter(logging.Formatter):
         return line
 
 
+class _QuietParseErrors(logging.Filter):
+    """Malformed HTTP from a client is the client's problem: one line, no traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and type(exc).__module__.startswith("aiohttp.http_exceptions"):
+            record.msg = f"bad request from a client: {str(exc).splitlines()[0]}"
+            record.args = ()
+            record.exc_info = None
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
 class Engine:
     """The wired services and the route modules built on them (made once, at start)."""
 
@@ -225,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_DockerdFormatter())
     logging.basicConfig(level=_LEVELS[cfg.log_level], handlers=[handler])
+    logging.getLogger("aiohttp.server").addFilter(_QuietParseErrors())
     if os.geteuid() != 0:
         print(
             "failed to start daemon: dockyard daemon needs to be started with root privileges",

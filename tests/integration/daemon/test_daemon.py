@@ -1,0 +1,123 @@
+"""The daemon as a process: start-up, socket permissions, configuration errors, shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from daemon_fixture import ping, running_daemon
+from dockyard.client import APIClient
+
+
+def _daemon(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dockyard.cli.main", "daemon", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_socket_mode_pidfile_and_graceful_shutdown():
+    with running_daemon() as d:
+        st = os.stat(d.sock)
+        assert stat.S_ISSOCK(st.st_mode)
+        assert stat.S_IMODE(st.st_mode) == 0o660
+        assert st.st_uid == 0
+        pidfile = os.path.join(d.exec_root, "dockyard.pid")
+        assert int(open(pidfile).read()) == d.pid
+        assert os.path.isdir(os.path.join(d.data_root, "volumes"))
+        assert d.stop(signal.SIGTERM) == 0
+        assert not os.path.exists(d.sock)
+        assert not os.path.exists(pidfile)
+        assert "Daemon shutdown complete" in d.log()
+
+
+def test_second_daemon_on_same_roots_is_refused():
+    with running_daemon() as d:
+        r = _daemon(
+            "-H",
+            f"unix://{d.root}/other.sock",
+            "--data-root",
+            d.data_root,
+            "--exec-root",
+            d.exec_root,
+            "--config-file",
+            d.config_file,
+        )
+        assert r.returncode == 1
+        assert "pid file found" in r.stderr
+        assert ping(d.sock)
+
+
+def test_several_hosts_and_restart_keeps_state():
+    with running_daemon() as d:
+        second = os.path.join(d.root, "second.sock")
+        d.extra_args = ["-H", f"unix://{second}"]
+        d.restart()
+        assert ping(d.sock) and ping(second)
+        APIClient(d.host).volumes.create("kept")
+        d.restart(kill=True)  # SIGKILL: the acknowledged volume survives
+        assert APIClient(f"unix://{second}").volumes.inspect("kept")["Name"] == "kept"
+
+
+@pytest.mark.parametrize(
+    "config,args,message",
+    [
+        (
+            {"bogus-key": 1},
+            [],
+            "the following directives don't match any configuration option: bogus-key",
+        ),
+        ({}, ["-H", "tcp://127.0.0.1:23750"], "without TLS"),
+        ({"data-root": "/tmp/x"}, ["--data-root", "/tmp/y"], "specified both as a flag"),
+    ],
+)
+def test_configuration_errors(tmp_path, config, args, message):
+    cfg = tmp_path / "daemon.json"
+    cfg.write_text(json.dumps(config))
+    r = _daemon(
+        "--config-file",
+        str(cfg),
+        "-H",
+        f"unix://{tmp_path}/s.sock",
+        "--data-root",
+        str(tmp_path / "data"),
+        "--exec-root",
+        str(tmp_path / "exec"),
+        *args,
+    )
+    assert r.returncode == 1
+    assert message in r.stderr
+    assert not os.path.exists(tmp_path / "s.sock")
+
+
+def test_daemon_json_settings_reach_info():
+    with running_daemon(
+        config={
+            "insecure-registries": ["127.0.0.1:5999"],
+            "registry-mirrors": ["http://127.0.0.1:5998"],
+            "labels": ["env=test"],
+        }
+    ) as d:
+        info = APIClient(d.host).system.info()
+        assert info["DockerRootDir"] == d.data_root
+        assert info["Labels"] == ["env=test"]
+        assert info["RegistryConfig"]["Mirrors"] == ["http://127.0.0.1:5998"]
+        assert info["RegistryConfig"]["IndexConfigs"]["127.0.0.1:5999"]["Secure"] is False
+
+
+def test_idle_memory_is_modest():
+    with running_daemon() as d:
+        APIClient(d.host).system.info()
+        time.sleep(0.2)
+        with open(f"/proc/{d.pid}/status") as f:
+            rss_kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+        assert rss_kb < 60 * 1024, f"daemon RSS {rss_kb} kB"
