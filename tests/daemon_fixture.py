@@ -241,7 +241,7 @@ def _remove_cgroups_named(tag: str) -> None:
     for base in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
         if not os.path.isdir(base):
             continue
-        for dirpath, dirnames, _ in os.walk(base, topdown=False):
+        for dirpath, _dirs, _files in os.walk(base, topdown=False):
             if tag in dirpath:
                 with contextlib.suppress(OSError):
                     os.rmdir(dirpath)
