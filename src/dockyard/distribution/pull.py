@@ -197,7 +197,7 @@ class _Puller:
         throttle: Throttle,
     ) -> None:
         buffer = bytearray()
-        async for chunk in resp.content.iter_chunked(256 << 10):
+        async for chunk in resp.content.iter_chunked(1 << 20):
             buffer += chunk
             if writer.offset + len(buffer) > desc.size:
                 kind = "filesystem layer" if layer_id else "image config"
@@ -233,7 +233,7 @@ async def fetch(
         sources = BlobSources.beside(content.root)
     connector = aiohttp.TCPConnector(limit=16)
     async with aiohttp.ClientSession(
-        connector=connector, auto_decompress=False, trust_env=False
+        connector=connector, auto_decompress=False, trust_env=False, read_bufsize=1 << 20
     ) as http:
         transport = RegistryTransport(http, ref.domain, config, auth, use_mirrors=True)
         candidates = transport.candidates()
