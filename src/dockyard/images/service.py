@@ -186,6 +186,8 @@ class ImageService:
             if not _HEX_PREFIX.match(ref_or_id):
                 raise
         if ref is not None:
+            if ref.tag is not None and ref.digest is not None:
+                ref = ref.with_digest(ref.digest)  # name:tag@digest: the digest wins (Docker)
             full = ref if ref.tag or ref.digest else ref.with_tag(DEFAULT_TAG)
             found = self.store.lookup_ref(full)
             if found is not None and self.store.get_record(found) is not None:
@@ -710,6 +712,69 @@ class ImageService:
                     self.store.set_ref(Reference(ref.domain, ref.path, ref.tag), image_id)
                     self._touch_tag_time(image_id)
         return self._load(image_id)
+
+    def layers_of(self, image: Image | str) -> list[LayerDescriptor]:
+        """The layers of an image as descriptors (for building an image on top of it)."""
+        img = image if isinstance(image, Image) else self.get(image)
+        out = []
+        for diff_id in img.diff_ids:
+            blobs = self.layer_blobs(diff_id)
+            if blobs:
+                b = blobs[0]
+                out.append(LayerDescriptor(diff_id, b["digest"], b["mediaType"], None, b["size"]))
+            else:
+                out.append(LayerDescriptor(diff_id, diff_id))
+        return out
+
+    def add_layer(
+        self,
+        base: Image | str | None,
+        tar_stream: BinaryIO,
+        config: dict,
+        *,
+        history: dict | None = None,
+        tag: Reference | str | None = None,
+    ) -> Image:
+        """A new image: `base`'s layers plus the layer tar `tar_stream` (commit, build steps).
+
+        `config` is the new image config without `rootfs` (it is set here); `history`, when
+        given, is appended to the base's history.
+        """
+        base_img = base if isinstance(base, Image) or base is None else self.get(base)
+        layers = self.layers_of(base_img) if base_img is not None else []
+        layers.append(self.store_layer(tar_stream))
+        config = dict(config)
+        config.pop("rootfs", None)
+        if history is not None:
+            prior = list(base_img.config.get("history") or []) if base_img is not None else []
+            config["history"] = [*prior, history]
+        return self.create_image(
+            config, layers, parent=base_img.id if base_img is not None else None, tag=tag
+        )
+
+    def reconcile(self) -> list[str]:
+        """Start-up repair: unpacks a crash interrupted, records without config, stale refs.
+
+        Returns what was removed. Call after `Snapshotter.reconcile()`, before serving.
+        """
+        removed: list[str] = []
+        with self.lock:
+            for info in list(self.snapshots.walk()):
+                if info.kind != "committed" and info.name.startswith("extract-"):
+                    try:
+                        self.snapshots.remove(info.name)
+                        removed.append(info.name)
+                    except (Conflict, NotFound):
+                        pass
+            for image_id in self.store.ids():
+                if not self.content.exists(image_id):
+                    self.store.delete_record(image_id)
+                    removed.append(image_id)
+            for ref, image_id in list(self.store.all_refs()):
+                if self.store.get_record(image_id) is None:
+                    self.store.delete_ref(ref)
+                    removed.append(str(ref))
+        return removed
 
     def import_rootfs(
         self,

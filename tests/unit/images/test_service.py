@@ -315,3 +315,46 @@ def test_push_manifest_makes_schema2_with_gzip_layers(svc: ImageService) -> None
     assert gzip.decompress(svc.content.read(layer["digest"])) == tar
     assert svc.content.read(digest) == raw
     assert svc.push_manifest(image_id)[0] == digest  # deterministic, blobs reused
+
+
+def test_add_layer_from_a_diff_and_history(svc: ImageService) -> None:
+    from dockyard.snapshots import diff
+
+    base_id = svc.import_rootfs(io.BytesIO(small_tar({"etc/os": b"base"})), "base:1")
+    base = svc.get(base_id)
+    key = "container-1"
+    svc.snapshots.prepare(key, base.chain_id)
+    upper = svc.snapshots.upper_dir(key)
+    with open(os.path.join(upper, "new"), "w") as f:
+        f.write("n")
+    config = dict(base.config, config={"Cmd": ["true"]})
+    entry = {"created": "2025-01-01T00:00:00Z", "created_by": "commit"}
+    img = svc.add_layer(
+        base, diff(svc.snapshots.lower_dirs(key), upper), config, history=entry, tag="committed:1"
+    )
+    assert img.parent == base_id and img.diff_ids[0] == base.diff_ids[0] and len(img.diff_ids) == 2
+    assert svc.snapshots.stat(img.chain_id).parent == base.chain_id
+    with open(os.path.join(svc.snapshots.upper_dir(img.chain_id), "new")) as f:
+        assert f.read() == "n"
+    hist = svc.history("committed:1")
+    assert [h["CreatedBy"] for h in hist] == ["commit", ""]
+    assert hist[0]["Id"] == img.id and hist[1]["Id"] == "<missing>"
+    assert [e["ParentId"] for e in svc.list(filters={"reference": ["committed"]})] == [base_id]
+    with pytest.raises(Conflict, match=r"\(cannot be forced\) - image has dependent child images"):
+        svc.remove(base_id, force=True)
+    svc.snapshots.remove(key)
+
+
+def test_tag_and_digest_lookup_and_reconcile(svc: ImageService) -> None:
+    mdigest = _pulled(svc, [small_tar({"a": b"1"})])
+    img = svc.register(mdigest, parse_reference("reg.example.com/x:1"))
+    assert svc.get(f"reg.example.com/x:other@{mdigest}").id == img.id
+    # a crash mid-unpack leaves an active extract snapshot; a record lost its config
+    svc.snapshots.prepare("extract-deadbeef sha256:" + "1" * 64, img.chain_id)
+    svc.store.put_record({"id": "sha256:" + "2" * 64})
+    svc.store.set_ref(parse_reference("ghost:1"), "sha256:" + "3" * 64)
+    removed = svc.reconcile()
+    assert "extract-deadbeef sha256:" + "1" * 64 in removed
+    assert "sha256:" + "2" * 64 in removed and "docker.io/library/ghost:1" in removed
+    assert [i.name for i in svc.snapshots.walk()] == [img.chain_id]
+    assert svc.reconcile() == []
