@@ -51,11 +51,10 @@ def parse_platform(text: str | None) -> Platform:
     if len(parts) == 1:
         d = default_platform()
         return Platform(parts[0], d.architecture, d.variant)
-    arch, variant = _ARCH.get(parts[1], (parts[1], ""))
-    if len(parts) == 3:
-        variant = parts[2]
-    elif arch != parts[1]:
-        variant = ""
+    arch = _ARCH.get(parts[1], (parts[1], ""))[0]
+    variant = parts[2] if len(parts) == 3 else ""
+    if arch == "arm64" and variant == "v8":
+        variant = ""  # containerd's normalisation: arm64 means v8
     if arch == "arm" and not variant:
         variant = "v7"
     return Platform(parts[0], arch, variant)
