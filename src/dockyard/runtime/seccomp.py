@@ -15,6 +15,7 @@ import errno as errno_mod
 import functools
 import json
 import os
+import struct
 from typing import Any
 
 from dockyard.errors import InvalidParameter
@@ -124,6 +125,12 @@ class _Lib:
         self.attr_set = lib.seccomp_attr_set
         self.attr_set.argtypes = [vp, ctypes.c_int, ctypes.c_uint32]
         self.attr_set.restype = ctypes.c_int
+        self.syscall_resolve_name_arch = lib.seccomp_syscall_resolve_name_arch
+        self.syscall_resolve_name_arch.argtypes = [ctypes.c_uint32, ctypes.c_char_p]
+        self.syscall_resolve_name_arch.restype = ctypes.c_int
+        self.arch_native = lib.seccomp_arch_native
+        self.arch_native.argtypes = []
+        self.arch_native.restype = ctypes.c_uint32
         self.export_bpf = lib.seccomp_export_bpf
         self.export_bpf.argtypes = [vp, ctypes.c_int]
         self.export_bpf.restype = ctypes.c_int
@@ -215,10 +222,10 @@ class Filter:
     def load(self) -> None:
         """Install the filter into the calling process (needs no_new_privs or CAP_SYS_ADMIN)."""
         prog = ctypes.byref(self._prog)
-        if _SYS_SECCOMP is not None:
-            rc = _libc.syscall(_SYS_SECCOMP, _SECCOMP_SET_MODE_FILTER, self.flags, prog)
-        elif self.flags == 0:
+        if self.flags == 0:
             rc = _libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, prog, 0, 0)
+        elif _SYS_SECCOMP is not None:
+            rc = _libc.syscall(_SYS_SECCOMP, _SECCOMP_SET_MODE_FILTER, self.flags, prog)
         else:
             raise OSError(errno_mod.ENOSYS, "seccomp(2) number unknown on this machine")
         if rc != 0:
@@ -274,7 +281,7 @@ def _compile(spec: dict[str, Any]) -> Filter:
             os.close(fd)
     finally:
         lib.release(ctx)
-    return Filter(bpf, flags)
+    return Filter(_enosys_stub(lib, spec, default) + bpf, flags)
 
 
 def _add_rule(lib: _Lib, ctx: int, rule: dict[str, Any], default: int) -> None:
@@ -291,6 +298,123 @@ def _add_rule(lib: _Lib, ctx: int, rule: dict[str, Any], default: int) -> None:
             array = (_ArgCmp * len(group))(*group) if group else None
             rc = lib.rule_add_array(ctx, action, nr, len(group), array)
             _check(rc, f"seccomp_rule_add({name})")
+
+
+# --- the -ENOSYS stub -------------------------------------------------------------------------
+#
+# Like runc, syscalls newer than every syscall the profile names get ENOSYS rather than the
+# default errno: a program (glibc) then falls back to an older syscall, as on an older kernel,
+# instead of failing with EPERM. A short BPF prologue, run before libseccomp's program (which
+# reloads what it needs), compares the syscall number with the largest one the profile knows
+# for the caller's architecture.
+
+_AUDIT_ARCH_X86_64 = 0xC000003E
+_SCMP_ARCH_X32 = 0x4000003E
+_X32_SYSCALL_BIT = 0x40000000
+_BPF_LD_W_ABS = 0x20
+_BPF_JEQ = 0x15
+_BPF_JGT = 0x25
+_BPF_JSET = 0x45
+_BPF_JA = 0x05
+_BPF_RET = 0x06
+
+
+def _largest_syscalls(lib: _Lib, spec: dict[str, Any]) -> dict[int, dict[str, int]]:
+    """{audit arch: {"native"|"x32": largest syscall number the profile names}}."""
+    tokens = {lib.arch_native()}
+    for arch in spec.get("architectures") or []:
+        token = _arch_token(lib, arch)
+        tokens.add(token or lib.arch_native())
+    names = {
+        name.encode()
+        for rule in spec.get("syscalls") or []
+        for name in (rule.get("names") or ([rule["name"]] if rule.get("name") else []))
+    }
+    table: dict[int, dict[str, int]] = {}
+    for token in tokens:
+        numbers = [lib.syscall_resolve_name_arch(token, n) for n in names]
+        largest = max((n for n in numbers if n >= 0), default=0)
+        if largest:
+            audit = _AUDIT_ARCH_X86_64 if token == _SCMP_ARCH_X32 else token
+            kind = "x32" if token == _SCMP_ARCH_X32 else "native"
+            table.setdefault(audit, {})[kind] = largest
+    return table
+
+
+def _enosys_stub(lib: _Lib, spec: dict[str, Any], default: int) -> bytes:
+    if default in (_ACT_ALLOW, _ACT_LOG) or default & 0xFFFF0000 == _ACT_TRACE:
+        return b""
+    if spec.get("defaultErrnoRet") == errno_mod.ENOSYS:
+        return b""
+    table = _largest_syscalls(lib, spec)
+    if not table:
+        return b""
+    # Instructions with symbolic targets: (code, k, jt, jf) where jt/jf/ja-k are labels.
+    program: list[tuple] = [("ld", 4)]
+    for audit in table:
+        program.append(("jeq", audit, f"arch{audit}", None))
+    program.append(("ja", "filter"))
+    for audit, largest in table.items():
+        program.append(("label", f"arch{audit}"))
+        program.append(("ld", 0))
+        native, x32 = largest.get("native"), largest.get("x32")
+        if audit == _AUDIT_ARCH_X86_64:
+            # x32 calls share the arch and carry bit 30 in their number
+            program.append(("jset", _X32_SYSCALL_BIT, "x32" if x32 else "filter", None))
+            if native:
+                program.append(("jgt", native, "enosys", "filter"))
+            else:
+                program.append(("ja", "filter"))
+            if x32:
+                program.append(("label", "x32"))
+                program.append(("jgt", x32, "enosys", "filter"))
+        else:
+            program.append(("jgt", native, "enosys", "filter"))
+    program.append(("label", "enosys"))
+    program.append(("ret", _ACT_ERRNO | errno_mod.ENOSYS))
+    program.append(("label", "filter"))
+    return _assemble(program)
+
+
+def _assemble(program: list[tuple]) -> bytes:
+    """Resolve labels (a label names the next instruction) and encode struct sock_filter."""
+    labels: dict[str, int] = {}
+    index = 0
+    for insn in program:
+        if insn[0] == "label":
+            labels[insn[1]] = index
+        else:
+            index += 1
+    out = bytearray()
+    index = 0
+    for insn in program:
+        op = insn[0]
+        if op == "label":
+            continue
+        if op == "ld":
+            code, k, jt, jf = _BPF_LD_W_ABS, insn[1], 0, 0
+        elif op == "ret":
+            code, k, jt, jf = _BPF_RET, insn[1], 0, 0
+        elif op == "ja":
+            code, k, jt, jf = _BPF_JA, labels[insn[1]] - (index + 1), 0, 0
+        else:
+            code = {"jeq": _BPF_JEQ, "jgt": _BPF_JGT, "jset": _BPF_JSET}[op]
+            k = insn[1]
+            jt = _relative(labels, insn[2], index)
+            jf = _relative(labels, insn[3], index)
+        out += struct.pack("=HBBI", code, jt, jf, k)
+        index += 1
+    return bytes(out)
+
+
+def _relative(labels: dict[str, int], label: str | None, index: int) -> int:
+    """A conditional jump's 8-bit offset from instruction `index` to `label` (None: next)."""
+    if label is None:
+        return 0
+    offset = labels[label] - (index + 1)
+    if not 0 <= offset <= 255:
+        raise ValueError("seccomp stub jump out of range")
+    return offset
 
 
 def load(seccomp_spec: dict[str, Any]) -> None:

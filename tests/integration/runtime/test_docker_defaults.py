@@ -37,6 +37,8 @@ int main(int argc, char **argv) {
         rc = syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, 0L);
     else if (strcmp(argv[1], "reboot") == 0)
         rc = syscall(SYS_reboot, 0L, 0L, 0L, 0L); /* invalid magic: never reboots */
+    else if (strcmp(argv[1], "nosys") == 0)
+        rc = syscall(1000L); /* beyond every syscall: runc's filter answers ENOSYS */
     else
         return 2;
     printf("%s=%s\n", argv[1], rc < 0 ? strerror(errno) : "ok");
@@ -56,6 +58,7 @@ echo "procsys=$( (cat /proc/sys/kernel/hostname > /proc/sys/kernel/hostname) 2>&
   | sed 's/.*: //')"
 /probe keyctl
 /probe reboot
+/probe nosys
 """
 
 IMAGE_CONFIG = {
@@ -159,6 +162,7 @@ def test_docker_defaults_are_enforced(bundles, runtime_cli, runc_cli, probe_bina
         assert seen["sys"] == "Read-only file system", where
         assert seen["keyctl"] == "Operation not permitted", where
         assert seen["reboot"] == "Operation not permitted", where
+        assert seen["nosys"] == "Function not implemented", where
     assert results["dockyard"] == results["runc"]
 
 

@@ -318,3 +318,54 @@ def test_compiled_programs_are_cached_by_content():
     assert seccomp.compile_filter(json.loads(json.dumps(spec))) is first
     other = allow_all_but([{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": 5}])
     assert seccomp.compile_filter(other).bpf != first.bpf
+
+
+x86_64_only = pytest.mark.skipif(os.uname().machine != "x86_64", reason="x86_64 numbers")
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+
+
+def raw_errno(number: int) -> Callable[[], int]:
+    def probe() -> int:
+        ctypes.set_errno(0)
+        rc = _syscall(ctypes.c_long(number), 0, 0, 0)
+        return ctypes.get_errno() if rc == -1 else 0
+
+    return probe
+
+
+@x86_64_only
+def test_syscalls_newer_than_the_profile_get_enosys():
+    # as runc: beyond the profile's largest syscall, ENOSYS, so glibc falls back
+    spec = _docker_default_profile_as_oci()
+    assert in_filtered_child(spec, raw_errno(1000)) == errno.ENOSYS
+    assert in_filtered_child(spec, raw_errno(0x40000000 + 1000)) == errno.ENOSYS  # x32
+    # within the profile's range, a syscall it does not allow gets the default errno
+    assert in_filtered_child(spec, raw_errno(250)) == errno.EPERM  # keyctl
+    assert in_filtered_child(spec, raw_errno(0x40000000 + 250)) == errno.EPERM
+
+
+@x86_64_only
+def test_enosys_stub_also_spares_a_killing_default():
+    spec = {
+        "defaultAction": "SCMP_ACT_KILL_PROCESS",
+        "architectures": ARCHES,
+        "syscalls": [
+            {
+                "names": ["exit", "exit_group", "rt_sigreturn", "write", "getpid", "mkdir"],
+                "action": "SCMP_ACT_ALLOW",
+            }
+        ],
+    }
+    assert in_filtered_child(spec, raw_errno(1000)) == errno.ENOSYS
+    flt = seccomp.compile_filter(spec)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+            flt.load()
+            _syscall(ctypes.c_long(79), 0, 0)  # getcwd (79) is below mkdir (83): killed
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == 31
