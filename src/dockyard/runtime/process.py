@@ -75,9 +75,17 @@ def arrange_fds(stdio: tuple[int | None, int | None, int | None], extra: list[in
     for target, src in enumerate(moved_sources):
         os.dup2(src, target, inheritable=True)
         os.close(src)
-    for fd in internal:
-        if fd is not None and fd >= count:
-            os.close(fd)
+    # Close everything else now, not only at exec: a descriptor of the caller pointing at a
+    # host directory must not be reachable through /proc/self/fd while we set up (the class
+    # of runc's CVE-2024-21626).
+    keep = set(range(count)) | {fd for fd in moved_internal if fd is not None}
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
     syscalls.close_range_cloexec(count)
     return moved_internal
 
@@ -165,6 +173,12 @@ def chdir_cwd(cwd: str) -> None:
     except FileNotFoundError:
         os.makedirs(cwd, mode=0o755, exist_ok=True)
         os.chdir(cwd)
+    try:
+        here = os.getcwd()
+    except OSError:
+        here = ""
+    if not here.startswith("/"):
+        raise OSError(f"process.cwd {cwd!r} is outside the container's root filesystem")
 
 
 def open_console(socket_fd: int, process: dict[str, Any], make_console: bool) -> int:
