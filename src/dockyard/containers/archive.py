@@ -71,7 +71,7 @@ class ContainerFS:
         )
 
     def _root_for(self, path: str) -> tuple[str, str]:
-        norm = os.path.normpath("/" + path)
+        norm = "/" + os.path.normpath(path).lstrip("/")
         for dest, source in self.mounts:
             if norm == dest or norm.startswith(dest.rstrip("/") + "/"):
                 return source, norm[len(dest) :] or "/"
@@ -82,7 +82,7 @@ class ContainerFS:
         if not path.startswith("/"):
             path = "/" + path
         trailing = path.endswith("/") or path.endswith("/.")
-        norm = os.path.normpath(path)
+        norm = "/" + os.path.normpath(path).lstrip("/")
         parent, base = os.path.split(norm)
         if base in ("", "/") or follow_last or trailing:
             root, rel = self._root_for(norm)
