@@ -78,22 +78,19 @@ class DnsServer:
         self._thread = threading.Thread(target=self._serve, name="embedded-dns", daemon=True)
         self._thread.start()
 
-    def listen(self, container_id: str, netns_path: str) -> None:
-        """Open 127.0.0.11:53/udp inside the container's namespace (idempotent)."""
+    def listen(self, container_id: str, netns_path: str, sock: socket.socket | None = None) -> None:
+        """Serve 127.0.0.11:53/udp inside the container's namespace (idempotent).
+
+        `sock` is a socket already bound there (made with the namespace); without it one is
+        made by joining the namespace.
+        """
         with self._lock:
             if container_id in self._sockets:
+                if sock is not None:
+                    sock.close()
                 return
-
-            def make() -> socket.socket:
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                try:
-                    s.bind((EMBEDDED_ADDRESS, 53))
-                except BaseException:
-                    s.close()
-                    raise
-                return s
-
-            sock = netns.in_netns(netns_path, make)
+            if sock is None:
+                sock = netns.in_netns(netns_path, netns.dns_socket)
             sock.setblocking(False)
             self._sockets[container_id] = sock
             self._selector.register(sock, selectors.EVENT_READ, container_id)

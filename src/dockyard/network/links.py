@@ -1,8 +1,8 @@
 """The bridge driver's kernel objects, through netlink (pyroute2): bridges and veth endpoints.
 
 No `ip` processes: the host side uses one IPRoute socket held by the service; the container
-side gets an IPRoute over a netlink socket created inside the sandbox namespace (see
-netns.netlink_socket), which costs about a millisecond instead of pyroute2's forked helper.
+side gets an IPRoute over a netlink socket created inside the sandbox namespace (by the thread
+that made the namespace, see netns.create_netns), instead of pyroute2's forked helper (~8 ms).
 Call these from a worker thread: pyroute2's synchronous API runs its own event loop.
 """
 
@@ -11,12 +11,10 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import secrets
-from collections.abc import Iterator
+import socket
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
-
-from dockyard.network import netns
 
 ENOENT_CODES = (19, 2)  # ENODEV, ENOENT
 
@@ -96,24 +94,14 @@ def new_veth_name(ipr: IPRoute) -> str:
             return name
 
 
-@contextlib.contextmanager
-def netns_ipr(path: str) -> Iterator[IPRoute]:
-    """An IPRoute whose netlink socket lives in the namespace at `path`."""
-    sock = netns.netlink_socket(path)
-    ipr = IPRoute(use_socket=sock)
-    try:
-        yield ipr
-    finally:
-        ipr.close()
-        sock.close()
-
-
-def loopback_up(ipr: IPRoute) -> None:
-    ipr.link("set", index=1, state="up")
+def netns_ipr(sock: socket.socket) -> IPRoute:
+    """An IPRoute over a netlink socket that lives in a container's namespace."""
+    return IPRoute(use_socket=sock)
 
 
 def add_endpoint(
     ipr: IPRoute,
+    nsr: IPRoute,
     *,
     bridge_index: int,
     host_ifname: str,
@@ -126,35 +114,33 @@ def add_endpoint(
 ) -> None:
     """A veth pair: host side on the bridge, container side `ifname` in the namespace.
 
-    The container side is created directly inside the namespace under its final name, with the
-    MAC and address set and the link up; a default route via `gateway` when given.
+    The container side is created directly inside the namespace under its final name and MAC;
+    `nsr` (an IPRoute in that namespace) sets its address, brings it up and adds the default
+    route via `gateway` when given.
     """
     ipr.link(
         "add",
         ifname=host_ifname,
         kind="veth",
+        master=bridge_index,
         peer={"ifname": ifname, "address": mac, "net_ns_fd": netns_path},
     )
     try:
-        host_index = link_index(ipr, host_ifname)
-        ipr.link("set", index=host_index, master=bridge_index, state="up")
-        with netns_ipr(netns_path) as nsr:
-            index = link_index(nsr, ifname)
-            nsr.addr("add", index=index, address=str(address), prefixlen=prefixlen)
-            nsr.link("set", index=index, state="up")
-            loopback_up(nsr)
-            if gateway is not None:
-                nsr.route("replace", dst="0.0.0.0/0", gateway=str(gateway))
+        ipr.link("set", index=link_index(ipr, host_ifname), state="up")
+        index = link_index(nsr, ifname)
+        nsr.addr("add", index=index, address=str(address), prefixlen=prefixlen)
+        nsr.link("set", index=index, state="up")
+        if gateway is not None:
+            nsr.route("replace", dst="0.0.0.0/0", gateway=str(gateway))
     except BaseException:
         delete_link(ipr, host_ifname)
         raise
 
 
-def set_default_route(netns_path: str, gateway: ipaddress.IPv4Address | None) -> None:
+def set_default_route(nsr: IPRoute, gateway: ipaddress.IPv4Address | None) -> None:
     """Point the namespace's default route at `gateway`, or remove it (None)."""
-    with netns_ipr(netns_path) as nsr:
-        if gateway is None:
-            with contextlib.suppress(NetlinkError):
-                nsr.route("del", dst="0.0.0.0/0")
-        else:
-            nsr.route("replace", dst="0.0.0.0/0", gateway=str(gateway))
+    if gateway is None:
+        with contextlib.suppress(NetlinkError):
+            nsr.route("del", dst="0.0.0.0/0")
+    else:
+        nsr.route("replace", dst="0.0.0.0/0", gateway=str(gateway))

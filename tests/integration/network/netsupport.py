@@ -65,17 +65,20 @@ class FakeUpstream:
         while True:
             try:
                 data, peer = self.sock.recvfrom(4096)
-            except OSError:
+                self.sock.sendto(self._answer(data), peer)
+            except OSError:  # closed by the fixture
                 return
-            query = DNSRecord.parse(data)
-            name = str(query.q.qname).rstrip(".")
-            self.queries.append(name)
-            reply = query.reply()
-            if name == UPSTREAM_NAME and query.q.qtype == QTYPE.A:
-                reply.add_answer(RR(query.q.qname, QTYPE.A, rdata=A(UPSTREAM_ADDRESS), ttl=60))
-            elif name != UPSTREAM_NAME:
-                reply.header.rcode = 3  # NXDOMAIN
-            self.sock.sendto(reply.pack(), peer)
+
+    def _answer(self, data: bytes) -> bytes:
+        query = DNSRecord.parse(data)
+        name = str(query.q.qname).rstrip(".")
+        self.queries.append(name)
+        reply = query.reply()
+        if name == UPSTREAM_NAME and query.q.qtype == QTYPE.A:
+            reply.add_answer(RR(query.q.qname, QTYPE.A, rdata=A(UPSTREAM_ADDRESS), ttl=60))
+        elif name != UPSTREAM_NAME:
+            reply.header.rcode = 3  # NXDOMAIN
+        return reply.pack()
 
     def close(self) -> None:
         self.sock.close()
