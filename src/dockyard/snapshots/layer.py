@@ -23,6 +23,7 @@ import shutil
 import stat
 import tarfile
 import tempfile
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -143,17 +144,62 @@ def clean_name(name: str) -> str:
 class _Root:
     """Scoped path resolution under a root directory fd (the securejoin idea, with fds)."""
 
+    _CACHE_SIZE = 64
+
     def __init__(self, root: str) -> None:
         self.fd = os.open(root, _DIR_FLAGS)
+        # resolved directories by cleaned relative path; valid while nothing is removed
+        self._cache: OrderedDict[str, int] = OrderedDict()
 
     def close(self) -> None:
+        self.invalidate()
         os.close(self.fd)
+
+    def invalidate(self) -> None:
+        """Forget resolved directories (after anything was removed or replaced)."""
+        while self._cache:
+            os.close(self._cache.popitem()[1])
 
     def open_dir(self, rel: str, create: bool) -> int:
         """An fd of directory `rel` (relative, cleaned), symlinks followed inside the root.
 
         Missing directories are created (0755) when `create`. The caller closes the fd.
         """
+        return os.dup(self._get(posixpath.normpath(rel) if rel else ".", create))
+
+    def _get(self, rel: str, create: bool) -> int:
+        """A cache-owned fd of `rel`; the common case costs one open per directory."""
+        if rel in (".", ""):
+            return self.fd
+        fd = self._cache.get(rel)
+        if fd is not None:
+            self._cache.move_to_end(rel)
+            return fd
+        parent, name = posixpath.split(rel)
+        if name in ("..", "."):
+            fd = self._resolve(rel, create)
+        else:
+            pfd = self._get(parent or ".", create)
+            try:
+                st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                os.mkdir(name, 0o755, dir_fd=pfd)
+                st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode):
+                fd = self._resolve(rel, create)
+            elif stat.S_ISDIR(st.st_mode):
+                fd = os.open(name, _DIR_FLAGS, dir_fd=pfd)
+            else:
+                raise LayerError(f"{rel!r}: a parent is not a directory")
+        self._cache[rel] = fd
+        if len(self._cache) > self._CACHE_SIZE:
+            os.close(self._cache.popitem(last=False)[1])
+        return fd
+
+    def _resolve(self, rel: str, create: bool) -> int:
+        """Resolve `rel` component by component from the root, following symlinks inside."""
         stack: list[int] = []
         pending = [p for p in rel.split("/") if p not in ("", ".")]
         hops = 0
@@ -249,6 +295,7 @@ class _Applier:
             if name in ("", ".", "..") or "/" in name:
                 raise LayerError(f"invalid whiteout {posixpath.join(parent, base)!r}")
             _remove_entry(pfd, name)
+            self.root.invalidate()
             os.mknod(name, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=pfd)
         finally:
             os.close(pfd)
@@ -272,6 +319,7 @@ class _Applier:
             existing = None
         if existing is not None and not (stat.S_ISDIR(existing.st_mode) and m.isdir()):
             _remove_entry(pfd, base)
+            self.root.invalidate()
             existing = None
         if m.isreg():
             fd = os.open(
