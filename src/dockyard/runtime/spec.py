@@ -526,11 +526,15 @@ def replace_or_append_env(defaults: list[str], overrides: list[str]) -> list[str
     return [e for e in env if e]
 
 
-def container_env(config: dict[str, Any], hostname: str) -> list[str]:
-    """PATH, HOSTNAME and (with a TTY) TERM, overridden by the merged Config's Env."""
+def container_env(
+    config: dict[str, Any], hostname: str, linked_env: list[str] | tuple = ()
+) -> list[str]:
+    """PATH, HOSTNAME, (with a TTY) TERM and the legacy links' variables, overridden by the
+    merged Config's Env (Docker's CreateDaemonEnvironment)."""
     base = ["PATH=" + DEFAULT_PATH_ENV, "HOSTNAME=" + hostname]
     if config.get("Tty"):
         base.append("TERM=xterm")
+    base.extend(linked_env)
     return replace_or_append_env(base, list(config.get("Env") or []))
 
 
@@ -622,6 +626,31 @@ def _without(options: list[str], unwanted: str) -> list[str]:
     return [o for o in options if o != unwanted]
 
 
+def _ipc_shm_mount(
+    ipc_mode: str, shm_source: str | None, ipc_ns_path: str | None
+) -> dict[str, Any] | None:
+    """The /dev/shm a container shares (Docker's IpcMounts): the host's for "host"; for
+    "container:<id>" the other container's, given as `shm_source` or, failing that, reached
+    through the /proc/<pid> of `ipc_ns_path`."""
+    if ipc_mode == "host":
+        source = shm_source or "/dev/shm"
+    elif _container_ref(ipc_mode):
+        source = shm_source
+        m = re.fullmatch(r"/proc/(\d+)/ns/ipc", ipc_ns_path or "")
+        if source is None and m:
+            source = f"/proc/{m.group(1)}/root/dev/shm"
+        if source is None:
+            raise InvalidParameter(f"IPC mode {ipc_mode}: the /dev/shm of that container is needed")
+    else:
+        return None
+    return {
+        "destination": "/dev/shm",
+        "type": "bind",
+        "source": source,
+        "options": ["rbind", "rprivate"],
+    }
+
+
 def _mounts(
     hc: dict[str, Any],
     user_mounts: list[dict[str, Any]],
@@ -642,18 +671,9 @@ def _mounts(
             continue
         if m["destination"] == "/dev/shm":
             if ipc_mode in ("none", "host") or _container_ref(ipc_mode):
-                continue  # none: no /dev/shm; host/container: the shared one is bound below
+                continue  # none: no /dev/shm; host/container: a shared one, given by the caller
             m["options"].append(f"size={hc['ShmSize']}")
         mounts.append(m)
-    if ipc_mode == "host" and "/dev/shm" not in user_dests:
-        mounts.append(
-            {
-                "destination": "/dev/shm",
-                "type": "bind",
-                "source": "/dev/shm",
-                "options": ["rbind", "rprivate"],
-            }
-        )
     mounts.extend(copy.deepcopy(user_mounts))
     if readonly_root:
         for m in mounts:
@@ -1035,6 +1055,8 @@ def generate(
     ipc_ns_path: str | None = None,
     pid_ns_path: str | None = None,
     init_path: str | None = None,
+    shm_source: str | None = None,
+    linked_env: list[str] | tuple = (),
 ) -> dict[str, Any]:
     """The OCI config.json Docker would produce for this container.
 
@@ -1044,7 +1066,9 @@ def generate(
     the engine (volumes, binds, /etc/hosts, /etc/resolv.conf, ...); `netns_path`,
     `ipc_ns_path` and `pid_ns_path` are namespaces to join (for `container:` modes and the
     engine's network namespace); `init_path` is the host binary bound at /sbin/docker-init
-    when HostConfig.Init is set. `cgroups_path` defaults to /dockyard/<container_id>. The
+    when HostConfig.Init is set; `shm_source` is the /dev/shm to share with IpcMode
+    "container:<id>" (by default the one under /proc/<pid>/root of `ipc_ns_path`) or "host";
+    `linked_env` holds the variables of legacy --link options. `cgroups_path` defaults to /dockyard/<container_id>. The
     working directory is created in `rootfs` if missing.
     """
     hc = adapt_host_config(host_config)
@@ -1065,6 +1089,9 @@ def generate(
 
     mounts_in = [dict(m, options=list(m.get("options") or [])) for m in extra_mounts]
     mounts_in += _tmpfs_mounts(hc.get("Tmpfs") or {})
+    shared_shm = _ipc_shm_mount(hc.get("IpcMode") or "private", shm_source, ipc_ns_path)
+    if shared_shm and all(posixpath.normpath(m["destination"]) != "/dev/shm" for m in mounts_in):
+        mounts_in.append(shared_shm)
     pid_private = (hc.get("PidMode") or "") not in ("host",) and not _container_ref(
         hc.get("PidMode") or ""
     )
@@ -1086,7 +1113,7 @@ def generate(
         "terminal": bool(cfg.get("Tty")),
         "user": {"uid": uid, "gid": gid, "additionalGids": additional},
         "args": args,
-        "env": container_env(cfg, hostname),
+        "env": container_env(cfg, hostname, linked_env),
         "cwd": cwd,
         "capabilities": {
             "bounding": list(cap_list),

@@ -628,8 +628,23 @@ def test_ipc_modes(rootfs):
     assert mount(host, "/dev/shm")["source"] == "/dev/shm"
     joined = gen(rootfs, host_config={"IpcMode": "container:abc"}, ipc_ns_path="/proc/9/ns/ipc")
     assert {"type": "ipc", "path": "/proc/9/ns/ipc"} in joined["linux"]["namespaces"]
+    assert mount(joined, "/dev/shm") == {
+        "destination": "/dev/shm",
+        "type": "bind",
+        "source": "/proc/9/root/dev/shm",
+        "options": ["rbind", "rprivate"],
+    }
+    given = gen(
+        rootfs,
+        host_config={"IpcMode": "container:abc"},
+        ipc_ns_path="/run/x/ipc",
+        shm_source="/var/lib/dockyard/containers/abc/shm",
+    )
+    assert mount(given, "/dev/shm")["source"] == "/var/lib/dockyard/containers/abc/shm"
     with pytest.raises(InvalidParameter):
         gen(rootfs, host_config={"IpcMode": "container:abc"})
+    with pytest.raises(InvalidParameter, match="/dev/shm"):
+        gen(rootfs, host_config={"IpcMode": "container:abc"}, ipc_ns_path="/run/x/ipc")
     sized = gen(rootfs, host_config={"ShmSize": 1 << 20})
     assert mount(sized, "/dev/shm")["options"][-1] == "size=1048576"
 
@@ -702,6 +717,15 @@ def test_devices(rootfs):
 def test_masked_and_readonly_paths_override(rootfs):
     s = gen(rootfs, host_config={"MaskedPaths": [], "ReadonlyPaths": ["/proc/sys"]})
     assert s["linux"]["maskedPaths"] == [] and s["linux"]["readonlyPaths"] == ["/proc/sys"]
+
+
+def test_linked_env(rootfs):
+    s = gen(
+        rootfs,
+        config={"Env": ["DB_PORT=override"]},
+        linked_env=["DB_PORT=tcp://172.17.0.2:5432", "DB_NAME=/web/db"],
+    )
+    assert s["process"]["env"][2:] == ["DB_PORT=override", "DB_NAME=/web/db", "IMG=1"]
 
 
 def test_tty_and_console_size(rootfs):
