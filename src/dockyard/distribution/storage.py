@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import threading
+import time
 import uuid
 
 from ..content.store import ContentStore, validate_digest
@@ -28,6 +29,7 @@ NAME_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
 NAME_RE = re.compile(rf"^{NAME_COMPONENT}(?:/{NAME_COMPONENT})*$")
 TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
 UUID_RE = re.compile(r"^[0-9a-f]{32}$")
+UPLOAD_MAX_AGE = 7 * 24 * 3600  # a week, as distribution's default
 
 
 def check_name(name: str) -> str:
@@ -72,6 +74,25 @@ class RegistryStorage:
         self._lock = threading.Lock()
         # Running hashes of upload sessions, so a sequential upload is hashed once.
         self._hashes: dict[str, tuple[int, hashlib._Hash]] = {}
+        self.purge_uploads()
+
+    def purge_uploads(self, older_than: float = UPLOAD_MAX_AGE) -> int:
+        """Remove upload sessions untouched for `older_than` seconds (as the registry's
+        upload purging does); returns how many went."""
+        top = os.path.join(self.root, "uploads")
+        now = time.time()
+        removed = 0
+        for name in os.listdir(top):
+            path = os.path.join(top, name)
+            try:
+                data = os.path.join(path, "data")
+                mtime = os.stat(data if os.path.exists(data) else path).st_mtime
+            except FileNotFoundError:
+                continue
+            if now - mtime > older_than:
+                shutil.rmtree(path, ignore_errors=True)
+                removed += 1
+        return removed
 
     # -- paths
     def _repo(self, name: str) -> str:

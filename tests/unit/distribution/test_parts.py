@@ -186,3 +186,19 @@ def test_upload_state_survives_a_server_restart(tmp_path):
                     assert await r.read() == data
 
     asyncio.run(scenario())
+
+
+def test_stale_uploads_are_purged(tmp_path):
+    import os
+    import time
+
+    from dockyard.distribution.storage import RegistryStorage
+
+    storage = RegistryStorage(str(tmp_path))
+    old = storage.start_upload("a")
+    fresh = storage.start_upload("a")
+    past = time.time() - 8 * 24 * 3600
+    os.utime(old.data, (past, past))
+    assert RegistryStorage(str(tmp_path)) is not None  # a restart purges
+    assert not os.path.exists(old.dir)
+    assert os.path.exists(fresh.dir)
