@@ -91,7 +91,7 @@ def validate(config: dict[str, Any], bundle: str) -> None:
 
     process = config.get("process")
     _require(isinstance(process, dict), "config.json: process is missing")
-    validate_process(process)
+    validate_process(process, root["path"])
 
     linux = config.setdefault("linux", {})
     _require(isinstance(linux, dict), "config.json: linux must be an object")
@@ -130,8 +130,9 @@ def _ns_path(linux: dict[str, Any], kind: str) -> str | None:
     return None
 
 
-def validate_process(process: dict[str, Any]) -> None:
-    """Check a `process` object (of config.json or of an exec)."""
+def validate_process(process: dict[str, Any], rootfs: str | None = None) -> None:
+    """Check a `process` object (of config.json or of an exec); a user.username is looked up in
+    the rootfs's /etc/passwd (an extension: the OCI spec has it for Windows only)."""
     args = process.get("args")
     _require(isinstance(args, list) and len(args) > 0 and all(isinstance(a, str) for a in args),
              "process.args must be a non-empty list of strings")
@@ -142,10 +143,8 @@ def validate_process(process: dict[str, Any]) -> None:
     for key in ("uid", "gid"):
         _require(isinstance(user.get(key, 0), int) and user.get(key, 0) >= 0,
                  f"process.user.{key} must be a non-negative integer")
-    if "username" in user:
-        raise InvalidParameter(
-            f"unable to find user {user['username']}: process.user.username is for Windows; "
-            "resolve names to uid/gid first")
+    if user.get("username") is not None:
+        resolve_username(user, rootfs)
     for rl in process.get("rlimits") or []:
         _require(isinstance(rl, dict) and rl.get("type") in RLIMITS,
                  f"rlimit type {rl.get('type') if isinstance(rl, dict) else rl!r} is not known")
@@ -156,6 +155,24 @@ def validate_process(process: dict[str, Any]) -> None:
     env = process.get("env") or []
     _require(isinstance(env, list) and all(isinstance(e, str) for e in env),
              "process.env must be a list of strings")
+
+
+def resolve_username(user: dict[str, Any], rootfs: str | None) -> None:
+    """Set user.uid and user.gid from the passwd entry of user.username in `rootfs`."""
+    name = str(user.pop("username"))
+    from dockyard.runtime.rootfs import secure_join
+
+    passwd = secure_join(rootfs or "/nonexistent", "/etc/passwd")
+    try:
+        with open(passwd) as f:
+            for line in f:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) >= 4 and fields[0] == name:
+                    user["uid"], user["gid"] = int(fields[2]), int(fields[3])
+                    return
+    except (OSError, ValueError):
+        pass
+    raise InvalidParameter(f"unable to find user {name}: no matching entries in passwd file")
 
 
 def namespace_list(config: dict[str, Any]) -> list[dict[str, Any]]:

@@ -246,7 +246,7 @@ class Runtime:
         if status != "running":
             raise Conflict(f"cannot exec in a {status} container")
         proc = json.loads(json.dumps(process_spec))
-        cfg.validate_process(proc)
+        cfg.validate_process(proc, st.config.get("root", {}).get("path"))
         if proc.get("terminal") and not console_socket:
             raise InvalidParameter("cannot allocate tty without a console socket")
         caps = process.CapabilityPlan.from_spec(proc.get("capabilities"))
