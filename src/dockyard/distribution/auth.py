@@ -64,7 +64,12 @@ class Authenticator:
     @property
     def has_credentials(self) -> bool:
         c = self.credentials
-        return bool(c.get("identitytoken") or c.get("username") or c.get("password"))
+        return bool(
+            c.get("identitytoken")
+            or c.get("username")
+            or c.get("password")
+            or c.get("registrytoken")
+        )
 
     def learn(self, headers: list[str]) -> None:
         """Remember the challenge from a 401 (bearer preferred, as Docker does)."""
@@ -86,6 +91,8 @@ class Authenticator:
                 return None
             return basic_header(c.get("username", ""), c.get("password", ""))
         if ch.scheme == "bearer":
+            if self.credentials.get("registrytoken"):
+                return "Bearer " + self.credentials["registrytoken"]
             key = (ch.realm, ch.params.get("service", ""), tuple(sorted(scopes)))
             cached = self._tokens.get(key)
             if cached and not refresh and cached[1] > time.monotonic():

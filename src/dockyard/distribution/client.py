@@ -12,9 +12,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+
 import aiohttp
 
-from ..errors import Unauthorized
+from ..errors import InvalidParameter, Unauthorized
 from .auth import basic_header
 from .config import DOCKER_HUB, RegistryConfig
 from .pull import PullResult, fetch, pull
@@ -25,6 +29,7 @@ from .transport import RegistryTransport
 __all__ = [
     "PullResult",
     "RegistryConfig",
+    "decode_registry_auth",
     "fetch",
     "login",
     "normalize_registry",
@@ -32,6 +37,36 @@ __all__ = [
     "push",
     "push_manifest",
 ]
+
+
+def decode_registry_auth(header: str | None) -> dict | None:
+    """Credentials from an `X-Registry-Auth` header (base64url JSON, as the docker CLI sends).
+
+    Returns {"username", "password"} or {"identitytoken"} or {"registrytoken"} (with
+    "serveraddress" when given), or None for an empty or anonymous header.
+    """
+    if not header:
+        return None
+    text = header.strip()
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        doc = json.loads(raw)
+    except (ValueError, binascii.Error):
+        raise InvalidParameter("invalid X-Registry-Auth header") from None
+    if not isinstance(doc, dict):
+        return None
+    doc = {k.lower(): v for k, v in doc.items() if isinstance(v, str) and v}
+    if doc.get("auth") and not doc.get("username"):
+        user, _, password = base64.b64decode(doc["auth"]).decode().partition(":")
+        doc["username"], doc["password"] = user, password
+    creds = {
+        k: doc[k]
+        for k in ("username", "password", "identitytoken", "registrytoken", "serveraddress")
+        if k in doc
+    }
+    if not any(k in creds for k in ("username", "identitytoken", "registrytoken")):
+        return None
+    return creds
 
 
 def normalize_registry(registry: str | None) -> str:

@@ -202,3 +202,26 @@ def test_stale_uploads_are_purged(tmp_path):
     assert RegistryStorage(str(tmp_path)) is not None  # a restart purges
     assert not os.path.exists(old.dir)
     assert os.path.exists(fresh.dir)
+
+
+def test_decode_registry_auth():
+    import base64
+    import json as _json
+
+    from dockyard.distribution.client import decode_registry_auth
+
+    def enc(obj) -> str:
+        return base64.urlsafe_b64encode(_json.dumps(obj).encode()).decode().rstrip("=")
+
+    assert decode_registry_auth(None) is None
+    assert decode_registry_auth(enc({})) is None
+    assert decode_registry_auth(
+        enc({"username": "u", "password": "p", "serveraddress": "127.0.0.1:5000"})
+    ) == {"username": "u", "password": "p", "serveraddress": "127.0.0.1:5000"}
+    assert decode_registry_auth(enc({"auth": base64.b64encode(b"u:p:q").decode()})) == {
+        "username": "u",
+        "password": "p:q",
+    }
+    assert decode_registry_auth(enc({"identitytoken": "tok"})) == {"identitytoken": "tok"}
+    with pytest.raises(InvalidParameter):
+        decode_registry_auth("%%%")
