@@ -132,14 +132,27 @@ def cgroup_unified() -> bool:
     return os.path.exists("/sys/fs/cgroup/cgroup.controllers")
 
 
+def _possible_cpus() -> list[int]:
+    """The CPUs of /sys/devices/system/cpu/possible ("0-3,6")."""
+    try:
+        with open("/sys/devices/system/cpu/possible") as f:
+            text = f.read().strip()
+    except OSError:
+        return []
+    cpus: list[int] = []
+    for part in filter(None, text.split(",")):
+        first, _, last = part.partition("-")
+        cpus.extend(range(int(first), int(last or first) + 1))
+    return cpus
+
+
 def _masked_paths() -> list[str]:
+    """Docker's masked paths, with each possible CPU's thermal_throttle directory."""
     paths = list(MASKED_PATHS)
-    cpu = 0
-    while os.path.isdir(f"/sys/devices/system/cpu/cpu{cpu}"):
+    for cpu in _possible_cpus():
         throttle = f"/sys/devices/system/cpu/cpu{cpu}/thermal_throttle"
         if os.path.exists(throttle):
             paths.append(throttle)
-        cpu += 1
     return paths
 
 
