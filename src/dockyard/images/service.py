@@ -464,7 +464,25 @@ class ImageService:
             raise
         for r in self.store.delete_refs_to(image_id):
             records.append({"Untagged": r.familiar()})
+        parent = (self.store.get_record(image_id) or {}).get("parent")
         records.extend(self._delete_image(image_id))
+        if not noprune:
+            records.extend(self._prune_parents(parent, in_use))
+        return records
+
+    def _prune_parents(self, parent: str | None, in_use: InUse | None) -> list[dict]:
+        """Delete untagged parents left without children (build intermediates), upwards."""
+        records: list[dict] = []
+        while parent and self.store.get_record(parent) is not None:
+            if self.store.refs_of(parent) or _uses(in_use, parent):
+                break
+            try:
+                self._check_conflict(parent, [], force=False, active_refs=True)
+            except Conflict:
+                break
+            next_parent = (self.store.get_record(parent) or {}).get("parent")
+            records.extend(self._delete_image(parent))
+            parent = next_parent
         return records
 
     def _named_by_ref(self, name: str) -> bool:
@@ -751,6 +769,18 @@ class ImageService:
         return self.create_image(
             config, layers, parent=base_img.id if base_img is not None else None, tag=tag
         )
+
+    def save(self, names: list[str], out: BinaryIO) -> None:
+        """`docker save`: see dockyard.images.archive.save."""
+        from .archive import save
+
+        save(self, names, out)
+
+    def load(self, stream: BinaryIO) -> list[str]:
+        """`docker load`: see dockyard.images.archive.load; Docker's messages per image."""
+        from .archive import load
+
+        return load(self, stream)
 
     def reconcile(self) -> list[str]:
         """Start-up repair: unpacks a crash interrupted, records without config, stale refs.

@@ -82,7 +82,7 @@ def test_load_skopeo_docker_archive(umoci_layout, tmp_path) -> None:
     run("skopeo", "copy", "-q", f"oci:{umoci_layout}:1", f"docker-archive:{src}:test/busybox:1")
     svc = service(tmp_path)
     with open(src, "rb") as f:
-        assert archive.load(svc, f) == ["Loaded image: test/busybox:1"]
+        assert svc.load(f) == ["Loaded image: test/busybox:1"]
     img = svc.get("test/busybox:1")
     want = json.loads(run("skopeo", "inspect", "--config", f"docker-archive:{src}"))
     assert img.config["rootfs"] == want["rootfs"] and len(img.diff_ids) == 2
@@ -100,7 +100,7 @@ def test_load_umoci_oci_archive(umoci_layout, tmp_path) -> None:
         tar.add(umoci_layout, arcname=".")
     svc = service(tmp_path)
     with open(src, "rb") as f:
-        messages = archive.load(svc, f)
+        messages = svc.load(f)
     # umoci names the manifest "1" only: no repository, so Docker reports the ID
     assert len(messages) == 1 and messages[0].startswith("Loaded image ID: sha256:")
     image_id = messages[0].rsplit(" ", 1)[1]
@@ -116,7 +116,7 @@ def test_save_read_by_skopeo_and_round_trip(umoci_layout, tmp_path) -> None:
     a.tag("test/busybox:1", "example.com/bb", "v2")
     ours = str(tmp_path / "ours.tar")
     with open(ours, "wb") as f:
-        archive.save(a, ["test/busybox:1", "example.com/bb:v2"], f)
+        a.save(["test/busybox:1", "example.com/bb:v2"], f)
     img = a.get("test/busybox:1")
     for name in (
         f"docker-archive:{ours}",

@@ -358,3 +358,23 @@ def test_tag_and_digest_lookup_and_reconcile(svc: ImageService) -> None:
     assert "sha256:" + "2" * 64 in removed and "docker.io/library/ghost:1" in removed
     assert [i.name for i in svc.snapshots.walk()] == [img.chain_id]
     assert svc.reconcile() == []
+
+
+def test_rmi_prunes_untagged_parents_unless_noprune(svc: ImageService) -> None:
+    cfg = {"architecture": "amd64", "os": "linux", "config": {}}
+    layer = svc.store_layer(io.BytesIO(small_tar({"a": b"1"})))
+    grand = svc.create_image(dict(cfg, comment="g"), [layer])
+    mid = svc.create_image(dict(cfg, comment="m"), [layer], parent=grand.id)
+    top = svc.create_image(dict(cfg, comment="t"), [layer], parent=mid.id, tag="top:1")
+    assert [e["Id"] for e in svc.list()] == [top.id]  # intermediates hidden
+    assert {e["Id"] for e in svc.list(all=True)} == {top.id, mid.id, grand.id}
+    deleted = [r.get("Deleted") for r in svc.remove("top:1", noprune=True)]
+    assert deleted == [None, top.id] and svc.exists(mid.id)
+    top = svc.create_image(dict(cfg, comment="t2"), [layer], parent=mid.id, tag="top:1")
+    records = svc.remove("top:1")
+    assert [r.get("Deleted") for r in records if "Deleted" in r] == [
+        top.id,
+        mid.id,
+        grand.id,
+        layer.diff_id,
+    ]
