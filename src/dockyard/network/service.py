@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import errno
+import functools
 import ipaddress
 import itertools
 import json
@@ -21,9 +22,10 @@ import os
 import secrets
 import socket
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pyroute2 import IPRoute
 
@@ -36,6 +38,21 @@ from dockyard.network.ports import PortBinding, exposed_bindings
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
 PREDEFINED = ("bridge", "host", "none")
 SHORT = 12
+T = TypeVar("T")
+
+
+def _on_worker(method: Callable[..., T]) -> Callable[..., T]:
+    """Run a public method on the service's own thread (pyroute2 sockets are per thread)."""
+
+    @functools.wraps(method)
+    def call(self: NetworkService, *args: Any, **kwargs: Any) -> T:
+        if threading.get_ident() == self._worker_ident:
+            return method(self, *args, **kwargs)
+        if self._closed:
+            raise RuntimeError("the network service is closed")
+        return self._worker.submit(method, self, *args, **kwargs).result()
+
+    return call
 
 
 def _now() -> str:
@@ -94,7 +111,8 @@ class NetworkService:
         self._host_resolv_conf = host_resolv_conf
         self._lock = threading.RLock()
         self._closed = False
-        self._ipr = IPRoute()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="network")
+        self._worker_ident = self._worker.submit(threading.get_ident).result()
         self._networks: dict[str, dict] = {}
         self._sandboxes: dict[str, dict] = {}
         self._allocators: dict[str, ipam.AddressAllocator] = {}
@@ -105,6 +123,14 @@ class NetworkService:
         self._ns_links: dict[str, IPRoute | socket.socket] = {}
         self._ns_dns: dict[str, socket.socket] = {}
         self._port_cursor = 0
+        try:
+            self._worker.submit(self._start, default_bridge_name, default_bridge_subnet).result()
+        except BaseException:
+            self._worker.shutdown(wait=True)
+            raise
+
+    def _start(self, default_bridge_name: str, default_bridge_subnet: str | None) -> None:
+        self._ipr = IPRoute()
         firewall.setup_base()
         self._load()
         self._ensure_predefined(default_bridge_name, default_bridge_subnet)
@@ -264,6 +290,7 @@ class NetworkService:
         )
         links.delete_link(self._ipr, record["Bridge"])
 
+    @_on_worker
     def create(
         self,
         name: str,
@@ -356,6 +383,7 @@ class NetworkService:
             if net_id in sb["Endpoints"]
         ]
 
+    @_on_worker
     def inspect(self, id_or_name: str) -> dict:
         """`GET /networks/{id}`."""
         with self._lock:
@@ -399,6 +427,7 @@ class NetworkService:
             "Labels": dict(record["Labels"]),
         }
 
+    @_on_worker
     def list(self, filters: Mapping[str, Iterable[str]] | None = None) -> list[dict]:
         """`GET /networks` with Docker's filters: name, id, driver, label, type, scope, dangling."""
         filters = {k: list(v) for k, v in (filters or {}).items()}
@@ -430,6 +459,7 @@ class NetworkService:
             and any_of("dangling", lambda v: (v.lower() in ("true", "1")) == dangling)
         )
 
+    @_on_worker
     def remove(self, id_or_name: str) -> None:
         """`docker network rm`."""
         with self._lock:
@@ -450,6 +480,7 @@ class NetworkService:
             del self._networks[record["Id"]]
             self._allocators.pop(record["Id"], None)
 
+    @_on_worker
     def prune(self, filters: Mapping[str, Iterable[str]] | None = None) -> dict:
         """`POST /networks/prune`: user networks without containers; label filters apply."""
         filters = {k: list(v) for k, v in (filters or {}).items() if k in ("label", "label!")}
@@ -497,6 +528,7 @@ class NetworkService:
             "Dns": [],
         }
 
+    @_on_worker
     def sandbox_create(self, container_id: str) -> str:
         """A network namespace for the container (loopback up); returns its path."""
         with self._lock:
@@ -519,12 +551,14 @@ class NetworkService:
             self._sandboxes[container_id] = sandbox
             return path
 
+    @_on_worker
     def sandbox_path(self, container_id: str) -> str | None:
         """The namespace path of a container (for `--network container:ID`), or None."""
         with self._lock:
             sandbox = self._sandboxes.get(container_id)
             return sandbox["NetnsPath"] if sandbox else None
 
+    @_on_worker
     def sandbox_remove(self, container_id: str) -> None:
         """Disconnect every endpoint, drop ports and DNS, delete the namespace and the record."""
         with self._lock:
@@ -564,6 +598,7 @@ class NetworkService:
 
     # ----- endpoints --------------------------------------------------------------------
 
+    @_on_worker
     def connect(
         self,
         network: str,
@@ -716,6 +751,7 @@ class NetworkService:
             GatewayRoute=wants_gateway,
         )
 
+    @_on_worker
     def disconnect(self, network: str, container_id: str, force: bool = False) -> None:
         """Detach a container from a network: veth, lease, ports and DNS records go."""
         with self._lock:
@@ -887,6 +923,7 @@ class NetworkService:
 
     # ----- inspect shapes ---------------------------------------------------------------
 
+    @_on_worker
     def endpoint_settings(self, container_id: str) -> dict:
         """`NetworkSettings` of `GET /containers/{id}/json`."""
         with self._lock:
@@ -940,6 +977,7 @@ class NetworkService:
                 "Networks": networks,
             }
 
+    @_on_worker
     def ports(self, container_id: str) -> list[dict]:
         """Published ports of a container, for `docker port` and `ps`."""
         with self._lock:
@@ -955,6 +993,7 @@ class NetworkService:
         except OSError:
             return ""
 
+    @_on_worker
     def default_gateway_ip(self) -> str:
         """The default bridge's gateway: what `host-gateway` in `--add-host` stands for."""
         with self._lock:
@@ -963,6 +1002,7 @@ class NetworkService:
                     return n["Gateway"]
         return ""
 
+    @_on_worker
     def write_resolv_conf(
         self,
         container_id: str,
@@ -989,6 +1029,7 @@ class NetworkService:
             dns_options=dns_options,
         )
 
+    @_on_worker
     def write_hosts(
         self,
         container_id: str,
@@ -1060,6 +1101,7 @@ class NetworkService:
 
     # ----- recovery ---------------------------------------------------------------------
 
+    @_on_worker
     def reconcile(self, live_container_ids: Iterable[str]) -> dict:
         """After a restart: keep what live containers hold, remove everything else of ours.
 
@@ -1123,7 +1165,11 @@ class NetworkService:
         """Stop serving DNS and release sockets; namespaces, links and rules stay (live restore)."""
         if self._closed:
             return
+        self._worker.submit(self._release_all).result()
         self._closed = True
+        self._worker.shutdown(wait=True)
+
+    def _release_all(self) -> None:
         self._dns.close()
         for cid in list(self._ns_links) + list(self._ns_dns):
             self._release_ns_handles(cid)
@@ -1131,6 +1177,11 @@ class NetworkService:
 
     def destroy_all(self) -> None:
         """Remove every sandbox, network, bridge and rule of this service (tests, uninstall)."""
+        if not self._closed:
+            self._worker.submit(self._destroy).result()
+        self.close()
+
+    def _destroy(self) -> None:
         with self._lock:
             for cid in list(self._sandboxes):
                 self.sandbox_remove(cid)
@@ -1143,4 +1194,3 @@ class NetworkService:
                     pass
             self._networks.clear()
             self._allocators.clear()
-        self.close()
