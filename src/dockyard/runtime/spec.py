@@ -313,6 +313,7 @@ def _rule_applies(
 def adapt_host_config(host_config: dict[str, Any]) -> dict[str, Any]:
     """A copy of HostConfig with the defaults Docker fills in at create time."""
     hc = dict(host_config or {})
+    _check_types(hc)
     memory = hc.get("Memory") or 0
     if memory > 0 and not hc.get("MemorySwap"):
         hc["MemorySwap"] = memory * 2
@@ -352,6 +353,7 @@ def verify_host_config(host_config: dict[str, Any], config: dict[str, Any] | Non
     refusal of every option dockyard cannot enact."""
     hc = host_config
     cfg = config or {}
+    _check_types(hc)
     _refuse_unsupported(hc)
     hostname = cfg.get("Hostname") or ""
     if len(hostname) > _MAX_HOSTNAME:
@@ -374,6 +376,41 @@ def verify_host_config(host_config: dict[str, Any], config: dict[str, Any] | Non
         raise InvalidParameter(f"invalid cgroup namespace mode: {hc.get('CgroupnsMode')}")
     if (hc.get("UsernsMode") or "") not in ("", "host"):
         raise InvalidParameter(f"invalid USER mode: {hc.get('UsernsMode')}")
+
+
+_INT_FIELDS = (
+    "Memory",
+    "MemorySwap",
+    "MemoryReservation",
+    "MemorySwappiness",
+    "NanoCpus",
+    "CpuShares",
+    "CpuPeriod",
+    "CpuQuota",
+    "CpuRealtimePeriod",
+    "CpuRealtimeRuntime",
+    "PidsLimit",
+    "ShmSize",
+    "OomScoreAdj",
+    "BlkioWeight",
+    "CpuCount",
+    "CpuPercent",
+    "IOMaximumIOps",
+    "IOMaximumBandwidth",
+    "KernelMemory",
+    "KernelMemoryTCP",
+)
+
+
+def _check_types(hc: dict[str, Any]) -> None:
+    """Numbers must be integers, as Go's JSON decoder insists."""
+    for name in _INT_FIELDS:
+        value = hc.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            kind = "string" if isinstance(value, str) else type(value).__name__
+            raise InvalidParameter(
+                f"json: cannot unmarshal {kind} into Go struct field HostConfig.{name} of type int64"
+            )
 
 
 def _refuse_unsupported(hc: dict[str, Any]) -> None:
