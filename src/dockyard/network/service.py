@@ -6,8 +6,17 @@ The one entry point the containers service and the API use. It owns `root` (pers
 sandbox record of the container that holds them, so one atomic write commits a connect; the
 IPAM allocators and the host port table are rebuilt from those records at start-up.
 
-All methods block (netlink, iptables): the asyncio daemon calls them from worker threads. One
-re-entrant lock serialises them, and the embedded DNS thread reads through the same lock.
+All methods block (netlink, iptables): the asyncio daemon calls them from any worker thread
+(`asyncio.to_thread`). Each public call runs on the service's one own thread, because pyroute2
+sockets (the host's and those inside container namespaces) belong to the thread that uses them
+first; this also serialises changes. The embedded DNS thread reads the records under a lock.
+
+Typical container life: `sandbox_create(id)` -> `connect(net, id, name, publish=..., ...)` per
+network (ports with the first bridge network) -> `write_hosts/write_resolv_conf/
+write_hostname` -> start the container in the namespace at the returned path -> on removal
+`sandbox_remove(id)`. `--network host`: `connect("host", ...)` only, no sandbox;
+`--network none`: `sandbox_create` + `connect("none", ...)`; `--network container:X`: use
+`sandbox_path(X)`.
 """
 
 from __future__ import annotations
@@ -147,7 +156,9 @@ class NetworkService:
                 self._networks[record["Id"]] = record
                 self._make_allocator(record)
         for entry in sorted(os.listdir(self._sandboxes_dir)):
-            if entry.endswith(".json"):
+            if ".json.tmp-" in entry:  # a write cut short by a crash
+                os.unlink(os.path.join(self._sandboxes_dir, entry))
+            elif entry.endswith(".json"):
                 record = read_json(os.path.join(self._sandboxes_dir, entry))
                 self._sandboxes[record["ContainerID"]] = record
                 for net_id, ep in record["Endpoints"].items():

@@ -224,3 +224,48 @@ def test_bridge_name_option(service):
     with IPRoute() as ipr:
         assert ipr.link_lookup(ifname=bridge)
     assert os.path.exists(f"/sys/class/net/{bridge}/bridge")
+
+
+def test_calls_from_many_threads(service):
+    """The daemon calls from worker threads: pyroute2 work must stay on the service's thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    net = unique_name("thr")
+    service.create(net, subnet=free_subnets(1)[0])
+    ids = [cid() for _ in range(8)]
+
+    def setup(x: str) -> str:
+        service.sandbox_create(x)
+        return service.connect(net, x, "t" + x[:6]).ip_address
+
+    with ThreadPoolExecutor(4) as pool:
+        addresses = list(pool.map(setup, ids))
+        assert len(set(addresses)) == 8
+        list(pool.map(service.sandbox_remove, ids))
+    assert service.inspect(net)["Containers"] == {}
+
+
+def test_etc_files_for_a_container(service, tmp_path):
+    net = unique_name("etc")
+    service.create(net, subnet=free_subnets(1)[0])
+    a, b = cid(), cid()
+    service.sandbox_create(a)
+    service.sandbox_create(b)
+    ea = service.connect(net, a, "web")
+    eb = service.connect("bridge", b, "plain")
+    service.write_hosts(a, str(tmp_path / "hosts-a"), "webhost", extra_hosts=["gw:host-gateway"])
+    hosts = (tmp_path / "hosts-a").read_text()
+    assert hosts.startswith("127.0.0.1\tlocalhost\n")
+    assert f"{ea.ip_address}\twebhost\n" in hosts
+    assert f"{service.inspect('bridge')['IPAM']['Config'][0]['Gateway']}\tgw\n" in hosts
+    service.write_resolv_conf(a, str(tmp_path / "resolv-a"), dns_options=["timeout:1"])
+    assert "nameserver 127.0.0.11\n" in (tmp_path / "resolv-a").read_text()
+    # the default bridge gets the host's resolv.conf without localhost servers: the fixture's
+    # host file has only 127.0.0.53, so Docker's fallback servers are written
+    service.write_resolv_conf(b, str(tmp_path / "resolv-b"))
+    text = (tmp_path / "resolv-b").read_text()
+    assert "127.0.0.53" not in text and "nameserver 8.8.8.8" in text
+    assert "search example.test" in text
+    service.write_hostname(str(tmp_path / "hostname"), "webhost")
+    assert (tmp_path / "hostname").read_text() == "webhost\n"
+    assert eb.ip_address in service.inspect("bridge")["Containers"][b]["IPv4Address"]
