@@ -1091,6 +1091,96 @@ def _setup_working_dir(rootfs: str, cwd: str) -> None:
         raise InvalidParameter(f"Cannot mkdir: {cwd} is not a directory")
 
 
+def _sysctls(hc: dict[str, Any], cfg: dict[str, Any]) -> dict[str, str]:
+    """Docker's default sysctls (for a network namespace of its own), the domain name, then
+    HostConfig.Sysctls, which win."""
+    sysctl: dict[str, str] = {}
+    network_mode = hc.get("NetworkMode") or "default"
+    if network_mode != "host" and not _container_ref(network_mode):
+        if _sysctl_exists("net.ipv4.ping_group_range"):
+            sysctl["net.ipv4.ping_group_range"] = "0 2147483647"
+        if _sysctl_exists("net.ipv4.ip_unprivileged_port_start"):
+            sysctl["net.ipv4.ip_unprivileged_port_start"] = "0"
+    if cfg.get("Domainname") and (hc.get("UTSMode") or "") != "host":
+        sysctl["kernel.domainname"] = cfg["Domainname"]
+    sysctl.update({str(k): str(v) for k, v in (hc.get("Sysctls") or {}).items()})
+    return sysctl
+
+
+def _devices(hc: dict[str, Any], privileged: bool) -> tuple[list[dict], list[dict]]:
+    """linux.devices and the cgroup device rules (moby's WithDevices)."""
+    devices: list[dict[str, Any]] = []
+    if privileged:
+        devices.extend(host_devices())
+        for mapping in hc.get("Devices") or []:
+            if mapping.get("PathOnHost") == mapping.get("PathInContainer"):
+                continue  # already there with every host device
+            found, _ = devices_from_path(
+                mapping.get("PathOnHost", ""), mapping.get("PathInContainer", ""), "rwm"
+            )
+            devices.extend(found)
+        return devices, [{"allow": True, "access": "rwm"}]
+    rules = _default_device_rules()
+    for mapping in hc.get("Devices") or []:
+        found, allowed = devices_from_path(
+            mapping.get("PathOnHost", ""),
+            mapping.get("PathInContainer", ""),
+            mapping.get("CgroupPermissions", "rwm"),
+        )
+        devices.extend(found)
+        rules.extend(allowed)
+    rules.extend(device_cgroup_rules(list(hc.get("DeviceCgroupRules") or [])))
+    return devices, rules
+
+
+def _process(
+    hc: dict[str, Any],
+    cfg: dict[str, Any],
+    *,
+    rootfs: str,
+    hostname: str,
+    args: list[str],
+    cwd: str,
+    cap_list: list[str],
+    no_new_privileges: bool,
+    linked_env: list[str] | tuple,
+) -> dict[str, Any]:
+    uid, gid, sgids = resolve_user(rootfs, cfg.get("User") or "")
+    additional = [gid, *sgids, *group_ids(rootfs, list(hc.get("GroupAdd") or []))]
+    process: dict[str, Any] = {
+        "terminal": bool(cfg.get("Tty")),
+        "user": {"uid": uid, "gid": gid, "additionalGids": additional},
+        "args": args,
+        "env": container_env(cfg, hostname, linked_env),
+        "cwd": cwd,
+        "capabilities": {
+            "bounding": list(cap_list),
+            "effective": list(cap_list),
+            "permitted": list(cap_list),
+        },
+        "oomScoreAdj": int(hc.get("OomScoreAdj") or 0),
+    }
+    rlimits = _rlimits(list(hc.get("Ulimits") or []))
+    if rlimits:
+        process["rlimits"] = rlimits
+    if no_new_privileges:
+        process["noNewPrivileges"] = True
+    console = hc.get("ConsoleSize") or [0, 0]
+    if cfg.get("Tty") and (console[0] or console[1]):
+        process["consoleSize"] = {"height": int(console[0]), "width": int(console[1])}
+    return process
+
+
+def _working_dir(cfg: dict[str, Any]) -> str:
+    cwd = posixpath.normpath(cfg.get("WorkingDir") or "/")
+    if not cwd.startswith("/"):
+        raise InvalidParameter(
+            f"the working directory '{cfg.get('WorkingDir')}' is invalid, "
+            "it needs to be an absolute path"
+        )
+    return cwd
+
+
 def generate(
     image_config: dict[str, Any] | None,
     config: dict[str, Any],
@@ -1118,38 +1208,28 @@ def generate(
     engine's network namespace); `init_path` is the host binary bound at /sbin/docker-init
     when HostConfig.Init is set; `shm_source` is the /dev/shm to share with IpcMode
     "container:<id>" (by default the one under /proc/<pid>/root of `ipc_ns_path`) or "host";
-    `linked_env` holds the variables of legacy --link options. `cgroups_path` defaults to /dockyard/<container_id>. The
-    working directory is created in `rootfs` if missing.
+    `linked_env` holds the variables of legacy --link options. `cgroups_path` defaults to
+    /dockyard/<container_id>. The working directory is created in `rootfs` if missing.
     """
     hc = adapt_host_config(host_config)
     cfg = merge_config(image_config, config) if image_config is not None else dict(config)
     verify_host_config(hc, cfg)
     privileged = bool(hc.get("Privileged"))
     security = SecurityOptions(list(hc.get("SecurityOpt") or []))
-
     args = process_args(cfg)
-    cwd = posixpath.normpath(cfg.get("WorkingDir") or "/")
-    if not cwd.startswith("/"):
-        raise InvalidParameter(
-            f"the working directory '{cfg.get('WorkingDir')}' is invalid, "
-            "it needs to be an absolute path"
-        )
-    uid, gid, sgids = resolve_user(rootfs, cfg.get("User") or "")
-    additional = [gid, *sgids, *group_ids(rootfs, list(hc.get("GroupAdd") or []))]
+    cwd = _working_dir(cfg)
 
-    mounts_in = [dict(m, options=list(m.get("options") or [])) for m in extra_mounts]
-    mounts_in += _tmpfs_mounts(hc.get("Tmpfs") or {})
+    user_mounts = [dict(m, options=list(m.get("options") or [])) for m in extra_mounts]
+    user_mounts += _tmpfs_mounts(hc.get("Tmpfs") or {})
     shared_shm = _ipc_shm_mount(hc.get("IpcMode") or "private", shm_source, ipc_ns_path)
-    if shared_shm and all(posixpath.normpath(m["destination"]) != "/dev/shm" for m in mounts_in):
-        mounts_in.append(shared_shm)
-    pid_private = (hc.get("PidMode") or "") not in ("host",) and not _container_ref(
-        hc.get("PidMode") or ""
-    )
-    if hc.get("Init") and pid_private:
+    if shared_shm and all(posixpath.normpath(m["destination"]) != "/dev/shm" for m in user_mounts):
+        user_mounts.append(shared_shm)
+    pid_mode = hc.get("PidMode") or ""
+    if hc.get("Init") and pid_mode != "host" and not _container_ref(pid_mode):
         if not init_path:
             raise InvalidParameter("HostConfig.Init is not supported: no init binary configured")
         args = [INIT_PATH_IN_CONTAINER, "--", *args]
-        mounts_in.append(
+        user_mounts.append(
             {
                 "destination": INIT_PATH_IN_CONTAINER,
                 "type": "bind",
@@ -1159,68 +1239,10 @@ def generate(
         )
 
     cap_list = capability_list(hc)
-    process: dict[str, Any] = {
-        "terminal": bool(cfg.get("Tty")),
-        "user": {"uid": uid, "gid": gid, "additionalGids": additional},
-        "args": args,
-        "env": container_env(cfg, hostname, linked_env),
-        "cwd": cwd,
-        "capabilities": {
-            "bounding": list(cap_list),
-            "effective": list(cap_list),
-            "permitted": list(cap_list),
-        },
-        "oomScoreAdj": int(hc.get("OomScoreAdj") or 0),
-    }
-    rlimits = _rlimits(list(hc.get("Ulimits") or []))
-    if rlimits:
-        process["rlimits"] = rlimits
-    if security.no_new_privileges:
-        process["noNewPrivileges"] = True
-    console = hc.get("ConsoleSize") or [0, 0]
-    if cfg.get("Tty") and (console[0] or console[1]):
-        process["consoleSize"] = {"height": int(console[0]), "width": int(console[1])}
-
-    sysctl: dict[str, str] = {}
-    network_mode = hc.get("NetworkMode") or "default"
-    if network_mode != "host" and not _container_ref(network_mode):
-        if _sysctl_exists("net.ipv4.ping_group_range"):
-            sysctl["net.ipv4.ping_group_range"] = "0 2147483647"
-        if _sysctl_exists("net.ipv4.ip_unprivileged_port_start"):
-            sysctl["net.ipv4.ip_unprivileged_port_start"] = "0"
-    uts_host = (hc.get("UTSMode") or "") == "host"
-    if cfg.get("Domainname") and not uts_host:
-        sysctl["kernel.domainname"] = cfg["Domainname"]
-    sysctl.update({str(k): str(v) for k, v in (hc.get("Sysctls") or {}).items()})
-
-    resources_ = _resources(hc)
-    devices: list[dict[str, Any]] = []
-    device_rules = _default_device_rules()
-    if privileged:
-        devices.extend(host_devices())
-        for mapping in hc.get("Devices") or []:
-            if mapping.get("PathOnHost") == mapping.get("PathInContainer"):
-                continue
-            found, _ = devices_from_path(
-                mapping.get("PathOnHost", ""), mapping.get("PathInContainer", ""), "rwm"
-            )
-            devices.extend(found)
-        device_rules = [{"allow": True, "access": "rwm"}]
-    else:
-        for mapping in hc.get("Devices") or []:
-            found, rules = devices_from_path(
-                mapping.get("PathOnHost", ""),
-                mapping.get("PathInContainer", ""),
-                mapping.get("CgroupPermissions", "rwm"),
-            )
-            devices.extend(found)
-            device_rules.extend(rules)
-        device_rules.extend(device_cgroup_rules(list(hc.get("DeviceCgroupRules") or [])))
-    resources_ = {"devices": device_rules, **resources_}
-
+    devices, device_rules = _devices(hc, privileged)
     linux: dict[str, Any] = {
-        "sysctl": sysctl,
-        "resources": resources_,
+        "sysctl": _sysctls(hc, cfg),
+        "resources": {"devices": device_rules, **_resources(hc)},
         "cgroupsPath": cgroups_path or f"/dockyard/{container_id}",
         "namespaces": _namespaces(hc, cfg, netns_path, ipc_ns_path, pid_ns_path),
         "devices": devices,
@@ -1241,12 +1263,22 @@ def generate(
         writable_cgroups = security.writable_cgroups
     spec: dict[str, Any] = {
         "ociVersion": OCI_VERSION,
-        "process": process,
+        "process": _process(
+            hc,
+            cfg,
+            rootfs=rootfs,
+            hostname=hostname,
+            args=args,
+            cwd=cwd,
+            cap_list=cap_list,
+            no_new_privileges=security.no_new_privileges,
+            linked_env=linked_env,
+        ),
         "root": {"path": rootfs, "readonly": bool(hc.get("ReadonlyRootfs"))},
-        "hostname": "" if uts_host else hostname,
+        "hostname": "" if (hc.get("UTSMode") or "") == "host" else hostname,
         "mounts": _mounts(
             hc,
-            mounts_in,
+            user_mounts,
             readonly_root=bool(hc.get("ReadonlyRootfs")),
             privileged=privileged,
             writable_cgroups=writable_cgroups,
