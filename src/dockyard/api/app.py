@@ -93,8 +93,10 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status >= 400 and exc.content_type != "application/json":
             return error_response(exc.status, exc.reason or exc.text or "error")
         raise
-    except (ConnectionResetError, BrokenPipeError):
-        raise
+    except ConnectionError:
+        # The client went away mid-response: nothing to tell it.
+        log.debug("%s %s: client disconnected", request.method, request.path)
+        return web.Response(status=204)
     except Exception as exc:  # noqa: BLE001 - the last line of defence, logged
         log.exception("%s %s failed", request.method, request.path)
         return error_response(500, str(exc) or exc.__class__.__name__)

@@ -190,3 +190,79 @@ _COMMON_HEADERS: dict[str, str] = {}
 def set_common_headers(headers: dict[str, str]) -> None:
     _COMMON_HEADERS.clear()
     _COMMON_HEADERS.update(headers)
+
+
+class BlockingBody:
+    """The request body as a blocking file object, for services that read in a thread."""
+
+    def __init__(self, request: web.Request, loop: asyncio.AbstractEventLoop) -> None:
+        self._content = request.content
+        self._loop = loop
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            coro = self._content.read()
+        else:
+            coro = self._content.read(n)
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def readable(self) -> bool:
+        return True
+
+
+async def iterate_in_thread(make_iter: Any, maxsize: int = 64) -> Any:
+    """Run a blocking iterator in a thread and yield its items on the loop.
+
+    `make_iter()` is called in the thread. When the consumer stops early, the thread stops
+    at its next item and the iterator is closed."""
+    import threading
+
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> None:
+        fut = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+        while not stop.is_set():
+            try:
+                fut.result(0.5)
+                return
+            except TimeoutError:
+                continue
+            except Exception:  # noqa: BLE001 - the loop is gone
+                return
+        fut.cancel()
+
+    def run() -> None:
+        it = None
+        try:
+            it = make_iter()
+            for item in it:
+                if stop.is_set():
+                    break
+                put(("item", item))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put(("error", exc))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:  # noqa: BLE001
+                    pass
+            put(("end", None))
+
+    thread = threading.Thread(target=run, daemon=True, name="api-iter")
+    thread.start()
+    try:
+        while True:
+            kind, value = await queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while not queue.empty():
+            queue.get_nowait()

@@ -132,6 +132,7 @@ _FLAG_KEYS = {
     "live_restore": "live-restore",
     "mtu": "mtu",
     "labels": "labels",
+    "cgroup_parent": "cgroup-parent",
 }
 
 
@@ -208,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--live-restore", dest="live_restore", action="store_true", default=None)
     p.add_argument("--mtu", dest="mtu", type=int)
     p.add_argument("--label", dest="labels", action="append")
+    p.add_argument("--cgroup-parent", dest="cgroup_parent", help="Parent cgroup of containers")
     return p
 
 

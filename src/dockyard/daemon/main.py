@@ -23,6 +23,8 @@ from typing import Any
 from aiohttp import web
 
 from dockyard.api.app import Routes, make_app
+from dockyard.api.containers import ContainerRoutes
+from dockyard.api.images import ImageRoutes
 from dockyard.api.system import SystemRoutes
 from dockyard.api.volumes import VolumeRoutes
 from dockyard.daemon import sysinfo
@@ -73,15 +75,76 @@ class Engine:
     """The wired services and the route modules built on them (made once, at start)."""
 
     def __init__(self, cfg: DaemonConfig) -> None:
+        from dockyard.containers.init import find_init
+        from dockyard.containers.service import ContainerService
+        from dockyard.content import ContentStore
+        from dockyard.distribution.config import RegistryConfig
+        from dockyard.images.service import ImageService
+        from dockyard.snapshots import Snapshotter
+
         self.cfg = cfg
+        root, run = cfg.data_root, cfg.exec_root
         self.events = EventBus()
-        self.volumes = VolumeService(os.path.join(cfg.data_root, "volumes"))
-        # Services with start-up recovery, in dependency order.
-        self.reconcilers: list[Callable[[], Any]] = [self.volumes.reconcile]
-        self.closers: list[Callable[[], Any]] = []
+        self.volumes = VolumeService(os.path.join(root, "volumes"))
+        self.content = ContentStore(os.path.join(root, "content"))
+        self.snapshots = Snapshotter(os.path.join(root, "snapshots"))
+        self.images = ImageService(os.path.join(root, "images"), self.content, self.snapshots)
+        try:
+            self.registry_config = RegistryConfig.from_daemon_json(cfg.settings)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        self.network = self._network()
+        self.containers = ContainerService(
+            os.path.join(root, "containers"),
+            images=self.images,
+            snapshotter=self.snapshots,
+            volumes=self.volumes,
+            events=self.events.publish,
+            network=self.network,
+            runtime_root=os.path.join(run, "runtime"),
+            run_dir=os.path.join(run, "containers"),
+            cgroup_parent=cfg.get("cgroup-parent") or "dockyard",
+            init_path=find_init(),
+        )
+        self.volumes.set_usage_probe(self._volume_users)
+        # Start-up recovery, in dependency order.
+        self.reconcilers: list[Callable[[], Any]] = [
+            self.volumes.reconcile,
+            self.snapshots.reconcile,
+            self.images.reconcile,
+            self.containers.reconcile,
+        ]
+        self.closers: list[Callable[[], Any]] = [self.containers.close]
+
+    def _network(self) -> Any:
+        """The container-facing network adapter, when the network layer provides one."""
+        try:
+            from dockyard.network.containers import ContainerNetworking
+        except ImportError:
+            return None
+        return ContainerNetworking.from_daemon_config(self.cfg)
+
+    def _volume_users(self, name: str) -> list[str]:
+        return [c["Id"] for c in self.containers.list(all=True, filters={"volume": [name]})]
+
+    def _image_users(self, image_id: str) -> list[tuple[str, bool]]:
+        return [
+            (c["Id"], c["State"] in ("running", "paused", "restarting"))
+            for c in self.containers.list(all=True)
+            if c.get("ImageID") == image_id
+        ]
 
     async def info(self) -> dict[str, Any]:
         info = await asyncio.to_thread(sysinfo.base_info, self.cfg.data_root, self.cfg.settings)
+        containers = await asyncio.to_thread(self.containers.list, True)
+        states = [c.get("State") for c in containers]
+        info["Containers"] = len(states)
+        info["ContainersRunning"] = sum(1 for s in states if s in ("running", "restarting"))
+        info["ContainersPaused"] = states.count("paused")
+        info["ContainersStopped"] = (
+            info["Containers"] - info["ContainersRunning"] - info["ContainersPaused"]
+        )
+        info["Images"] = len(await asyncio.to_thread(self.images.list, True))
         info["NEventsListener"] = len(self.events._subs)
         info["NGoroutines"] = len(asyncio.all_tasks())
         import datetime
@@ -110,6 +173,10 @@ class Engine:
         return [
             SystemRoutes(sysinfo.version_info, self.info, self.events, self.df).setup,
             VolumeRoutes(self.volumes, self.events).setup,
+            ImageRoutes(
+                self.images, self.content, self.events, self.registry_config, self._image_users
+            ).setup,
+            ContainerRoutes(self.containers).setup,
         ]
 
     async def reconcile(self) -> None:

@@ -1,0 +1,570 @@
+"""Container and exec routes over ContainerService (whose calls block: run in threads)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from dockyard.api.app import Routes, api_version
+from dockyard.api.body import field, query_bool, query_int, read_json_object
+from dockyard.api.filters import request_filters
+from dockyard.api.streams import (
+    MULTIPLEXED_STREAM,
+    RAW_STREAM,
+    BlockingBody,
+    HijackedConnection,
+    dumps,
+    hijack,
+    iterate_in_thread,
+    stdcopy_frame,
+)
+from dockyard.errors import InvalidParameter, NotFound
+
+log = logging.getLogger("dockyard.api")
+_STREAM_NO = {"stdout": 1, "stderr": 2}
+DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
+
+
+def _json(obj: object, status: int = 200) -> web.Response:
+    return web.Response(body=dumps(obj), status=status, content_type="application/json")
+
+
+def parse_detach_keys(spec: str | None) -> bytes:
+    """docker's --detach-keys: comma-separated `ctrl-<x>` or single characters."""
+    if not spec:
+        return DEFAULT_DETACH_KEYS
+    out = bytearray()
+    for part in spec.split(","):
+        part = part.strip()
+        if part.startswith("ctrl-") and len(part) == 6:
+            c = part[5]
+            code = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}.get(c)
+            if code is None:
+                if not c.isalpha():
+                    raise InvalidParameter(f"Invalid escape keys ({spec}) provided")
+                code = ord(c.lower()) - ord("a") + 1
+            out.append(code)
+        elif len(part) == 1:
+            out.append(ord(part))
+        else:
+            raise InvalidParameter(f"Invalid escape keys ({spec}) provided")
+    return bytes(out)
+
+
+class ContainerRoutes:
+    def __init__(self, containers: Any) -> None:
+        self.c = containers
+
+    def setup(self, routes: Routes) -> None:
+        r = routes
+        r.get("/containers/json", self.list)
+        r.post("/containers/create", self.create)
+        r.post("/containers/prune", self.prune)
+        r.get("/containers/{id}/json", self.inspect)
+        r.post("/containers/{id}/start", self.start)
+        r.post("/containers/{id}/stop", self.stop)
+        r.post("/containers/{id}/restart", self.restart)
+        r.post("/containers/{id}/kill", self.kill)
+        r.post("/containers/{id}/wait", self.wait)
+        r.delete("/containers/{id}", self.remove)
+        r.get("/containers/{id}/logs", self.logs)
+        r.post("/containers/{id}/attach", self.attach)
+        r.post("/containers/{id}/resize", self.resize)
+        r.get("/containers/{id}/top", self.top)
+        r.get("/containers/{id}/stats", self.stats)
+        r.post("/containers/{id}/rename", self.rename)
+        r.post("/containers/{id}/pause", self.pause)
+        r.post("/containers/{id}/unpause", self.unpause)
+        r.post("/containers/{id}/update", self.update)
+        r.get("/containers/{id}/archive", self.archive_get)
+        r.put("/containers/{id}/archive", self.archive_put)
+        r.get("/containers/{id}/export", self.export)
+        r.get("/containers/{id}/changes", self.changes)
+        r.post("/containers/{id}/exec", self.exec_create)
+        r.post("/exec/{id}/start", self.exec_start)
+        r.post("/exec/{id}/resize", self.exec_resize)
+        r.get("/exec/{id}/json", self.exec_inspect)
+
+    # -- create, list, inspect ------------------------------------------------------------
+
+    async def create(self, request: web.Request) -> web.Response:
+        body = await read_json_object(request)
+        name = request.query.get("name") or None
+        host_config = field(body, "HostConfig", dict, {}, "ContainerCreateConfig")
+        networking = field(body, "NetworkingConfig", dict, {}, "ContainerCreateConfig")
+        config = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}
+        _check_config_types(config)
+        result = await asyncio.to_thread(self.c.create, name, config, host_config, networking)
+        result.setdefault("Warnings", [])
+        if result["Warnings"] is None:
+            result["Warnings"] = []
+        return _json(result, 201)
+
+    async def list(self, request: web.Request) -> web.Response:
+        filters = request_filters(request)
+        limit = query_int(request, "limit", -1)
+        out = await asyncio.to_thread(
+            self.c.list,
+            query_bool(request, "all"),
+            limit if limit else -1,
+            query_bool(request, "size"),
+            filters,
+        )
+        return _json(out)
+
+    async def inspect(self, request: web.Request) -> web.Response:
+        view = await asyncio.to_thread(
+            self.c.inspect, request.match_info["id"], query_bool(request, "size")
+        )
+        return _json(view)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self, request: web.Request) -> web.Response:
+        await asyncio.to_thread(self.c.start, request.match_info["id"])
+        return web.Response(status=204)
+
+    def _timeout(self, request: web.Request) -> int | None:
+        return query_int(request, "t", None)
+
+    async def stop(self, request: web.Request) -> web.Response:
+        await asyncio.to_thread(
+            self.c.stop,
+            request.match_info["id"],
+            self._timeout(request),
+            request.query.get("signal") or None,
+        )
+        return web.Response(status=204)
+
+    async def restart(self, request: web.Request) -> web.Response:
+        await asyncio.to_thread(
+            self.c.restart,
+            request.match_info["id"],
+            self._timeout(request),
+            request.query.get("signal") or None,
+        )
+        return web.Response(status=204)
+
+    async def kill(self, request: web.Request) -> web.Response:
+        await asyncio.to_thread(
+            self.c.kill, request.match_info["id"], request.query.get("signal") or "SIGKILL"
+        )
+        return web.Response(status=204)
+
+    async def wait(self, request: web.Request) -> web.StreamResponse:
+        ref = request.match_info["id"]
+        condition = request.query.get("condition") or "not-running"
+        await asyncio.to_thread(self.c.resolve, ref)  # 404 before the 200
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise InvalidParameter(f'invalid condition: "{condition}"')
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        try:
+            result = await asyncio.to_thread(self.c.wait, ref, condition)
+        except NotFound:
+            result = {"StatusCode": 0, "Error": None}
+        except Exception as exc:  # noqa: BLE001 - the 200 went out: report in the body
+            result = {"StatusCode": -1, "Error": {"Message": str(exc)}}
+        if api_version(request) < (1, 30):
+            result.pop("Error", None)
+        await resp.write(dumps(result))
+        await resp.write_eof()
+        return resp
+
+    async def remove(self, request: web.Request) -> web.Response:
+        await asyncio.to_thread(
+            self.c.remove,
+            request.match_info["id"],
+            query_bool(request, "force"),
+            query_bool(request, "v"),
+            query_bool(request, "link"),
+        )
+        return web.Response(status=204)
+
+    async def rename(self, request: web.Request) -> web.Response:
+        await asyncio.to_thread(
+            self.c.rename, request.match_info["id"], request.query.get("name", "")
+        )
+        return web.Response(status=204)
+
+    async def pause(self, request: web.Request) -> web.Response:
+        await asyncio.to_thread(self.c.pause, request.match_info["id"])
+        return web.Response(status=204)
+
+    async def unpause(self, request: web.Request) -> web.Response:
+        await asyncio.to_thread(self.c.unpause, request.match_info["id"])
+        return web.Response(status=204)
+
+    async def update(self, request: web.Request) -> web.Response:
+        body = await read_json_object(request)
+        result = await asyncio.to_thread(self.c.update, request.match_info["id"], body)
+        return _json({"Warnings": result.get("Warnings") or []})
+
+    async def prune(self, request: web.Request) -> web.Response:
+        filters = request_filters(request)
+        return _json(await asyncio.to_thread(self.c.prune, filters))
+
+    # -- logs, top, stats, changes ----------------------------------------------------------
+
+    async def logs(self, request: web.Request) -> web.StreamResponse:
+        ref = request.match_info["id"]
+        q = request.query
+        stdout, stderr = query_bool(request, "stdout"), query_bool(request, "stderr")
+        if not stdout and not stderr:
+            raise InvalidParameter("Bad parameters: you must choose at least one stream")
+        tail_raw = q.get("tail", "all")
+        tail = -1 if tail_raw in ("", "all") else _int(tail_raw, "tail")
+        since = _float(q.get("since", "0"), "since")
+        until = _float(q.get("until", "0"), "until")
+        info = await asyncio.to_thread(self.c.inspect, ref)
+        tty = bool((info.get("Config") or {}).get("Tty"))
+        kwargs = dict(
+            stdout=stdout,
+            stderr=stderr,
+            follow=query_bool(request, "follow"),
+            since=since,
+            until=until,
+            timestamps=query_bool(request, "timestamps"),
+            tail=tail,
+        )
+        # Raise errors (e.g. the none log driver) before the 200.
+        first = await asyncio.to_thread(lambda: self.c.logs(ref, **kwargs))
+        resp = web.StreamResponse(
+            headers={"Content-Type": RAW_STREAM if tty else MULTIPLEXED_STREAM}
+        )
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        used = [False]
+
+        def make() -> Any:
+            if not used[0]:
+                used[0] = True
+                return first
+            return self.c.logs(ref, **kwargs)
+
+        try:
+            async for stream, data in iterate_in_thread(make):
+                await resp.write(data if tty else stdcopy_frame(_STREAM_NO.get(stream, 1), data))
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        await resp.write_eof()
+        return resp
+
+    async def top(self, request: web.Request) -> web.Response:
+        out = await asyncio.to_thread(
+            self.c.top, request.match_info["id"], request.query.get("ps_args", "")
+        )
+        return _json(out)
+
+    async def stats(self, request: web.Request) -> web.StreamResponse:
+        ref = request.match_info["id"]
+        stream = query_bool(request, "stream", True)
+        one_shot = query_bool(request, "one-shot")
+        if one_shot and stream:
+            raise InvalidParameter("cannot have stream=true and one-shot=true")
+        await asyncio.to_thread(self.c.resolve, ref)
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        async for entry in iterate_in_thread(lambda: self.c.stats(ref, stream, one_shot)):
+            await resp.write(dumps(entry))
+        await resp.write_eof()
+        return resp
+
+    async def changes(self, request: web.Request) -> web.Response:
+        out = await asyncio.to_thread(self.c.changes, request.match_info["id"])
+        return _json(out or None)
+
+    # -- archive and export -----------------------------------------------------------------
+
+    async def archive_get(self, request: web.Request) -> web.StreamResponse:
+        ref = request.match_info["id"]
+        path = request.query.get("path")
+        if not path:
+            raise InvalidParameter("path is required")
+        if request.method == "HEAD":
+            st = await asyncio.to_thread(self.c.archive_head, ref, path)
+            return web.Response(
+                status=200,
+                headers={
+                    "X-Docker-Container-Path-Stat": _stat_header(st),
+                    "Content-Type": "application/x-tar",
+                },
+            )
+        st, chunks = await asyncio.to_thread(self.c.archive_get, ref, path)
+        resp = web.StreamResponse(
+            headers={
+                "X-Docker-Container-Path-Stat": _stat_header(st),
+                "Content-Type": "application/x-tar",
+            }
+        )
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        async for chunk in iterate_in_thread(lambda: chunks):
+            await resp.write(chunk)
+        await resp.write_eof()
+        return resp
+
+    async def archive_put(self, request: web.Request) -> web.Response:
+        ref = request.match_info["id"]
+        path = request.query.get("path")
+        if not path:
+            raise InvalidParameter("path is required")
+        body = BlockingBody(request, asyncio.get_running_loop())
+        await asyncio.to_thread(
+            lambda: self.c.archive_put(
+                ref,
+                path,
+                body,
+                no_overwrite_dir_non_dir=query_bool(request, "noOverwriteDirNonDir"),
+                copy_uid_gid=query_bool(request, "copyUIDGID"),
+            )
+        )
+        return web.Response(status=200)
+
+    async def export(self, request: web.Request) -> web.StreamResponse:
+        ref = request.match_info["id"]
+        chunks = await asyncio.to_thread(self.c.export, ref)
+        resp = web.StreamResponse(headers={"Content-Type": "application/x-tar"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        async for chunk in iterate_in_thread(lambda: chunks):
+            await resp.write(chunk)
+        await resp.write_eof()
+        return resp
+
+    # -- attach, resize, exec ---------------------------------------------------------------
+
+    async def attach(self, request: web.Request) -> web.StreamResponse:
+        ref = request.match_info["id"]
+        q = request.query
+        stdin = query_bool(request, "stdin")
+        detach_keys = parse_detach_keys(q.get("detachKeys"))
+        info = await asyncio.to_thread(self.c.inspect, ref)
+        opts = dict(
+            stdin=stdin,
+            stdout=query_bool(request, "stdout"),
+            stderr=query_bool(request, "stderr"),
+            logs=query_bool(request, "logs"),
+            stream=query_bool(request, "stream"),
+        )
+        tty = bool((info.get("Config") or {}).get("Tty"))
+        if (info.get("State") or {}).get("Status") != "created" or not opts["stream"]:
+            stream = await asyncio.to_thread(lambda: self.c.attach(ref, **opts))
+            resp, conn = await hijack(request, RAW_STREAM if stream.tty else MULTIPLEXED_STREAM)
+            await pump(conn, stream, stdin, detach_keys)
+            return resp
+        # `docker run` attaches before it starts the container: answer the upgrade now, then
+        # wait for the start and replay what the container wrote before we got there.
+        resp, conn = await hijack(request, RAW_STREAM if tty else MULTIPLEXED_STREAM)
+        cid = info["Id"]
+        try:
+            while not conn.closed:
+                state = await asyncio.to_thread(self.c.state, cid)
+                if state.get("Status") != "created":
+                    break
+                await asyncio.sleep(0.01)
+            if conn.closed:
+                return resp
+            opts["logs"] = True
+            stream = await asyncio.to_thread(lambda: self.c.attach(cid, **opts))
+        except Exception as exc:  # noqa: BLE001 - the 101 went out: end the stream
+            log.debug("attach to %s after start failed: %s", cid, exc)
+            conn.close()
+            return resp
+        await pump(conn, stream, stdin, detach_keys)
+        return resp
+
+    async def resize(self, request: web.Request) -> web.Response:
+        h = query_int(request, "h", 0) or 0
+        w = query_int(request, "w", 0) or 0
+        await asyncio.to_thread(self.c.resize, request.match_info["id"], h, w)
+        return web.Response(status=200)
+
+    async def exec_create(self, request: web.Request) -> web.Response:
+        body = await read_json_object(request)
+        for key, typ in (
+            ("AttachStdin", bool),
+            ("AttachStdout", bool),
+            ("AttachStderr", bool),
+            ("Tty", bool),
+            ("Privileged", bool),
+            ("User", str),
+            ("WorkingDir", str),
+            ("Cmd", list),
+            ("Env", list),
+            ("DetachKeys", str),
+        ):
+            field(body, key, typ, None, "ExecConfig")
+        result = await asyncio.to_thread(self.c.exec_create, request.match_info["id"], body)
+        return _json(result, 201)
+
+    async def exec_start(self, request: web.Request) -> web.StreamResponse:
+        exec_id = request.match_info["id"]
+        body = await read_json_object(request)
+        detach = bool(field(body, "Detach", bool, False, "ExecStartConfig"))
+        tty = field(body, "Tty", bool, None, "ExecStartConfig")
+        size = field(body, "ConsoleSize", list, None, "ExecStartConfig")
+        info = await asyncio.to_thread(self.c.exec_inspect, exec_id)
+        stream = await asyncio.to_thread(self.c.exec_start, exec_id, detach, tty, size)
+        if detach or stream is None:
+            return web.Response(status=200)
+        ctype = RAW_STREAM if stream.tty else MULTIPLEXED_STREAM
+        resp, conn = await hijack(request, ctype)
+        keys = parse_detach_keys(info.get("DetachKeys") if isinstance(info, dict) else None)
+        await pump(conn, stream, bool(info.get("OpenStdin")), keys)
+        return resp
+
+    async def exec_resize(self, request: web.Request) -> web.Response:
+        h = query_int(request, "h", 0) or 0
+        w = query_int(request, "w", 0) or 0
+        await asyncio.to_thread(self.c.exec_resize, request.match_info["id"], h, w)
+        return web.Response(status=201)
+
+    async def exec_inspect(self, request: web.Request) -> web.Response:
+        return _json(await asyncio.to_thread(self.c.exec_inspect, request.match_info["id"]))
+
+
+async def pump(conn: HijackedConnection, stream: Any, stdin: bool, detach_keys: bytes) -> None:
+    """Copy the container's output to the client and the client's input to the container,
+    until the output ends, the client goes away or types the detach keys."""
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    tty = stream.tty
+
+    async def output() -> None:
+        def read_all() -> None:
+            while True:
+                item = stream.read()
+                if item is None:
+                    break
+                kind, data = item
+                payload = data if tty else stdcopy_frame(_STREAM_NO.get(kind, 1), data)
+                fut = asyncio.run_coroutine_threadsafe(_safe_write(conn, payload), loop)
+                try:
+                    if not fut.result():
+                        break
+                except Exception:  # noqa: BLE001 - the loop or the client went away
+                    break
+
+        await asyncio.to_thread(read_all)
+        done.set()
+
+    async def input_() -> None:
+        matched = 0
+        while True:
+            data = await conn.read()
+            if not data:
+                if stdin:
+                    await asyncio.to_thread(stream.close_stdin)
+                return
+            if not stdin:
+                continue
+            out = bytearray()
+            for b in data:
+                if detach_keys and b == detach_keys[matched]:
+                    matched += 1
+                    if matched == len(detach_keys):
+                        done.set()
+                        return
+                    continue
+                if matched:
+                    out += detach_keys[:matched]
+                    matched = 0
+                out.append(b)
+            if out:
+                await asyncio.to_thread(stream.write, bytes(out))
+
+    out_task = asyncio.create_task(output())
+    in_task = asyncio.create_task(input_())
+    try:
+        await done.wait()
+    finally:
+        in_task.cancel()
+        if not out_task.done():
+            # Detached or the client left: drop our side of the stream; the process lives on.
+            await asyncio.to_thread(stream.close)
+        try:
+            await asyncio.wait_for(out_task, 10)
+        except (TimeoutError, asyncio.CancelledError):
+            out_task.cancel()
+        conn.close()
+
+
+async def _safe_write(conn: HijackedConnection, data: bytes) -> bool:
+    try:
+        await conn.write(data)
+        return True
+    except (ConnectionResetError, BrokenPipeError, OSError):
+        return False
+
+
+def _stat_header(st: dict[str, Any]) -> str:
+    return base64.b64encode(json.dumps(st).encode()).decode()
+
+
+def _int(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidParameter(f'invalid value for "{name}": {value!r}') from None
+
+
+def _float(value: str, name: str) -> float:
+    try:
+        return float(value or 0)
+    except ValueError:
+        raise InvalidParameter(f'invalid value for "{name}": {value!r}') from None
+
+
+_CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {
+    "Hostname": str,
+    "Domainname": str,
+    "User": str,
+    "AttachStdin": bool,
+    "AttachStdout": bool,
+    "AttachStderr": bool,
+    "Tty": bool,
+    "OpenStdin": bool,
+    "StdinOnce": bool,
+    "Env": list,
+    "Cmd": (list, str),
+    "Entrypoint": (list, str),
+    "Image": str,
+    "Volumes": dict,
+    "WorkingDir": str,
+    "Labels": dict,
+    "StopSignal": str,
+    "StopTimeout": int,
+    "ExposedPorts": dict,
+    "Healthcheck": dict,
+    "NetworkDisabled": bool,
+    "MacAddress": str,
+    "OnBuild": list,
+    "Shell": list,
+    "ArgsEscaped": bool,
+}
+
+
+def _check_config_types(config: dict[str, Any]) -> None:
+    for key, typ in _CONFIG_TYPES.items():
+        field(config, key, typ, None, "ContainerCreateConfig")
+    for key in ("Env", "Cmd", "Entrypoint"):
+        value = config.get(key)
+        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+            raise InvalidParameter(
+                f"json: cannot unmarshal number into Go struct field "
+                f"ContainerCreateConfig.{key} of type string"
+            )
+    labels = config.get("Labels") or {}
+    if not all(isinstance(v, str) for v in labels.values()):
+        raise InvalidParameter(
+            "json: cannot unmarshal number into Go struct field "
+            "ContainerCreateConfig.Labels of type string"
+        )
