@@ -94,7 +94,7 @@ def parse_port(spec: str | int) -> list[dict]:
 
 def long_port(entry: dict) -> dict:
     """A long-syntax port with compose's defaults filled in."""
-    port = dict(entry)
+    port = {k: v for k, v in entry.items() if not str(k).startswith("x-")}
     port.setdefault("protocol", "tcp")
     port.setdefault("mode", "ingress")
     if "published" in port and port["published"] is not None:
@@ -107,7 +107,10 @@ def long_port(entry: dict) -> dict:
 def ports_of(entries: list) -> list[dict]:
     out: list[dict] = []
     for entry in entries:
-        out.extend(long_port(entry) if isinstance(entry, dict) else parse_port(entry))
+        if isinstance(entry, dict):
+            out.append(long_port(entry))
+        else:
+            out.extend(parse_port(entry))
     return out
 
 
