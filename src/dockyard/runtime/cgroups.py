@@ -23,9 +23,18 @@ V2_CONTROLLERS = ("cpuset", "cpu", "io", "memory", "pids")
 
 # Devices every container may use whatever linux.resources.devices says (as runc allows).
 DEFAULT_ALLOWED_DEVICES = [
-    "c *:* m", "b *:* m",
-    "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm",
-    "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+    "c 10:200 rwm",
 ]
 
 
@@ -41,12 +50,14 @@ class Hierarchy:
 
 
 def _unescape(s: str) -> str:
-    return s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace(
-        "\\134", "\\")
+    return (
+        s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+    )
 
 
-def discover(mountinfo: str = "/proc/self/mountinfo",
-             proc_cgroup: str = "/proc/self/cgroup") -> list[Hierarchy]:
+def discover(
+    mountinfo: str = "/proc/self/mountinfo", proc_cgroup: str = "/proc/self/cgroup"
+) -> list[Hierarchy]:
     """The cgroup hierarchies mounted in this mount namespace (first mount of each)."""
     current: dict[str, str] = {}
     with open(proc_cgroup) as f:
@@ -100,15 +111,17 @@ class CgroupSet:
 
     # ----------------------------------------------------------------- construction
     @classmethod
-    def for_container(cls, cgroups_path: str | None, container_id: str,
-                      hierarchies: list[Hierarchy] | None = None) -> CgroupSet:
+    def for_container(
+        cls, cgroups_path: str | None, container_id: str, hierarchies: list[Hierarchy] | None = None
+    ) -> CgroupSet:
         if hierarchies is None:
             hierarchies = discover()
         path = cgroups_path or container_id
         if ":" in path:
             raise InvalidParameter(
                 f"cgroupsPath {path!r}: systemd cgroup paths (slice:prefix:name) are not "
-                "supported; use a cgroupfs path")
+                "supported; use a cgroupfs path"
+            )
         if ".." in path.split("/"):
             raise InvalidParameter(f"cgroupsPath {path!r} must not contain '..'")
         cs = cls(unified=is_unified(hierarchies))
@@ -118,7 +131,7 @@ class CgroupSet:
             else:
                 base = h.current
                 if h.root != "/" and base.startswith(h.root):
-                    base = base[len(h.root):]
+                    base = base[len(h.root) :]
                 rel = os.path.join(base.lstrip("/"), path)
             directory = os.path.normpath(os.path.join(h.mountpoint, rel))
             if h.key == "":
@@ -132,8 +145,12 @@ class CgroupSet:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CgroupSet:
-        return cls(dict(d.get("v1") or {}), d.get("v2"), bool(d.get("unified")),
-                   list(d.get("created") or []))
+        return cls(
+            dict(d.get("v1") or {}),
+            d.get("v2"),
+            bool(d.get("unified")),
+            list(d.get("created") or []),
+        )
 
     def directories(self) -> list[str]:
         dirs = list(self.v1.values())
@@ -299,7 +316,8 @@ def apply_v1(subsys_dir: Any, res: dict[str, Any]) -> None:
         if mem.get("limit") is not None:
             _set(mdir, "memory.limit_in_bytes", mem["limit"])
         if mem.get("swap") is not None and os.path.exists(
-                os.path.join(mdir, "memory.memsw.limit_in_bytes")):
+            os.path.join(mdir, "memory.memsw.limit_in_bytes")
+        ):
             _set(mdir, "memory.memsw.limit_in_bytes", mem["swap"])
         if mem.get("reservation") is not None:
             _set(mdir, "memory.soft_limit_in_bytes", mem["reservation"])

@@ -53,7 +53,7 @@ class _Channel:
     def send(self, kind: str, **data: Any) -> None:
         line = json.dumps({"t": kind, **data}).encode() + b"\n"
         while line:
-            line = line[os.write(self.msg_w, line):]
+            line = line[os.write(self.msg_w, line) :]
 
     def wait_go(self) -> None:
         if os.read(self.go_r, 1) != b"g":
@@ -68,8 +68,9 @@ def _run(plan: Plan, body: Any) -> NoReturn:
         sc.prctl(sc.PR_SET_DUMPABLE, 0)  # CVE-2019-5736: nothing may open us via /proc
         process.reset_signals()
         os.setsid()
-        moved = process.arrange_fds(plan.stdio, plan.extra_fds,
-                                    [plan.msg_w, plan.go_r, plan.fifo_fd, plan.console_fd])
+        moved = process.arrange_fds(
+            plan.stdio, plan.extra_fds, [plan.msg_w, plan.go_r, plan.fifo_fd, plan.console_fd]
+        )
         plan.msg_w, plan.go_r, plan.fifo_fd, plan.console_fd = moved  # type: ignore[assignment]
         chan = _Channel(plan.msg_w, plan.go_r)
         body(plan, chan)
@@ -79,8 +80,9 @@ def _run(plan: Plan, body: Any) -> NoReturn:
             if chan is not None:
                 chan.send("error", message=message)
             else:
-                os.write(plan.msg_w, json.dumps({"t": "error", "message": message}).encode()
-                         + b"\n")
+                os.write(
+                    plan.msg_w, json.dumps({"t": "error", "message": message}).encode() + b"\n"
+                )
         except OSError:
             try:
                 os.write(2, f"dockyard-runtime: {message}\n".encode())
@@ -103,8 +105,11 @@ def _init(plan: Plan, chan: _Channel) -> None:
 
     namespaces = [ns for ns in cfg.namespace_list(conf) if ns["type"] != "pid"]
     joined = {ns["type"] for ns in namespaces if ns.get("path")}
-    fds = [(os.open(ns["path"], os.O_RDONLY | os.O_CLOEXEC), cfg.NAMESPACE_FLAGS[ns["type"]])
-           for ns in namespaces if ns.get("path")]
+    fds = [
+        (os.open(ns["path"], os.O_RDONLY | os.O_CLOEXEC), cfg.NAMESPACE_FLAGS[ns["type"]])
+        for ns in namespaces
+        if ns.get("path")
+    ]
     for fd, flag in fds:
         sc.setns(fd, flag)
         os.close(fd)
@@ -174,7 +179,7 @@ def _cgroup_binds(cgroups: CgroupSet) -> list[tuple[str, str]]:
     """(name under /sys/fs/cgroup, host directory) for each v1 hierarchy of the container."""
     out = []
     for key, directory in cgroups.v1.items():
-        name = key[len("name="):] if key.startswith("name=") else key
+        name = key[len("name=") :] if key.startswith("name=") else key
         out.append((name, directory))
     return out
 
@@ -186,8 +191,9 @@ def _oom_score_adj(proc: dict[str, Any]) -> None:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(proc["oomScoreAdj"]))
     except OSError as e:
-        raise OSError(e.errno, f"setting oom_score_adj to {proc['oomScoreAdj']}: "
-                               f"{e.strerror}") from None
+        raise OSError(
+            e.errno, f"setting oom_score_adj to {proc['oomScoreAdj']}: {e.strerror}"
+        ) from None
 
 
 def _prepare_process(plan: Plan) -> tuple[str, dict[str, str]]:

@@ -65,8 +65,9 @@ def parse_signal(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dockyard-runtime",
-                                description="An OCI runtime with runc's command line")
+    p = argparse.ArgumentParser(
+        prog="dockyard-runtime", description="An OCI runtime with runc's command line"
+    )
     p.add_argument("--root", default=DEFAULT_ROOT, help="root directory for container state")
     p.add_argument("--log", default=None, help="file to log errors to")
     p.add_argument("--log-format", default="text", choices=["text", "json"])
@@ -141,8 +142,13 @@ def _dispatch(rt: Runtime, args: argparse.Namespace) -> int:
     if cmd in ("create", "run") and args.no_pivot:
         raise CliError("--no-pivot is not supported: dockyard-runtime always uses pivot_root")
     if cmd == "create":
-        rt.create(args.id, args.bundle, console_socket=args.console_socket,
-                  pid_file=args.pid_file, extra_fds=_preserved(args.preserve_fds))
+        rt.create(
+            args.id,
+            args.bundle,
+            console_socket=args.console_socket,
+            pid_file=args.pid_file,
+            extra_fds=_preserved(args.preserve_fds),
+        )
         return 0
     if cmd == "run":
         return _run(rt, args)
@@ -173,8 +179,9 @@ def _preserved(n: int) -> list[int]:
 
 
 def _runc_state(rt: Runtime, state: dict[str, Any]) -> dict[str, Any]:
-    out = {k: state[k] for k in ("ociVersion", "id", "pid", "status", "bundle", "rootfs",
-                                 "created")}
+    out = {
+        k: state[k] for k in ("ociVersion", "id", "pid", "status", "bundle", "rootfs", "created")
+    }
     if state.get("annotations"):
         out["annotations"] = state["annotations"]
     out["owner"] = ""
@@ -204,19 +211,29 @@ def _list(rt: Runtime, args: argparse.Namespace) -> None:
         print(json.dumps(rows or None, separators=(",", ":")))
         return
     header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
-    table = [header] + [[s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"],
-                         _owner(rt, s["id"])] for s in states]
+    table = [header] + [
+        [s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"], _owner(rt, s["id"])]
+        for s in states
+    ]
     widths = [max(12, max(len(r[i]) for r in table) + 3) for i in range(len(header))]
     for row in table:
-        print("".join(cell.ljust(widths[i]) if i < len(row) - 1 else cell
-                      for i, cell in enumerate(row)))
+        print(
+            "".join(
+                cell.ljust(widths[i]) if i < len(row) - 1 else cell for i, cell in enumerate(row)
+            )
+        )
 
 
 def _run(rt: Runtime, args: argparse.Namespace) -> int:
     extra = _preserved(args.preserve_fds)
     if args.detach:
-        rt.create(args.id, args.bundle, console_socket=args.console_socket,
-                  pid_file=args.pid_file, extra_fds=extra)
+        rt.create(
+            args.id,
+            args.bundle,
+            console_socket=args.console_socket,
+            pid_file=args.pid_file,
+            extra_fds=extra,
+        )
         rt.start(args.id)
         return 0
     if not args.no_subreaper:
@@ -228,10 +245,21 @@ def _run(rt: Runtime, args: argparse.Namespace) -> int:
     try:
         socket_path = listener.path if listener else args.console_socket
         if listener is None and not args.keep:
-            return rt.run(args.id, args.bundle, console_socket=socket_path,
-                          pid_file=args.pid_file, extra_fds=extra, forward_signals=True)
-        pid = rt.create(args.id, args.bundle, console_socket=socket_path,
-                        pid_file=args.pid_file, extra_fds=extra)
+            return rt.run(
+                args.id,
+                args.bundle,
+                console_socket=socket_path,
+                pid_file=args.pid_file,
+                extra_fds=extra,
+                forward_signals=True,
+            )
+        pid = rt.create(
+            args.id,
+            args.bundle,
+            console_socket=socket_path,
+            pid_file=args.pid_file,
+            extra_fds=extra,
+        )
         try:
             master = listener.receive_master() if listener else None
             _forward_signals(pid)
@@ -256,8 +284,15 @@ def _forward_signals(pid: int) -> None:
         except ProcessLookupError:
             pass
 
-    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
-              signal.SIGUSR2, signal.SIGWINCH):
+    for s in (
+        signal.SIGTERM,
+        signal.SIGINT,
+        signal.SIGHUP,
+        signal.SIGQUIT,
+        signal.SIGUSR1,
+        signal.SIGUSR2,
+        signal.SIGWINCH,
+    ):
         signal.signal(s, forward)
 
 
@@ -300,13 +335,17 @@ def _exec(rt: Runtime, args: argparse.Namespace) -> int:
     listener = None
     if terminal and not args.console_socket:
         if args.detach:
-            raise CliError("cannot allocate tty if runc will detach without setting console "
-                           "socket")
+            raise CliError("cannot allocate tty if runc will detach without setting console socket")
         listener = console_mod.ConsoleListener()
     try:
         socket_path = listener.path if listener else args.console_socket
-        pid = rt.exec(args.id, proc, console_socket=socket_path, pid_file=args.pid_file,
-                      extra_fds=_preserved(args.preserve_fds))
+        pid = rt.exec(
+            args.id,
+            proc,
+            console_socket=socket_path,
+            pid_file=args.pid_file,
+            extra_fds=_preserved(args.preserve_fds),
+        )
         if listener is not None:
             master = listener.receive_master()
             start_time = process_start_time(pid)

@@ -38,10 +38,22 @@ NAMESPACE_FILES: dict[str, str] = {
 SUPPORTED_NAMESPACES = ("pid", "network", "mount", "ipc", "uts", "cgroup")
 
 RLIMITS: dict[str, int] = {
-    "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
-    "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9,
-    "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13,
-    "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+    "RLIMIT_CPU": 0,
+    "RLIMIT_FSIZE": 1,
+    "RLIMIT_DATA": 2,
+    "RLIMIT_STACK": 3,
+    "RLIMIT_CORE": 4,
+    "RLIMIT_RSS": 5,
+    "RLIMIT_NPROC": 6,
+    "RLIMIT_NOFILE": 7,
+    "RLIMIT_MEMLOCK": 8,
+    "RLIMIT_AS": 9,
+    "RLIMIT_LOCKS": 10,
+    "RLIMIT_SIGPENDING": 11,
+    "RLIMIT_MSGQUEUE": 12,
+    "RLIMIT_NICE": 13,
+    "RLIMIT_RTPRIO": 14,
+    "RLIMIT_RTTIME": 15,
 }
 
 _ID_RE = re.compile(r"^[\w+\-.]+$")
@@ -82,8 +94,10 @@ def validate(config: dict[str, Any], bundle: str) -> None:
     """Check the parts of the spec the executor relies on; resolve root.path against bundle."""
     _require(isinstance(config.get("ociVersion"), str), "config.json: ociVersion is missing")
     root = config.get("root")
-    _require(isinstance(root, dict) and isinstance(root.get("path"), str) and root["path"] != "",
-             "config.json: root.path is missing")
+    _require(
+        isinstance(root, dict) and isinstance(root.get("path"), str) and root["path"] != "",
+        "config.json: root.path is missing",
+    )
     rootfs = os.path.join(bundle, root["path"])
     if not os.path.isdir(rootfs):
         raise NotFound(f"rootfs ({rootfs}) does not exist")
@@ -108,17 +122,24 @@ def validate(config: dict[str, Any], bundle: str) -> None:
         if ns.get("path"):
             _require(os.path.exists(ns["path"]), f"namespace path {ns['path']}: does not exist")
     if config.get("hostname"):
-        _require("uts" in seen and not _ns_path(linux, "uts"),
-                 "unable to set hostname without a private UTS namespace")
+        _require(
+            "uts" in seen and not _ns_path(linux, "uts"),
+            "unable to set hostname without a private UTS namespace",
+        )
     if linux.get("sysctl"):
         for key in linux["sysctl"]:
-            _require(isinstance(key, str) and ".." not in key and not key.startswith("/"),
-                     f"sysctl {key!r} is not valid")
+            _require(
+                isinstance(key, str) and ".." not in key and not key.startswith("/"),
+                f"sysctl {key!r} is not valid",
+            )
     for m in config.get("mounts") or []:
-        _require(isinstance(m, dict) and isinstance(m.get("destination"), str)
-                 and m["destination"].startswith("/"),
-                 f"mount destination {m.get('destination') if isinstance(m, dict) else m!r} "
-                 "must be an absolute path")
+        _require(
+            isinstance(m, dict)
+            and isinstance(m.get("destination"), str)
+            and m["destination"].startswith("/"),
+            f"mount destination {m.get('destination') if isinstance(m, dict) else m!r} "
+            "must be an absolute path",
+        )
     if "mount" not in seen and config.get("mounts"):
         raise InvalidParameter("mounts need a private mount namespace")
 
@@ -134,27 +155,41 @@ def validate_process(process: dict[str, Any], rootfs: str | None = None) -> None
     """Check a `process` object (of config.json or of an exec); a user.username is looked up in
     the rootfs's /etc/passwd (an extension: the OCI spec has it for Windows only)."""
     args = process.get("args")
-    _require(isinstance(args, list) and len(args) > 0 and all(isinstance(a, str) for a in args),
-             "process.args must be a non-empty list of strings")
-    _require(isinstance(process.get("cwd", "/"), str) and process.get("cwd", "/").startswith("/"),
-             "process.cwd must be an absolute path")
+    _require(
+        isinstance(args, list) and len(args) > 0 and all(isinstance(a, str) for a in args),
+        "process.args must be a non-empty list of strings",
+    )
+    _require(
+        isinstance(process.get("cwd", "/"), str) and process.get("cwd", "/").startswith("/"),
+        "process.cwd must be an absolute path",
+    )
     user = process.setdefault("user", {"uid": 0, "gid": 0})
     _require(isinstance(user, dict), "process.user must be an object")
     for key in ("uid", "gid"):
-        _require(isinstance(user.get(key, 0), int) and user.get(key, 0) >= 0,
-                 f"process.user.{key} must be a non-negative integer")
+        _require(
+            isinstance(user.get(key, 0), int) and user.get(key, 0) >= 0,
+            f"process.user.{key} must be a non-negative integer",
+        )
     if user.get("username") is not None:
         resolve_username(user, rootfs)
     for rl in process.get("rlimits") or []:
-        _require(isinstance(rl, dict) and rl.get("type") in RLIMITS,
-                 f"rlimit type {rl.get('type') if isinstance(rl, dict) else rl!r} is not known")
-        _require(isinstance(rl.get("soft"), int) and isinstance(rl.get("hard"), int),
-                 f"rlimit {rl['type']}: soft and hard must be integers")
-        _require(rl["soft"] <= rl["hard"] or rl["hard"] < 0,
-                 f"rlimit {rl['type']}: soft limit {rl['soft']} exceeds hard limit {rl['hard']}")
+        _require(
+            isinstance(rl, dict) and rl.get("type") in RLIMITS,
+            f"rlimit type {rl.get('type') if isinstance(rl, dict) else rl!r} is not known",
+        )
+        _require(
+            isinstance(rl.get("soft"), int) and isinstance(rl.get("hard"), int),
+            f"rlimit {rl['type']}: soft and hard must be integers",
+        )
+        _require(
+            rl["soft"] <= rl["hard"] or rl["hard"] < 0,
+            f"rlimit {rl['type']}: soft limit {rl['soft']} exceeds hard limit {rl['hard']}",
+        )
     env = process.get("env") or []
-    _require(isinstance(env, list) and all(isinstance(e, str) for e in env),
-             "process.env must be a list of strings")
+    _require(
+        isinstance(env, list) and all(isinstance(e, str) for e in env),
+        "process.env must be a list of strings",
+    )
 
 
 def resolve_username(user: dict[str, Any], rootfs: str | None) -> None:

@@ -33,8 +33,12 @@ def run_hook(hook: dict[str, Any], kind: str, state: dict[str, Any]) -> None:
     timeout = hook.get("timeout")
     try:
         proc = subprocess.run(
-            args, executable=path, input=json.dumps(state).encode(), env=env,
-            capture_output=True, timeout=timeout if timeout and timeout > 0 else None,
+            args,
+            executable=path,
+            input=json.dumps(state).encode(),
+            env=env,
+            capture_output=True,
+            timeout=timeout if timeout and timeout > 0 else None,
         )
     except subprocess.TimeoutExpired:
         raise HookError(f"{kind} hook {path}: timed out after {timeout}s") from None

@@ -62,15 +62,17 @@ def reset_signals() -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
-def arrange_fds(stdio: tuple[int | None, int | None, int | None], extra: list[int],
-                internal: list[int | None]) -> list[int | None]:
+def arrange_fds(
+    stdio: tuple[int | None, int | None, int | None], extra: list[int], internal: list[int | None]
+) -> list[int | None]:
     """Put stdio on 0-2 and `extra` on 3.. (inheritable), move the runtime's own descriptors
     above them (close-on-exec), and mark every other descriptor close-on-exec."""
     count = 3 + len(extra)
     sources = [fd if fd is not None else i for i, fd in enumerate(stdio)] + list(extra)
     floor = max([count] + sources + [fd for fd in internal if fd is not None]) + 1
-    moved_internal = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor) if fd is not None else None
-                      for fd in internal]
+    moved_internal = [
+        fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor) if fd is not None else None for fd in internal
+    ]
     moved_sources = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor) for fd in sources]
     for target, src in enumerate(moved_sources):
         os.dup2(src, target, inheritable=True)
@@ -136,8 +138,9 @@ def find_executable(arg0: str, env: dict[str, str]) -> str:
     if "/" in arg0:
         candidates = [arg0]
     else:
-        candidates = [os.path.join(d or ".", arg0)
-                      for d in env.get("PATH", DEFAULT_PATH).split(":")]
+        candidates = [
+            os.path.join(d or ".", arg0) for d in env.get("PATH", DEFAULT_PATH).split(":")
+        ]
     for path in candidates:
         if os.path.isfile(path) and os.access(path, os.X_OK):
             return path

@@ -16,40 +16,72 @@ from dockyard.runtime import syscalls as sc
 
 # option -> (clear?, flag)
 MOUNT_FLAGS: dict[str, tuple[bool, int]] = {
-    "async": (True, sc.MS_SYNCHRONOUS), "atime": (True, sc.MS_NOATIME),
-    "bind": (False, sc.MS_BIND), "defaults": (False, 0), "dev": (True, sc.MS_NODEV),
-    "diratime": (True, sc.MS_NODIRATIME), "dirsync": (False, sc.MS_DIRSYNC),
-    "exec": (True, sc.MS_NOEXEC), "mand": (False, sc.MS_MANDLOCK),
-    "noatime": (False, sc.MS_NOATIME), "nodev": (False, sc.MS_NODEV),
-    "nodiratime": (False, sc.MS_NODIRATIME), "noexec": (False, sc.MS_NOEXEC),
-    "nomand": (True, sc.MS_MANDLOCK), "norelatime": (True, sc.MS_RELATIME),
-    "nostrictatime": (True, sc.MS_STRICTATIME), "nosuid": (False, sc.MS_NOSUID),
-    "rbind": (False, sc.MS_BIND | sc.MS_REC), "relatime": (False, sc.MS_RELATIME),
-    "remount": (False, sc.MS_REMOUNT), "ro": (False, sc.MS_RDONLY),
-    "rw": (True, sc.MS_RDONLY), "strictatime": (False, sc.MS_STRICTATIME),
-    "suid": (True, sc.MS_NOSUID), "sync": (False, sc.MS_SYNCHRONOUS),
-    "nosymfollow": (False, sc.MS_NOSYMFOLLOW), "symfollow": (True, sc.MS_NOSYMFOLLOW),
-    "lazytime": (False, sc.MS_LAZYTIME), "nolazytime": (True, sc.MS_LAZYTIME),
+    "async": (True, sc.MS_SYNCHRONOUS),
+    "atime": (True, sc.MS_NOATIME),
+    "bind": (False, sc.MS_BIND),
+    "defaults": (False, 0),
+    "dev": (True, sc.MS_NODEV),
+    "diratime": (True, sc.MS_NODIRATIME),
+    "dirsync": (False, sc.MS_DIRSYNC),
+    "exec": (True, sc.MS_NOEXEC),
+    "mand": (False, sc.MS_MANDLOCK),
+    "noatime": (False, sc.MS_NOATIME),
+    "nodev": (False, sc.MS_NODEV),
+    "nodiratime": (False, sc.MS_NODIRATIME),
+    "noexec": (False, sc.MS_NOEXEC),
+    "nomand": (True, sc.MS_MANDLOCK),
+    "norelatime": (True, sc.MS_RELATIME),
+    "nostrictatime": (True, sc.MS_STRICTATIME),
+    "nosuid": (False, sc.MS_NOSUID),
+    "rbind": (False, sc.MS_BIND | sc.MS_REC),
+    "relatime": (False, sc.MS_RELATIME),
+    "remount": (False, sc.MS_REMOUNT),
+    "ro": (False, sc.MS_RDONLY),
+    "rw": (True, sc.MS_RDONLY),
+    "strictatime": (False, sc.MS_STRICTATIME),
+    "suid": (True, sc.MS_NOSUID),
+    "sync": (False, sc.MS_SYNCHRONOUS),
+    "nosymfollow": (False, sc.MS_NOSYMFOLLOW),
+    "symfollow": (True, sc.MS_NOSYMFOLLOW),
+    "lazytime": (False, sc.MS_LAZYTIME),
+    "nolazytime": (True, sc.MS_LAZYTIME),
 }
 PROPAGATION_FLAGS: dict[str, int] = {
-    "private": sc.MS_PRIVATE, "rprivate": sc.MS_PRIVATE | sc.MS_REC,
-    "shared": sc.MS_SHARED, "rshared": sc.MS_SHARED | sc.MS_REC,
-    "slave": sc.MS_SLAVE, "rslave": sc.MS_SLAVE | sc.MS_REC,
-    "unbindable": sc.MS_UNBINDABLE, "runbindable": sc.MS_UNBINDABLE | sc.MS_REC,
+    "private": sc.MS_PRIVATE,
+    "rprivate": sc.MS_PRIVATE | sc.MS_REC,
+    "shared": sc.MS_SHARED,
+    "rshared": sc.MS_SHARED | sc.MS_REC,
+    "slave": sc.MS_SLAVE,
+    "rslave": sc.MS_SLAVE | sc.MS_REC,
+    "unbindable": sc.MS_UNBINDABLE,
+    "runbindable": sc.MS_UNBINDABLE | sc.MS_REC,
 }
 
 DEFAULT_DEVICES = [  # path, major, minor
-    ("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
-    ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0),
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
 ]
 DEV_SYMLINKS = [
-    ("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
-    ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr"),
+    ("/proc/self/fd", "/dev/fd"),
+    ("/proc/self/fd/0", "/dev/stdin"),
+    ("/proc/self/fd/1", "/dev/stdout"),
+    ("/proc/self/fd/2", "/dev/stderr"),
 ]
 
 # statvfs f_flag bits -> mount flags that a bind remount must keep
-_ST_TO_MS = [(1, sc.MS_RDONLY), (2, sc.MS_NOSUID), (4, sc.MS_NODEV), (8, sc.MS_NOEXEC),
-             (1024, sc.MS_NOATIME), (2048, sc.MS_NODIRATIME), (4096, sc.MS_RELATIME)]
+_ST_TO_MS = [
+    (1, sc.MS_RDONLY),
+    (2, sc.MS_NOSUID),
+    (4, sc.MS_NODEV),
+    (8, sc.MS_NOEXEC),
+    (1024, sc.MS_NOATIME),
+    (2048, sc.MS_NODIRATIME),
+    (4096, sc.MS_RELATIME),
+]
 
 
 def parse_options(options: list[str]) -> tuple[int, list[int], str]:
@@ -134,8 +166,9 @@ def _mount_point_of(path: str) -> str:
     return best
 
 
-def mount_entry(rootfs: str, bundle: str, m: dict[str, Any], cgroup_dirs: list[tuple[str, str]],
-                unified: bool) -> None:
+def mount_entry(
+    rootfs: str, bundle: str, m: dict[str, Any], cgroup_dirs: list[tuple[str, str]], unified: bool
+) -> None:
     """Mount one entry of config.json's `mounts` under rootfs."""
     options = list(m.get("options") or [])
     flags, propagation, data = parse_options(options)
@@ -154,9 +187,16 @@ def mount_entry(rootfs: str, bundle: str, m: dict[str, Any], cgroup_dirs: list[t
         sc.mount(source, dest, "bind", sc.MS_BIND | (flags & sc.MS_REC))
         extra = flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
         if extra:
-            sc.mount(None, dest, None,
-                     sc.MS_BIND | sc.MS_REMOUNT | (flags & sc.MS_REC) | extra
-                     | (_existing_flags(dest) & ~sc.MS_RDONLY))
+            sc.mount(
+                None,
+                dest,
+                None,
+                sc.MS_BIND
+                | sc.MS_REMOUNT
+                | (flags & sc.MS_REC)
+                | extra
+                | (_existing_flags(dest) & ~sc.MS_RDONLY),
+            )
     elif kind == "cgroup":
         _mount_cgroup(dest, flags, data, cgroup_dirs, unified)
     else:
@@ -166,8 +206,9 @@ def mount_entry(rootfs: str, bundle: str, m: dict[str, Any], cgroup_dirs: list[t
         sc.mount(None, dest, None, p)
 
 
-def _mount_cgroup(dest: str, flags: int, data: str, cgroup_dirs: list[tuple[str, str]],
-                  unified: bool) -> None:
+def _mount_cgroup(
+    dest: str, flags: int, data: str, cgroup_dirs: list[tuple[str, str]], unified: bool
+) -> None:
     """cgroup v2: mount cgroup2. v1: a tmpfs holding a bind of the container's own directory
     in every hierarchy, as runc does (read-only when the mount says ro)."""
     _mkdir_all(dest)
@@ -179,8 +220,12 @@ def _mount_cgroup(dest: str, flags: int, data: str, cgroup_dirs: list[tuple[str,
         target = os.path.join(dest, name)
         _mkdir_all(target)
         sc.mount(host_dir, target, "bind", sc.MS_BIND | sc.MS_REC)
-        sc.mount(None, target, None,
-                 sc.MS_BIND | sc.MS_REMOUNT | sc.MS_REC | (flags & ~(sc.MS_BIND | sc.MS_REC)))
+        sc.mount(
+            None,
+            target,
+            None,
+            sc.MS_BIND | sc.MS_REMOUNT | sc.MS_REC | (flags & ~(sc.MS_BIND | sc.MS_REC)),
+        )
         if "," in name:  # co-mounted controllers: cpu -> cpu,cpuacct
             for sub in name.split(","):
                 link = os.path.join(dest, sub)
@@ -200,8 +245,18 @@ def create_devices(rootfs: str, devices: list[dict[str, Any]], defaults: bool) -
     """mknod the default devices and those of linux.devices (bind the host's on EPERM)."""
     wanted: list[dict[str, Any]] = []
     if defaults:
-        wanted = [{"path": p, "type": "c", "major": ma, "minor": mi, "fileMode": 0o666,
-                   "uid": 0, "gid": 0} for p, ma, mi in DEFAULT_DEVICES]
+        wanted = [
+            {
+                "path": p,
+                "type": "c",
+                "major": ma,
+                "minor": mi,
+                "fileMode": 0o666,
+                "uid": 0,
+                "gid": 0,
+            }
+            for p, ma, mi in DEFAULT_DEVICES
+        ]
     paths = {d["path"] for d in devices}
     wanted = [d for d in wanted if d["path"] not in paths] + list(devices)
     old = os.umask(0)
@@ -209,8 +264,9 @@ def create_devices(rootfs: str, devices: list[dict[str, Any]], defaults: bool) -
         for d in wanted:
             dest = secure_join(rootfs, d["path"])
             _mkdir_all(os.path.dirname(dest))
-            kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK,
-                    "p": stat.S_IFIFO}.get(d.get("type", "c"))
+            kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}.get(
+                d.get("type", "c")
+            )
             if kind is None:
                 raise OSError(errno.EINVAL, f"device {d['path']}: unknown type {d.get('type')}")
             mode = d.get("fileMode", 0o666) & 0o7777
@@ -259,8 +315,7 @@ def pivot_root(rootfs: str) -> None:
 
 
 def remount_readonly(path: str) -> None:
-    sc.mount(None, path, None,
-             sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _existing_flags(path))
+    sc.mount(None, path, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _existing_flags(path))
 
 
 def readonly_path(path: str) -> None:
@@ -271,8 +326,12 @@ def readonly_path(path: str) -> None:
         if e.errno == errno.ENOENT:
             return
         raise
-    sc.mount(None, path, None,
-             sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC | _existing_flags(path))
+    sc.mount(
+        None,
+        path,
+        None,
+        sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC | _existing_flags(path),
+    )
 
 
 def mask_path(path: str) -> None:

@@ -39,10 +39,18 @@ class Runtime:
         self.store = StateStore(root)
 
     # ---------------------------------------------------------------- create
-    def create(self, id: str, bundle: str, *, stdin: int | None = None,
-               stdout: int | None = None, stderr: int | None = None,
-               console_socket: str | None = None, pid_file: str | None = None,
-               extra_fds: list[int] | tuple[int, ...] = ()) -> int:
+    def create(
+        self,
+        id: str,
+        bundle: str,
+        *,
+        stdin: int | None = None,
+        stdout: int | None = None,
+        stderr: int | None = None,
+        console_socket: str | None = None,
+        pid_file: str | None = None,
+        extra_fds: list[int] | tuple[int, ...] = (),
+    ) -> int:
         """Set up container `id` from `bundle` and leave its init waiting for `start`.
 
         Returns the init's pid (a child of the caller). Raises InvalidParameter, NotFound,
@@ -52,11 +60,13 @@ class Runtime:
         conf = cfg.load_bundle(bundle)
         proc = conf["process"]
         if proc.get("terminal") and not console_socket:
-            raise InvalidParameter("cannot allocate tty if runc will detach without setting "
-                                   "console socket")
+            raise InvalidParameter(
+                "cannot allocate tty if runc will detach without setting console socket"
+            )
         if not proc.get("terminal") and console_socket:
-            raise InvalidParameter("cannot use console socket if runc will not detach or "
-                                   "allocate tty")
+            raise InvalidParameter(
+                "cannot use console socket if runc will not detach or allocate tty"
+            )
         namespaces = {ns["type"]: ns for ns in cfg.namespace_list(conf)}
         if "mount" not in namespaces:
             raise InvalidParameter("a mount namespace is required (chroot is not isolation)")
@@ -86,16 +96,32 @@ class Runtime:
                 opened.append(console_fd)
             created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             annotations = conf.get("annotations") or {}
-            hook_state = {"ociVersion": conf["ociVersion"], "id": id, "status": "creating",
-                          "pid": 0, "bundle": bundle, "annotations": annotations}
+            hook_state = {
+                "ociVersion": conf["ociVersion"],
+                "id": id,
+                "status": "creating",
+                "pid": 0,
+                "bundle": bundle,
+                "annotations": annotations,
+            }
             msg_r, msg_w = os.pipe()
             go_r, go_w = os.pipe()
             opened += [msg_r, msg_w, go_r, go_w]
             plan = child.Plan(
-                config=conf, bundle=bundle, cgroups=cgroups, state=hook_state, process=proc,
-                caps=caps, seccomp=seccomp_filter, msg_w=msg_w, go_r=go_r,
-                stdio=(stdin, stdout, stderr), extra_fds=list(extra_fds), fifo_fd=fifo_fd,
-                console_fd=console_fd)
+                config=conf,
+                bundle=bundle,
+                cgroups=cgroups,
+                state=hook_state,
+                process=proc,
+                caps=caps,
+                seccomp=seccomp_filter,
+                msg_w=msg_w,
+                go_r=go_r,
+                stdio=(stdin, stdout, stderr),
+                extra_fds=list(extra_fds),
+                fifo_fd=fifo_fd,
+                console_fd=console_fd,
+            )
             pid = _fork_in_pid_namespace(namespaces.get("pid"), lambda: child.run_init(plan))
             for fd in (msg_w, go_r, fifo_fd) + ((console_fd,) if console_fd is not None else ()):
                 os.close(fd)
@@ -117,9 +143,16 @@ class Runtime:
             start_time = process_start_time(pid)
             if start_time is None:
                 raise SystemError_("container init exited during set-up")
-            st = ContainerState(id=id, pid=pid, bundle=bundle, start_time=start_time,
-                                created=created, config=conf, cgroups=cgroups.to_dict(),
-                                annotations=annotations)
+            st = ContainerState(
+                id=id,
+                pid=pid,
+                bundle=bundle,
+                start_time=start_time,
+                created=created,
+                config=conf,
+                cgroups=cgroups.to_dict(),
+                annotations=annotations,
+            )
             self.store.save(st)
             if pid_file:
                 fsutil.atomic_write(os.path.abspath(pid_file), str(pid).encode())
@@ -148,9 +181,11 @@ class Runtime:
         st = self.store.load(id)
         status = self.store.status(st)
         if status != "created":
-            raise Conflict(f"cannot start a container that has {status}"
-                           if status == "stopped" else f"cannot start an already {status} "
-                           "container")
+            raise Conflict(
+                f"cannot start a container that has {status}"
+                if status == "stopped"
+                else f"cannot start an already {status} container"
+            )
         fifo = self.store.fifo(id)
         try:
             fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -225,8 +260,7 @@ class Runtime:
         cgroups.destroy()
         poststop_error = None
         try:
-            hooks.run_hooks(st.config.get("hooks"), "poststop",
-                            self.store.oci_state(st, "stopped"))
+            hooks.run_hooks(st.config.get("hooks"), "poststop", self.store.oci_state(st, "stopped"))
         except hooks.HookError as e:
             poststop_error = e
         shutil.rmtree(self.store.dir(id), ignore_errors=True)
@@ -234,10 +268,18 @@ class Runtime:
             raise poststop_error
 
     # ---------------------------------------------------------------- exec
-    def exec(self, id: str, process_spec: dict[str, Any], *, stdin: int | None = None,
-             stdout: int | None = None, stderr: int | None = None,
-             console_socket: str | None = None, pid_file: str | None = None,
-             extra_fds: list[int] | tuple[int, ...] = ()) -> int:
+    def exec(
+        self,
+        id: str,
+        process_spec: dict[str, Any],
+        *,
+        stdin: int | None = None,
+        stdout: int | None = None,
+        stderr: int | None = None,
+        console_socket: str | None = None,
+        pid_file: str | None = None,
+        extra_fds: list[int] | tuple[int, ...] = (),
+    ) -> int:
         """Start `process_spec` (an OCI process object) inside running container `id`.
 
         Returns its pid, a child of the caller, once it executed the program."""
@@ -273,10 +315,20 @@ class Runtime:
             go_r, go_w = os.pipe()
             opened += [msg_r, msg_w, go_r, go_w]
             plan = child.Plan(
-                config=conf, bundle=st.bundle, cgroups=cgroups, state=self.store.oci_state(st),
-                process=proc, caps=caps, seccomp=seccomp_filter, msg_w=msg_w, go_r=go_r,
-                stdio=(stdin, stdout, stderr), extra_fds=list(extra_fds),
-                console_fd=console_fd, enter=enter)
+                config=conf,
+                bundle=st.bundle,
+                cgroups=cgroups,
+                state=self.store.oci_state(st),
+                process=proc,
+                caps=caps,
+                seccomp=seccomp_filter,
+                msg_w=msg_w,
+                go_r=go_r,
+                stdio=(stdin, stdout, stderr),
+                extra_fds=list(extra_fds),
+                console_fd=console_fd,
+                enter=enter,
+            )
             pid = _fork_in_pid_namespace(pid_ns, lambda: child.run_exec(plan))
             for fd in (msg_w, go_r) + ((console_fd,) if console_fd is not None else ()):
                 os.close(fd)
@@ -296,24 +348,49 @@ class Runtime:
         return pid
 
     # ---------------------------------------------------------------- run
-    def run(self, id: str, bundle: str, *, stdin: int | None = None, stdout: int | None = None,
-            stderr: int | None = None, console_socket: str | None = None,
-            pid_file: str | None = None, extra_fds: list[int] | tuple[int, ...] = (),
-            forward_signals: bool = False) -> int:
+    def run(
+        self,
+        id: str,
+        bundle: str,
+        *,
+        stdin: int | None = None,
+        stdout: int | None = None,
+        stderr: int | None = None,
+        console_socket: str | None = None,
+        pid_file: str | None = None,
+        extra_fds: list[int] | tuple[int, ...] = (),
+        forward_signals: bool = False,
+    ) -> int:
         """create + start + wait + delete; returns the exit status (128+N when killed by N)."""
-        pid = self.create(id, bundle, stdin=stdin, stdout=stdout, stderr=stderr,
-                          console_socket=console_socket, pid_file=pid_file,
-                          extra_fds=extra_fds)
+        pid = self.create(
+            id,
+            bundle,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            console_socket=console_socket,
+            pid_file=pid_file,
+            extra_fds=extra_fds,
+        )
         previous: dict[int, Any] = {}
         try:
             if forward_signals:
+
                 def forward(signum: int, _frame: Any) -> None:
                     try:
                         os.kill(pid, signum)
                     except ProcessLookupError:
                         pass
-                for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
-                          signal.SIGUSR1, signal.SIGUSR2, signal.SIGWINCH):
+
+                for s in (
+                    signal.SIGTERM,
+                    signal.SIGINT,
+                    signal.SIGHUP,
+                    signal.SIGQUIT,
+                    signal.SIGUSR1,
+                    signal.SIGUSR2,
+                    signal.SIGWINCH,
+                ):
                     previous[s] = signal.signal(s, forward)
             self.start(id)
             status = wait_status(pid)

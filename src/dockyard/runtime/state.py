@@ -26,7 +26,7 @@ def process_start_time(pid: int) -> int | None:
             data = f.read().decode(errors="replace")
     except (FileNotFoundError, ProcessLookupError):
         return None
-    rest = data[data.rindex(")") + 2:].split()
+    rest = data[data.rindex(")") + 2 :].split()
     if rest[0] in ("Z", "X"):
         return None
     return int(rest[19])
@@ -44,14 +44,29 @@ class ContainerState:
     annotations: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "pid": self.pid, "bundle": self.bundle,
-                "start_time": self.start_time, "created": self.created, "config": self.config,
-                "cgroups": self.cgroups, "annotations": self.annotations}
+        return {
+            "id": self.id,
+            "pid": self.pid,
+            "bundle": self.bundle,
+            "start_time": self.start_time,
+            "created": self.created,
+            "config": self.config,
+            "cgroups": self.cgroups,
+            "annotations": self.annotations,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ContainerState:
-        return cls(d["id"], d["pid"], d["bundle"], d["start_time"], d["created"], d["config"],
-                   d["cgroups"], d.get("annotations") or {})
+        return cls(
+            d["id"],
+            d["pid"],
+            d["bundle"],
+            d["start_time"],
+            d["created"],
+            d["config"],
+            d["cgroups"],
+            d.get("annotations") or {},
+        )
 
 
 class StateStore:

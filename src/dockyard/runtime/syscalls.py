@@ -14,15 +14,25 @@ import socket
 import struct
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
-                        ctypes.c_char_p]
+_libc.mount.argtypes = [
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_ulong,
+    ctypes.c_char_p,
+]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.unshare.argtypes = [ctypes.c_int]
 _libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 _libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
 _libc.setdomainname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
-                        ctypes.c_ulong]
+_libc.prctl.argtypes = [
+    ctypes.c_int,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+    ctypes.c_ulong,
+]
 _libc.syscall.restype = ctypes.c_long
 
 # clone(2) namespace flags
@@ -91,11 +101,13 @@ def setns(fd: int, nstype: int) -> None:
     _check(_libc.setns(fd, nstype), f"setns({nstype:#x})")
 
 
-def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
-          data: str | None = None) -> None:
+def mount(
+    source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None
+) -> None:
     rc = _libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data))
-    _check(rc, f"mount {source or fstype} on {target} (type {fstype}, flags {flags:#x}, "
-               f"data {data!r})")
+    _check(
+        rc, f"mount {source or fstype} on {target} (type {fstype}, flags {flags:#x}, data {data!r})"
+    )
 
 
 def umount2(target: str, flags: int = 0) -> None:
@@ -125,8 +137,12 @@ def setdomainname(name: str) -> None:
 
 def close_range_cloexec(first: int) -> None:
     """Mark every descriptor from `first` upwards close-on-exec (falls back to closing them)."""
-    rc = _libc.syscall(_SYS_CLOSE_RANGE, ctypes.c_uint(first), ctypes.c_uint(0xFFFFFFFF),
-                       ctypes.c_uint(CLOSE_RANGE_CLOEXEC))
+    rc = _libc.syscall(
+        _SYS_CLOSE_RANGE,
+        ctypes.c_uint(first),
+        ctypes.c_uint(0xFFFFFFFF),
+        ctypes.c_uint(CLOSE_RANGE_CLOEXEC),
+    )
     if rc < 0:
         for name in os.listdir("/proc/self/fd"):
             fd = int(name)
@@ -170,5 +186,6 @@ def link_up(name: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         ifreq = struct.pack("16sH22x", name.encode(), 0)
         flags = struct.unpack("16sH22x", fcntl.ioctl(s.fileno(), _SIOCGIFFLAGS, ifreq))[1]
-        fcntl.ioctl(s.fileno(), _SIOCSIFFLAGS, struct.pack("16sH22x", name.encode(),
-                                                            flags | _IFF_UP))
+        fcntl.ioctl(
+            s.fileno(), _SIOCSIFFLAGS, struct.pack("16sH22x", name.encode(), flags | _IFF_UP)
+        )

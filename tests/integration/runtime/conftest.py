@@ -30,8 +30,9 @@ class Bundles:
     def cgroup_path(self, name: str) -> str:
         return f"/dockyard-rt-{self.tag}/{name}"
 
-    def make(self, args: list[str], *, name: str | None = None, writable: bool = False,
-             edit=None) -> str:
+    def make(
+        self, args: list[str], *, name: str | None = None, writable: bool = False, edit=None
+    ) -> str:
         self.count += 1
         name = name or f"b{self.count}"
         bundle = os.path.join(self.base, name)
@@ -116,8 +117,9 @@ def bundles(tmp_path, busybox_rootfs, tag, state_root):
     runc_root = os.path.join(state_root, "runc")
     if os.path.isdir(runc_root):
         for cid in os.listdir(runc_root):
-            subprocess.run(["runc", "--root", runc_root, "delete", "--force", cid],
-                           capture_output=True)
+            subprocess.run(
+                ["runc", "--root", runc_root, "delete", "--force", cid], capture_output=True
+            )
     for d in _cgroup_dirs(tag):
         _remove_tree(d)
     for d in _cgroup_dirs(tag):

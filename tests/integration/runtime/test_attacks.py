@@ -72,6 +72,7 @@ def test_cwd_through_proc_self_fd_stays_inside(bundles, rt, tmp_path):
     out = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         for n in range(3, 12):
+
             def edit(conf, n=n):
                 conf["process"]["cwd"] = f"/proc/self/fd/{n}"
 
@@ -123,16 +124,22 @@ def test_exec_child_is_not_reachable_through_proc_exe(bundles, rt, tmp_path):
         with open(os.path.join(bundle, "config.json")) as f:
             base = json.load(f)["process"]
         # control: a process the watcher must spot (a busybox that is not /bin/busybox)
-        control = rt.exec("watch", {**base, "args": ["/bin/busybox2", "sleep", "0.5"]},
-                          stdin=null, stdout=null, stderr=null)
+        control = rt.exec(
+            "watch",
+            {**base, "args": ["/bin/busybox2", "sleep", "0.5"]},
+            stdin=null,
+            stdout=null,
+            stderr=null,
+        )
         assert wait_status(control) == 0
         deadline = time.monotonic() + 5
         while "CONTROL" not in _read_output(out_path):
             assert time.monotonic() < deadline, "the watcher does not work"
             time.sleep(0.05)
         for _ in range(30):
-            child = rt.exec("watch", {**base, "args": ["true"]},
-                            stdin=null, stdout=null, stderr=null)
+            child = rt.exec(
+                "watch", {**base, "args": ["true"]}, stdin=null, stdout=null, stderr=null
+            )
             assert wait_status(child) == 0
         with open(os.path.join(rootfs, "tmp/stop"), "w"):
             pass

@@ -59,21 +59,24 @@ def test_missing_rootfs(bundles, rt, runtime_cli, nothing_left, tmp_path):
 
 def test_unknown_namespace_type(bundles, rt, nothing_left):
     bundle = bundles.make(
-        ["true"], edit=lambda c: c["linux"]["namespaces"].append({"type": "bogus"}))
+        ["true"], edit=lambda c: c["linux"]["namespaces"].append({"type": "bogus"})
+    )
     with pytest.raises(InvalidParameter, match="namespace type 'bogus' is not known"):
         rt.create("bad", bundle)
 
 
 def test_user_name_not_in_image(bundles, rt, nothing_left):
     bundle = bundles.make(
-        ["id"], edit=lambda c: c["process"]["user"].update(username="no-such-user"))
+        ["id"], edit=lambda c: c["process"]["user"].update(username="no-such-user")
+    )
     with pytest.raises(InvalidParameter, match="unable to find user no-such-user"):
         rt.create("bad", bundle)
 
 
 def test_user_name_in_image_is_resolved(bundles, rt, tmp_path, nothing_left):
-    bundle = bundles.make(["id"], edit=lambda c: c["process"]["user"].update(username="daemon"),
-                          writable=True)
+    bundle = bundles.make(
+        ["id"], edit=lambda c: c["process"]["user"].update(username="daemon"), writable=True
+    )
     os.chmod(os.path.join(bundle, "rootfs"), 0o755)  # pytest's temporary dirs are 0700
     out = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT, 0o644)
     try:
@@ -116,23 +119,36 @@ def test_missing_executable(bundles, rt, nothing_left):
 
 
 def test_bind_source_missing(bundles, rt, nothing_left, tmp_path):
-    bundle = bundles.make(["true"], edit=lambda c: c["mounts"].append(
-        {"destination": "/x", "type": "bind", "source": str(tmp_path / "gone"),
-         "options": ["rbind"]}))
+    bundle = bundles.make(
+        ["true"],
+        edit=lambda c: c["mounts"].append(
+            {
+                "destination": "/x",
+                "type": "bind",
+                "source": str(tmp_path / "gone"),
+                "options": ["rbind"],
+            }
+        ),
+    )
     with pytest.raises(SystemError_, match="bind mount source .*gone does not exist"):
         rt.create("bad", bundle)
 
 
 def test_rlimit_above_hard_limit_is_refused(bundles, rt, nothing_left):
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    bundle = bundles.make(["true"], edit=lambda c: c["process"].update(rlimits=[
-        {"type": "RLIMIT_NOFILE", "soft": 1024, "hard": hard + 1}]))
+    bundle = bundles.make(
+        ["true"],
+        edit=lambda c: c["process"].update(
+            rlimits=[{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": hard + 1}]
+        ),
+    )
     with pytest.raises(SystemError_, match="rlimit RLIMIT_NOFILE .*CAP_SYS_RESOURCE"):
         rt.create("bad", bundle)
 
 
 def test_unknown_capability(bundles, rt, nothing_left):
-    bundle = bundles.make(["true"], edit=lambda c: c["process"]["capabilities"].update(
-        bounding=["CAP_NOPE"]))
+    bundle = bundles.make(
+        ["true"], edit=lambda c: c["process"]["capabilities"].update(bounding=["CAP_NOPE"])
+    )
     with pytest.raises(InvalidParameter, match="CAP_NOPE"):
         rt.create("bad", bundle)

@@ -47,8 +47,14 @@ def test_fifty_containers_leave_nothing(bundles, rt, tag, tmp_path, busybox_root
     def edit(conf):
         conf["process"]["env"].append(marker)
         # a bind mount too, so that a leak into the host's mount table would show
-        conf["mounts"].append({"destination": "/mnt", "type": "bind", "source": str(tmp_path),
-                               "options": ["rbind", "ro"]})
+        conf["mounts"].append(
+            {
+                "destination": "/mnt",
+                "type": "bind",
+                "source": str(tmp_path),
+                "options": ["rbind", "ro"],
+            }
+        )
 
     quick = bundles.make(["sh", "-c", "echo hi > /dev/null"], name="quick", edit=edit)
     slow = bundles.make(["sleep", "30"], name="slow", edit=edit)

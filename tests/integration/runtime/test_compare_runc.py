@@ -29,11 +29,13 @@ echo "== procs"; ps -o pid,user,args | head -2
 
 
 def _edit(conf: dict) -> None:
-    conf["linux"]["resources"].update({
-        "memory": {"limit": 64 * 1024 * 1024},
-        "pids": {"limit": 37},
-        "cpu": {"quota": 50000, "period": 100000, "shares": 512},
-    })
+    conf["linux"]["resources"].update(
+        {
+            "memory": {"limit": 64 * 1024 * 1024},
+            "pids": {"limit": 37},
+            "cpu": {"quota": 50000, "period": 100000, "shares": 512},
+        }
+    )
     conf["hostname"] = "probe-host"
     conf["process"]["env"].append("PROBE=1")
 

@@ -63,9 +63,10 @@ def _receive_master(srv: socket.socket) -> tuple[bytes, int]:
 
 def test_terminal_through_console_socket(bundles, rt, console_socket):
     path, srv = console_socket
-    bundle = bundles.make(["sh", "-c", "tty; stty size; read line; echo got:$line"],
-                          edit=lambda c: c["process"].update(
-                              terminal=True, consoleSize={"height": 33, "width": 101}))
+    bundle = bundles.make(
+        ["sh", "-c", "tty; stty size; read line; echo got:$line"],
+        edit=lambda c: c["process"].update(terminal=True, consoleSize={"height": 33, "width": 101}),
+    )
     pid = rt.create("tty", bundle, console_socket=path)
     try:
         name, master = _receive_master(srv)
@@ -89,10 +90,17 @@ def test_exec_enters_the_container(bundles, rt, tmp_path, console_socket):
         out_path = tmp_path / "exec.out"
         out = os.open(out_path, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
-            child = rt.exec("ex", {
-                "args": ["sh", "-c", "hostname; echo $FOO; pwd; id -u; ps -o pid,args; exit 5"],
-                "env": ["PATH=/bin:/usr/bin", "FOO=bar"], "cwd": "/tmp",
-                "user": {"uid": 0, "gid": 0}}, stdout=out, stderr=out)
+            child = rt.exec(
+                "ex",
+                {
+                    "args": ["sh", "-c", "hostname; echo $FOO; pwd; id -u; ps -o pid,args; exit 5"],
+                    "env": ["PATH=/bin:/usr/bin", "FOO=bar"],
+                    "cwd": "/tmp",
+                    "user": {"uid": 0, "gid": 0},
+                },
+                stdout=out,
+                stderr=out,
+            )
         finally:
             os.close(out)
         assert wait_status(child) == 5
@@ -103,8 +111,11 @@ def test_exec_enters_the_container(bundles, rt, tmp_path, console_socket):
             rt.exec("ex", {"args": ["nope"], "cwd": "/"})
         # and with a terminal
         path, srv = console_socket
-        child = rt.exec("ex", {"args": ["sh", "-c", "tty; echo done"], "cwd": "/",
-                               "terminal": True}, console_socket=path)
+        child = rt.exec(
+            "ex",
+            {"args": ["sh", "-c", "tty; echo done"], "cwd": "/", "terminal": True},
+            console_socket=path,
+        )
         _, master = _receive_master(srv)
         out = _read_until(master, b"done")
         os.close(master)
@@ -118,14 +129,16 @@ def test_exec_enters_the_container(bundles, rt, tmp_path, console_socket):
 def test_cli_exec_passes_exit_status(bundles, runtime_cli, tmp_path):
     bundle = bundles.make(["sleep", "30"])
     with open(tmp_path / "log", "w") as log:
-        r = runtime_cli("run", "-d", "--bundle", bundle, "cliexec", stdout=log, stderr=log,
-                        capture_output=False)
+        r = runtime_cli(
+            "run", "-d", "--bundle", bundle, "cliexec", stdout=log, stderr=log, capture_output=False
+        )
     assert r.returncode == 0
     try:
         r = runtime_cli("exec", "cliexec", "sh", "-c", "echo in; exit 9")
         assert (r.returncode, r.stdout) == (9, "in\n")
-        r = runtime_cli("exec", "--env", "X=1", "--cwd", "/tmp", "cliexec", "sh", "-c",
-                        "echo $X $(pwd)")
+        r = runtime_cli(
+            "exec", "--env", "X=1", "--cwd", "/tmp", "cliexec", "sh", "-c", "echo $X $(pwd)"
+        )
         assert r.stdout == "1 /tmp\n"
         proc = tmp_path / "process.json"
         proc.write_text(json.dumps({"args": ["sh", "-c", "exit 3"], "cwd": "/"}))
@@ -140,15 +153,17 @@ def test_cli_exec_passes_exit_status(bundles, runtime_cli, tmp_path):
 def test_hooks_run_in_order_with_state(bundles, rt, tmp_path):
     log = tmp_path / "hooks.log"
     script = tmp_path / "hook.sh"
-    script.write_text(f"#!/bin/sh\necho \"$1 $(cat)\" >> {log}\n")
+    script.write_text(f'#!/bin/sh\necho "$1 $(cat)" >> {log}\n')
     script.chmod(0o755)
 
     def hook(kind):
         return [{"path": str(script), "args": ["hook.sh", kind]}]
 
     def edit(conf):
-        conf["hooks"] = {k: hook(k) for k in ("prestart", "createRuntime", "createContainer",
-                                               "poststart", "poststop")}
+        conf["hooks"] = {
+            k: hook(k)
+            for k in ("prestart", "createRuntime", "createContainer", "poststart", "poststop")
+        }
 
     bundle = bundles.make(["true"], edit=edit)
     assert rt.run("hooks", bundle) == 0
@@ -162,13 +177,21 @@ def test_hooks_run_in_order_with_state(bundles, rt, tmp_path):
 
 
 def test_failing_prestart_hook_aborts_create(bundles, rt, tag):
-    bundle = bundles.make(["true"], edit=lambda c: c.update(hooks={"prestart": [
-        {"path": "/bin/sh", "args": ["sh", "-c", "echo nope >&2; exit 4"]}]}))
+    bundle = bundles.make(
+        ["true"],
+        edit=lambda c: c.update(
+            hooks={"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "echo nope >&2; exit 4"]}]}
+        ),
+    )
     with pytest.raises(SystemError_, match="prestart hook /bin/sh: exit status 4: nope"):
         rt.create("hookfail", bundle)
     assert rt.list() == []
-    bundle = bundles.make(["true"], edit=lambda c: c.update(hooks={"createRuntime": [
-        {"path": "/bin/sleep", "args": ["sleep", "5"], "timeout": 1}]}))
+    bundle = bundles.make(
+        ["true"],
+        edit=lambda c: c.update(
+            hooks={"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "5"], "timeout": 1}]}
+        ),
+    )
     with pytest.raises(SystemError_, match="timed out"):
         rt.create("hooktimeout", bundle)
     assert rt.list() == []
@@ -185,8 +208,7 @@ def test_join_namespaces_by_path(bundles, rt, tmp_path):
         def edit(conf):
             for ns in conf["linux"]["namespaces"]:
                 if ns["type"] in ("network", "uts", "ipc"):
-                    ns["path"] = f"/proc/{pid}/ns/" + {"network": "net"}.get(ns["type"],
-                                                                            ns["type"])
+                    ns["path"] = f"/proc/{pid}/ns/" + {"network": "net"}.get(ns["type"], ns["type"])
             conf.pop("hostname", None)
 
         second = bundles.make(["sh", "-c", "hostname; readlink /proc/self/ns/net"], edit=edit)
@@ -204,14 +226,24 @@ def test_process_settings(bundles, rt, tmp_path):
         conf["process"].update(
             user={"uid": 1000, "gid": 1000, "additionalGids": [10, 20], "umask": 0o077},
             rlimits=[{"type": "RLIMIT_NOFILE", "soft": 100, "hard": 200}],
-            oomScoreAdj=500, noNewPrivileges=False)
+            oomScoreAdj=500,
+            noNewPrivileges=False,
+        )
         conf["domainname"] = "example.test"
         conf["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
 
-    bundle = bundles.make(["sh", "-c", "id; umask; ulimit -n; ulimit -Hn; "
-                           "cat /proc/self/oom_score_adj; cat /proc/sys/kernel/domainname; "
-                           "cat /proc/sys/net/ipv4/ip_forward; "
-                           "grep NoNewPrivs /proc/self/status"], edit=edit, writable=True)
+    bundle = bundles.make(
+        [
+            "sh",
+            "-c",
+            "id; umask; ulimit -n; ulimit -Hn; "
+            "cat /proc/self/oom_score_adj; cat /proc/sys/kernel/domainname; "
+            "cat /proc/sys/net/ipv4/ip_forward; "
+            "grep NoNewPrivs /proc/self/status",
+        ],
+        edit=edit,
+        writable=True,
+    )
     os.chmod(os.path.join(bundle, "rootfs"), 0o755)
     status, out = run_capture(rt, "settings", bundle, tmp_path)
     assert status == 0, out
@@ -228,12 +260,24 @@ def test_bind_mount_options_and_readonly_root(bundles, rt, tmp_path):
     (src / "file").write_text("content")
 
     def edit(conf):
-        conf["mounts"].append({"destination": "/data", "type": "bind", "source": str(src),
-                               "options": ["rbind", "ro", "nosuid", "nodev", "rprivate"]})
+        conf["mounts"].append(
+            {
+                "destination": "/data",
+                "type": "bind",
+                "source": str(src),
+                "options": ["rbind", "ro", "nosuid", "nodev", "rprivate"],
+            }
+        )
 
-    bundle = bundles.make(["sh", "-c", "cat /data/file; echo; grep ' /data ' "
-                           "/proc/self/mountinfo; touch /data/x 2>&1; touch /rootx 2>&1; true"],
-                          edit=edit)
+    bundle = bundles.make(
+        [
+            "sh",
+            "-c",
+            "cat /data/file; echo; grep ' /data ' "
+            "/proc/self/mountinfo; touch /data/x 2>&1; touch /rootx 2>&1; true",
+        ],
+        edit=edit,
+    )
     status, out = run_capture(rt, "binds", bundle, tmp_path)
     assert status == 0, out
     lines = out.splitlines()
@@ -245,8 +289,10 @@ def test_bind_mount_options_and_readonly_root(bundles, rt, tmp_path):
 
 
 def test_cgroup_namespace(bundles, rt, tmp_path):
-    bundle = bundles.make(["cat", "/proc/self/cgroup"], edit=lambda c: c["linux"][
-        "namespaces"].append({"type": "cgroup"}))
+    bundle = bundles.make(
+        ["cat", "/proc/self/cgroup"],
+        edit=lambda c: c["linux"]["namespaces"].append({"type": "cgroup"}),
+    )
     status, out = run_capture(rt, "cgns", bundle, tmp_path)
     assert status == 0, out
     assert all(line.endswith(":/") for line in out.splitlines()), out
@@ -259,12 +305,19 @@ def test_seccomp_filter_is_loaded(bundles, rt, tmp_path, nnp):
         conf["linux"]["seccomp"] = {
             "defaultAction": "SCMP_ACT_ALLOW",
             "architectures": ["SCMP_ARCH_X86_64"],
-            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
-                          "errnoRet": 1}],
+            "syscalls": [
+                {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}
+            ],
         }
 
-    bundle = bundles.make(["sh", "-c", "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status; "
-                           "mkdir /dev/shm/x 2>&1; echo rc=$?"], edit=edit)
+    bundle = bundles.make(
+        [
+            "sh",
+            "-c",
+            "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status; mkdir /dev/shm/x 2>&1; echo rc=$?",
+        ],
+        edit=edit,
+    )
     status, out = run_capture(rt, f"seccomp-{nnp}", bundle, tmp_path)
     assert status == 0, out
     assert "Seccomp:\t2" in out

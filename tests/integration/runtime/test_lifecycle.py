@@ -50,10 +50,20 @@ def test_library_run_returns_status(bundles, rt):
 @pytest.mark.parametrize("which", ["runc", "ours"])
 def test_signals_as_runc(which, bundles, state_root):
     cmd = _cli(which, state_root)
-    trap = bundles.make(["sh", "-c", 'trap "echo trapped; exit 3" TERM; echo ready; '
-                         "while true; do sleep 0.05; done"], name=f"trap-{which}")
-    p = subprocess.Popen(cmd + ["run", "--bundle", trap, f"trap-{which}"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    trap = bundles.make(
+        [
+            "sh",
+            "-c",
+            'trap "echo trapped; exit 3" TERM; echo ready; while true; do sleep 0.05; done',
+        ],
+        name=f"trap-{which}",
+    )
+    p = subprocess.Popen(
+        cmd + ["run", "--bundle", trap, f"trap-{which}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert p.stdout.readline().strip() == "ready"
         assert subprocess.run(cmd + ["kill", f"trap-{which}", "TERM"]).returncode == 0
@@ -64,8 +74,12 @@ def test_signals_as_runc(which, bundles, state_root):
         p.wait()
 
     plain = bundles.make(["sleep", "30"], name=f"plain-{which}")
-    p = subprocess.Popen(cmd + ["run", "--bundle", plain, f"plain-{which}"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        cmd + ["run", "--bundle", plain, f"plain-{which}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_status(cmd, f"plain-{which}", "running")
         assert subprocess.run(cmd + ["kill", f"plain-{which}", "SIGTERM"]).returncode == 0
@@ -83,15 +97,27 @@ def test_create_runs_program_only_after_start(bundles, runtime_cli, tmp_path):
     out.mkdir()
 
     def edit(conf):
-        conf["mounts"].append({"destination": "/out", "type": "bind", "source": str(out),
-                               "options": ["rbind", "rw"]})
+        conf["mounts"].append(
+            {"destination": "/out", "type": "bind", "source": str(out), "options": ["rbind", "rw"]}
+        )
 
-    bundle = bundles.make(["sh", "-c", "echo started > /out/flag; exec sleep 30"], edit=edit,
-                          writable=True)
+    bundle = bundles.make(
+        ["sh", "-c", "echo started > /out/flag; exec sleep 30"], edit=edit, writable=True
+    )
     log = open(tmp_path / "stdio", "w")
     try:
-        r = runtime_cli("create", "--bundle", bundle, "--pid-file", str(tmp_path / "pid"), "cs",
-                        stdin=subprocess.DEVNULL, stdout=log, stderr=log, capture_output=False)
+        r = runtime_cli(
+            "create",
+            "--bundle",
+            bundle,
+            "--pid-file",
+            str(tmp_path / "pid"),
+            "cs",
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            capture_output=False,
+        )
     finally:
         log.close()
     assert r.returncode == 0

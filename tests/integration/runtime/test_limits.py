@@ -17,8 +17,10 @@ def test_memory_limit_kills_allocator_137(bundles, runtime_cli):
         conf["linux"]["resources"]["memory"] = {"limit": 32 * MiB, "swap": 32 * MiB}
 
     # The shell keeps a 100 MiB string in its own memory.
-    bundle = bundles.make(["sh", "-c", "a=$(head -c 104857600 /dev/zero | tr '\\0' x); "
-                           "echo survived ${#a}"], edit=edit)
+    bundle = bundles.make(
+        ["sh", "-c", "a=$(head -c 104857600 /dev/zero | tr '\\0' x); echo survived ${#a}"],
+        edit=edit,
+    )
     r = runtime_cli("run", "--bundle", bundle, "oom")
     assert r.returncode == 137, (r.stdout, r.stderr)
     assert "survived" not in r.stdout

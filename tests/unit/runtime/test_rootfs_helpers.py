@@ -1,0 +1,36 @@
+"""Mount option parsing and resolving paths inside a root without leaving it."""
+
+from __future__ import annotations
+
+import os
+
+from dockyard.runtime import syscalls as sc
+from dockyard.runtime.rootfs import dev_is_tmpfs, parse_options, secure_join
+
+
+def test_parse_options():
+    flags, prop, data = parse_options(["rbind", "ro", "nosuid", "rprivate", "mode=755", "size=1m"])
+    assert flags == sc.MS_BIND | sc.MS_REC | sc.MS_RDONLY | sc.MS_NOSUID
+    assert prop == [sc.MS_PRIVATE | sc.MS_REC]
+    assert data == "mode=755,size=1m"
+    flags, _, _ = parse_options(["ro", "rw", "nodev", "dev"])
+    assert flags == 0
+
+
+def test_secure_join_stays_inside(tmp_path):
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    os.symlink("/etc/../../..", root / "up")
+    os.symlink("../../../../outside", root / "etc" / "rel")
+    os.symlink("/etc", root / "abs")
+    assert secure_join(str(root), "/up/passwd") == str(root / "passwd")
+    assert secure_join(str(root), "etc/rel/x") == str(root / "outside" / "x")
+    assert secure_join(str(root), "/abs/hosts") == str(root / "etc" / "hosts")
+    assert secure_join(str(root), "../../x") == str(root / "x")
+    assert secure_join(str(root), "/") == str(root)
+
+
+def test_dev_is_tmpfs():
+    assert dev_is_tmpfs([{"destination": "/dev", "type": "tmpfs"}])
+    assert not dev_is_tmpfs([{"destination": "/dev", "type": "bind", "source": "/dev"}])
+    assert not dev_is_tmpfs([{"destination": "/proc", "type": "proc"}])
