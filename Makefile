@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := runc busybox-static iproute2 iptables libseccomp2 skopeo umoci \
-	docker-registry debootstrap docker-compose procps psmisc ca-certificates
+	docker-registry debootstrap docker-compose procps psmisc ca-certificates \
+	gcc libc6-dev
 STAMP := $(VENV)/.installed
 
 .PHONY: install test unit integration compat lint demo clean
