@@ -340,9 +340,10 @@ async def _manifest_get(request: web.Request, name: str, reference: str) -> web.
     storage = _storage(request)
     digest = storage.resolve(name, reference)
     body, media_type = await asyncio.to_thread(storage.manifest, name, digest)
-    digest, body, media_type = _negotiate(
-        storage, name, digest, body, media_type, _accepted(request)
-    )
+    if ":" not in reference:  # a digest names exact bytes: only tags are negotiated
+        digest, body, media_type = _negotiate(
+            storage, name, digest, body, media_type, _accepted(request)
+        )
     return web.Response(
         body=body,
         headers={

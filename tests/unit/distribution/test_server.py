@@ -289,6 +289,12 @@ def test_index_content_negotiation(tmp_path):
         assert r.status == 200
         assert r.headers["Docker-Content-Digest"] == amd
         assert await r.read() == amd_body
+        # by digest: the exact bytes, whatever the Accept header says
+        r = await c.get(
+            f"/v2/lib/img/manifests/{digest(index)}",
+            headers={"Accept": mediatypes.DOCKER_MANIFEST},
+        )
+        assert r.status == 200 and await r.read() == index
         # an OCI manifest to a client that does not accept OCI
         r = await c.get("/v2/lib/img/manifests/arm", headers={"Accept": mediatypes.DOCKER_MANIFEST})
         assert r.status == 404 and await _errors(r) == ["MANIFEST_UNKNOWN"]
