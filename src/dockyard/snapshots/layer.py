@@ -35,6 +35,18 @@ OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 _MAX_LINK_HOPS = 40
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# errors that a malformed entry (not the system) causes: the layer is refused
+_BAD_ENTRY_ERRNOS = {
+    errno.ENOENT,
+    errno.EEXIST,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.ELOOP,
+    errno.EINVAL,
+    errno.ENAMETOOLONG,
+    errno.ENOTEMPTY,
+    errno.EMLINK,
+}
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
@@ -458,7 +470,12 @@ def apply_layer(
                 fileobj=buffered, mode="r|", encoding="utf-8", errors="surrogateescape"
             ) as tar:
                 for member in tar:
-                    applier.apply(member, tar)
+                    try:
+                        applier.apply(member, tar)
+                    except OSError as e:
+                        if e.errno not in _BAD_ENTRY_ERRNOS:
+                            raise
+                        raise LayerError(f"{member.name!r}: {e.strerror}") from None
         except tarfile.TarError as e:
             raise LayerError(f"invalid layer tar: {e}") from None
         applier.finish()
