@@ -782,9 +782,11 @@ class ImageService:
 
         return load(self, stream)
 
-    def reconcile(self) -> list[str]:
+    def reconcile(self, remove_unused_layers: bool = False) -> list[str]:
         """Start-up repair: unpacks a crash interrupted, records without config, stale refs.
 
+        With `remove_unused_layers`, committed snapshots that no image's chain holds and no
+        other snapshot stands on (a crash between unpacking and recording) go too.
         Returns what was removed. Call after `Snapshotter.reconcile()`, before serving.
         """
         removed: list[str] = []
@@ -804,6 +806,27 @@ class ImageService:
                 if self.store.get_record(image_id) is None:
                     self.store.delete_ref(ref)
                     removed.append(str(ref))
+            if remove_unused_layers:
+                removed.extend(self._remove_unused_layers())
+        return removed
+
+    def _remove_unused_layers(self) -> list[str]:
+        used: set[str] = set()
+        for img in self.images():
+            used.update(img.chain_ids)
+        removed: list[str] = []
+        progress = True
+        while progress:  # children first: a removed top layer frees its parent
+            progress = False
+            for info in list(self.snapshots.walk("committed")):
+                if info.name in used:
+                    continue
+                try:
+                    self.snapshots.remove(info.name)
+                except Conflict:
+                    continue
+                removed.append(info.name)
+                progress = True
         return removed
 
     def import_rootfs(

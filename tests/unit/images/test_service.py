@@ -378,3 +378,20 @@ def test_rmi_prunes_untagged_parents_unless_noprune(svc: ImageService) -> None:
         grand.id,
         layer.diff_id,
     ]
+
+
+def test_import_compressed_and_unused_layers(svc: ImageService) -> None:
+    import bz2
+    import lzma
+
+    tar = small_tar({"a": b"1"})
+    want = "sha256:" + hashlib.sha256(tar).hexdigest()
+    for data in (gzip.compress(tar), bz2.compress(tar), lzma.compress(tar)):
+        assert svc.get(svc.import_rootfs(io.BytesIO(data), None)).diff_ids == [want]
+    # layers unpacked but never recorded (a crash before the image record) are collected
+    other = svc.store_layer(io.BytesIO(small_tar({"b": b"2"})))
+    top = svc.store_layer(io.BytesIO(small_tar({"c": b"3"})))
+    cids = svc.ensure_layers([other, top])
+    assert svc.reconcile() == []
+    assert sorted(svc.reconcile(remove_unused_layers=True)) == sorted(cids)
+    assert [i.name for i in svc.snapshots.walk()] == [want]
