@@ -18,6 +18,7 @@ import array
 import ctypes
 import errno
 import fcntl
+import gc
 import json
 import os
 import selectors
@@ -82,6 +83,80 @@ def recv_master(console: socket.socket, timeout: float = 10) -> int:
 
 def set_winsize(fd: int, rows: int, cols: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+class Helper:
+    """Runs `fn` (then, on go(), `then`) in a forked child and reports the results."""
+
+    def __init__(self, fn: Any, then: Any = None) -> None:
+        self._r, w = os.pipe2(os.O_CLOEXEC)
+        go_r, self._go_w = os.pipe2(os.O_CLOEXEC) if then else (-1, -1)
+        self.pid = os.fork()
+        if self.pid == 0:  # the helper
+            code = 0
+            try:
+                os.close(self._r)
+                _report(w, fn)
+                if then is not None:
+                    os.close(self._go_w)
+                    if os.read(go_r, 1):
+                        _report(w, then)
+            except BaseException:  # noqa: BLE001
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(w)
+        if go_r >= 0:
+            os.close(go_r)
+        self._buf = b""
+        self._done = False
+
+    def result(self) -> Any:
+        """The next result of the helper; raises HelperError with its message on failure."""
+        while b"\n" not in self._buf:
+            chunk = os.read(self._r, 65536)
+            if not chunk:
+                self.finish()
+                raise HelperError("the runtime helper died")
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        answer = json.loads(line)
+        if self._go_w < 0 or "error" in answer:
+            self.finish()
+        if "error" in answer:
+            raise HelperError(answer["error"])
+        return answer["ok"]
+
+    def go(self) -> None:
+        if self._go_w >= 0:
+            os.write(self._go_w, b"g")
+            os.close(self._go_w)
+            self._go_w = -1
+
+    def finish(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self._go_w >= 0:
+            os.close(self._go_w)
+            self._go_w = -1
+        os.close(self._r)
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+
+
+class HelperError(Exception):
+    """The runtime failed in the helper; the message is the runtime's."""
+
+
+def _report(fd: int, fn: Any) -> None:
+    try:
+        answer = {"ok": fn()}
+    except BaseException as e:  # noqa: BLE001 (reported to the monitor)
+        answer = {"error": str(e) or type(e).__name__}
+    os.write(fd, json.dumps(answer).encode() + b"\n")
 
 
 class Client:
@@ -253,23 +328,37 @@ class Monitor:
             self.sel.register(fd, selectors.EVENT_READ, ("output", s))
 
     def start_container(self) -> int:
+        """Create and start the container; its init ends up as our child.
+
+        The runtime runs in a short-lived helper child (see Helper): what it allocates (the
+        parsed spec, the seccomp filter) dies with the helper instead of staying in the
+        monitor for the container's whole life. The init the helper creates is reparented
+        to us, the subreaper, when the helper exits."""
         s = Session(self.cfg["tty"])
         stdin, stdout, stderr, console, close = self.open_stdio(s, self.cfg["open_stdin"])
-        try:
-            pid = self.runtime.create(
-                self.id,
-                self.cfg["bundle"],
+        runtime, cid, bundle = self.runtime, self.id, self.cfg["bundle"]
+        console_path = console.getsockname() if console else None
+
+        def create() -> int:
+            return runtime.create(
+                cid,
+                bundle,
                 stdin=stdin,
                 stdout=stdout,
                 stderr=stderr,
-                console_socket=console.getsockname() if console else None,
-                pid_file=os.path.join(self.cfg["bundle"], "init.pid"),
+                console_socket=console_path,
+                pid_file=os.path.join(bundle, "init.pid"),
             )
+
+        helper = Helper(create, then=lambda: runtime.start(cid))
+        try:
+            pid = helper.result()
         except BaseException:
+            helper.finish()
             for fd in list(s.outputs) + ([s.stdin_fd] if s.stdin_fd >= 0 else []):
                 os.close(fd)
             if console is not None:
-                os.unlink(console.getsockname())
+                os.unlink(console_path)
                 console.close()
             raise
         finally:
@@ -278,11 +367,24 @@ class Monitor:
         s.pid = pid
         self.init = s
         self.sessions[pid] = s
-        self.attach_outputs(s, console)
-        if s.tty and self.cfg.get("console_size"):
-            h, w = self.cfg["console_size"]
-            set_winsize(s.stdin_fd, h, w)
-        self.runtime.start(self.id)
+        try:
+            self.attach_outputs(s, console)
+            if s.tty and self.cfg.get("console_size"):
+                h, w = self.cfg["console_size"]
+                set_winsize(s.stdin_fd, h, w)
+        finally:
+            helper.go()
+        try:
+            helper.result()
+        except BaseException:
+            self.finish_session(s)
+            self.init = None
+            try:
+                self.runtime.delete(self.id, force=True)
+            except Exception:  # noqa: BLE001
+                pass
+            raise
+        self.adopt(s)
         self.started_mono = time.monotonic()
         self.save_state(
             Status="running",
@@ -295,6 +397,12 @@ class Monitor:
         )
         self.broadcast({"event": "start", "pid": pid})
         return pid
+
+    def adopt(self, s: Session) -> None:
+        """If the process was reaped before we knew its pid, record its exit now."""
+        if s.pid in self.orphans:
+            s.status = self.orphans.pop(s.pid)
+            s.exited_at = time.monotonic()
 
     def reap(self) -> None:
         while True:
@@ -403,6 +511,7 @@ class Monitor:
         self.save_state(RestartCount=self.state.get("RestartCount", 0) + 1)
         try:
             self.start_container()
+            release_memory()
         except Exception as e:  # noqa: BLE001
             self.release_rootfs()
             self.save_state(Status="exited", Pid=0, ExitCode=128, Error=str(e), MonitorPid=0)
@@ -472,7 +581,8 @@ class Monitor:
                 self.finished = True
                 return
             raise ProcessLookupError(f"container {self.id} is not running")
-        self.runtime.kill(self.id, sig, all=all_)
+        runtime, cid = self.runtime, self.id
+        Helper(lambda: runtime.kill(cid, sig, all=all_)).result()
 
     def stop(self, sig: int, timeout: float) -> None:
         if self.init is None:
@@ -490,15 +600,19 @@ class Monitor:
             raise ProcessLookupError(f"container {self.id} is not running")
         s = Session(bool(req.get("tty")))
         stdin, stdout, stderr, console, close = self.open_stdio(s, bool(req.get("stdin")))
+        runtime, cid, process = self.runtime, self.id, req["process"]
+        console_path = console.getsockname() if console else None
         try:
-            pid = self.runtime.exec(
-                self.id,
-                req["process"],
-                stdin=stdin,
-                stdout=stdout,
-                stderr=stderr,
-                console_socket=console.getsockname() if console else None,
-            )
+            pid = Helper(
+                lambda: runtime.exec(
+                    cid,
+                    process,
+                    stdin=stdin,
+                    stdout=stdout,
+                    stderr=stderr,
+                    console_socket=console_path,
+                )
+            ).result()
         except BaseException:
             for fd in list(s.outputs) + ([s.stdin_fd] if s.stdin_fd >= 0 else []):
                 os.close(fd)
@@ -513,9 +627,7 @@ class Monitor:
         s.client = c
         c.session = s
         self.sessions[pid] = s
-        if pid in self.orphans:
-            s.status = self.orphans.pop(pid)
-            s.exited_at = time.monotonic()
+        self.adopt(s)
         self.attach_outputs(s, console)
         if s.tty and req.get("console_size"):
             h, w = req["console_size"]
@@ -713,6 +825,7 @@ class Monitor:
             self.cleanup(listener)
             return
         _write_ready(ready_fd, {"pid": pid})
+        release_memory()
         try:
             self.loop()
         finally:
@@ -771,6 +884,13 @@ class Monitor:
         listener.close()
         if self.log:
             self.log.close()
+
+
+def release_memory() -> None:
+    """Give back what starting the container allocated (the spec, the seccomp filter, ...):
+    the monitor lives as long as its container, so its private memory is what counts."""
+    gc.collect()
+    _libc.malloc_trim(0)
 
 
 def _write_ready(fd: int, obj: dict[str, Any]) -> None:

@@ -41,12 +41,17 @@ def test_cp_in_and_out_of_running_and_stopped(engine):
     svc = engine.containers
     cid = svc.create(None, {"Image": "busybox", "Cmd": ["sleep", "1000"]}, {})["Id"]
     # into a created (never started) container
-    svc.archive_put(cid, "/tmp", make_tar([("a.txt", b"alpha\n", "file"),
-                                           ("sub", None, "dir"),
-                                           ("sub/b.txt", b"beta\n", "file")]))
+    svc.archive_put(
+        cid,
+        "/tmp",
+        make_tar(
+            [("a.txt", b"alpha\n", "file"), ("sub", None, "dir"), ("sub/b.txt", b"beta\n", "file")]
+        ),
+    )
     svc.start(cid)
-    eid = svc.exec_create(cid, {"Cmd": ["cat", "/tmp/a.txt", "/tmp/sub/b.txt"],
-                                "AttachStdout": True})["Id"]
+    eid = svc.exec_create(
+        cid, {"Cmd": ["cat", "/tmp/a.txt", "/tmp/sub/b.txt"], "AttachStdout": True}
+    )["Id"]
     assert b"".join(d for _, d in svc.exec_start(eid)) == b"alpha\nbeta\n"
     eid = svc.exec_create(cid, {"Cmd": ["sh", "-c", "echo made inside > /tmp/in.txt"]})["Id"]
     list(svc.exec_start(eid))
@@ -81,8 +86,9 @@ def test_cp_path_traversal_refused(engine, tmp_path):
     with pytest.raises(NotFound):  # the link's target does not exist in the container
         svc.archive_put(cid, "/escape", make_tar([("z.txt", b"contained", "file")]))
     parts = str(outside).strip("/").split("/")
-    svc.archive_put(cid, "/", make_tar([("/".join(parts[: i + 1]), None, "dir")
-                                        for i in range(len(parts))]))
+    svc.archive_put(
+        cid, "/", make_tar([("/".join(parts[: i + 1]), None, "dir") for i in range(len(parts))])
+    )
     svc.archive_put(cid, "/escape", make_tar([("z.txt", b"contained", "file")]))
     assert os.listdir(outside) == []
     info, chunks = svc.archive_get(cid, "/escape/z.txt")
@@ -98,11 +104,19 @@ def test_volumes_named_anonymous_and_bind(engine, tmp_path):
     host = tmp_path / "host"
     host.mkdir()
     (host / "h.txt").write_text("from host\n")
-    cid = svc.create(None, {"Image": "busybox", "Cmd": ["sh", "-c",
-                                                        "cat /h/h.txt; ls /etcvol | head -1; "
-                                                        "echo data > /d/f; echo anon > /anon/f"],
-                            "Volumes": {"/anon": {}}},
-                     {"Binds": [f"{host}:/h:ro", "dyvoltest:/d", "etcvol:/etcvol"]})["Id"]
+    cid = svc.create(
+        None,
+        {
+            "Image": "busybox",
+            "Cmd": [
+                "sh",
+                "-c",
+                "cat /h/h.txt; ls /etcvol | head -1; echo data > /d/f; echo anon > /anon/f",
+            ],
+            "Volumes": {"/anon": {}},
+        },
+        {"Binds": [f"{host}:/h:ro", "dyvoltest:/d", "etcvol:/etcvol"]},
+    )["Id"]
     svc.start(cid)
     assert svc.wait(cid)["StatusCode"] == 0
     out = [d for _, d in svc.logs(cid)]
@@ -114,15 +128,18 @@ def test_volumes_named_anonymous_and_bind(engine, tmp_path):
     anon = mounts["/anon"]["Name"]
     assert len(anon) == 64
     # the named volume persists into the next container
-    cid2 = svc.create(None, {"Image": "busybox", "Cmd": ["cat", "/d/f"]},
-                      {"Binds": ["dyvoltest:/d"]})["Id"]
+    cid2 = svc.create(
+        None, {"Image": "busybox", "Cmd": ["cat", "/d/f"]}, {"Binds": ["dyvoltest:/d"]}
+    )["Id"]
     svc.start(cid2)
     svc.wait(cid2)
     assert [d for _, d in svc.logs(cid2)] == [b"data\n"]
     # docker cp into a volume path lands in the volume
     svc.archive_put(cid2, "/d", make_tar([("cp.txt", b"via cp", "file")]))
-    assert open(os.path.join(engine.volumes.inspect("dyvoltest")["Mountpoint"],
-                             "cp.txt")).read() == "via cp"
+    assert (
+        open(os.path.join(engine.volumes.inspect("dyvoltest")["Mountpoint"], "cp.txt")).read()
+        == "via cp"
+    )
     svc.remove(cid, volumes=True)
     assert not engine.volumes.exists(anon)  # anonymous: removed with -v
     assert engine.volumes.exists("dyvoltest")  # named: kept
@@ -133,8 +150,9 @@ def test_volumes_named_anonymous_and_bind(engine, tmp_path):
 
 def test_named_volume_copied_up_from_image(engine):
     svc = engine.containers
-    cid = svc.create(None, {"Image": "busybox", "Cmd": ["ls", "/etc"]},
-                     {"Binds": ["dyetc:/etc"]})["Id"]
+    cid = svc.create(None, {"Image": "busybox", "Cmd": ["ls", "/etc"]}, {"Binds": ["dyetc:/etc"]})[
+        "Id"
+    ]
     svc.start(cid)
     svc.wait(cid)
     names = b"".join(d for _, d in svc.logs(cid)).split()

@@ -20,8 +20,11 @@ def wait_for(pred, timeout=10.0, step=0.02):
 
 def test_restart_always_with_backoff(engine):
     svc = engine.containers
-    cid = svc.create(None, {"Image": "busybox", "Cmd": ["sh", "-c", "echo run; exit 1"]},
-                     {"RestartPolicy": {"Name": "always"}})["Id"]
+    cid = svc.create(
+        None,
+        {"Image": "busybox", "Cmd": ["sh", "-c", "echo run; exit 1"]},
+        {"RestartPolicy": {"Name": "always"}},
+    )["Id"]
     t0 = time.monotonic()
     svc.start(cid)
     assert wait_for(lambda: svc.inspect(cid)["RestartCount"] >= 4)
@@ -41,14 +44,22 @@ def test_restart_always_with_backoff(engine):
 
 def test_restart_on_failure_max_retries(engine):
     svc = engine.containers
-    cid = svc.create(None, {"Image": "busybox", "Cmd": ["sh", "-c", "exit 2"]},
-                     {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}})["Id"]
+    cid = svc.create(
+        None,
+        {"Image": "busybox", "Cmd": ["sh", "-c", "exit 2"]},
+        {"RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}},
+    )["Id"]
     svc.start(cid)
-    assert wait_for(lambda: svc.inspect(cid)["State"]["Status"] == "exited"
-                    and svc.inspect(cid)["RestartCount"] == 2)
+    assert wait_for(
+        lambda: (
+            svc.inspect(cid)["State"]["Status"] == "exited"
+            and svc.inspect(cid)["RestartCount"] == 2
+        )
+    )
     assert svc.wait(cid)["StatusCode"] == 2
-    ok = svc.create(None, {"Image": "busybox", "Cmd": ["true"]},
-                    {"RestartPolicy": {"Name": "on-failure"}})["Id"]
+    ok = svc.create(
+        None, {"Image": "busybox", "Cmd": ["true"]}, {"RestartPolicy": {"Name": "on-failure"}}
+    )["Id"]
     svc.start(ok)
     assert svc.wait(ok)["StatusCode"] == 0
     time.sleep(0.3)
@@ -57,10 +68,15 @@ def test_restart_on_failure_max_retries(engine):
 
 def test_health_check_status(engine):
     svc = engine.containers
-    hc = {"Test": ["CMD-SHELL", "test -e /tmp/ok"], "Interval": 100_000_000,
-          "Timeout": 2_000_000_000, "Retries": 2}
-    cid = svc.create(None, {"Image": "busybox", "Cmd": ["sleep", "1000"], "Healthcheck": hc},
-                     {})["Id"]
+    hc = {
+        "Test": ["CMD-SHELL", "test -e /tmp/ok"],
+        "Interval": 100_000_000,
+        "Timeout": 2_000_000_000,
+        "Retries": 2,
+    }
+    cid = svc.create(None, {"Image": "busybox", "Cmd": ["sleep", "1000"], "Healthcheck": hc}, {})[
+        "Id"
+    ]
     svc.start(cid)
     assert svc.inspect(cid)["State"]["Health"]["Status"] in ("starting", "unhealthy")
     assert wait_for(lambda: svc.inspect(cid)["State"]["Health"]["Status"] == "unhealthy")
@@ -78,9 +94,11 @@ def test_health_check_status(engine):
 
 def test_pause_unpause(engine):
     svc = engine.containers
-    cid = svc.create(None, {"Image": "busybox", "Cmd": ["sh", "-c",
-                                                        "while true; do date +%s%N; sleep 0.05; "
-                                                        "done"]}, {})["Id"]
+    cid = svc.create(
+        None,
+        {"Image": "busybox", "Cmd": ["sh", "-c", "while true; do date +%s%N; sleep 0.05; done"]},
+        {},
+    )["Id"]
     svc.start(cid)
     time.sleep(0.3)
     svc.pause(cid)
@@ -125,8 +143,11 @@ def test_init_reaps_and_is_pid1(engine):
 
 def test_top_and_stats(engine):
     svc = engine.containers
-    cid = svc.create(None, {"Image": "busybox", "Cmd": ["sleep", "1000"]},
-                     {"Memory": 64 * 1024 * 1024, "PidsLimit": 50})["Id"]
+    cid = svc.create(
+        None,
+        {"Image": "busybox", "Cmd": ["sleep", "1000"]},
+        {"Memory": 64 * 1024 * 1024, "PidsLimit": 50},
+    )["Id"]
     svc.start(cid)
     top = svc.top(cid)
     assert "PID" in top["Titles"] and "CMD" in top["Titles"]
@@ -139,16 +160,20 @@ def test_top_and_stats(engine):
     assert stats["cpu_stats"]["system_cpu_usage"] > 0
     assert stats["precpu_stats"]["system_cpu_usage"] > 0
     svc.update(cid, {"Memory": 32 * 1024 * 1024})
-    assert next(svc.stats(cid, stream=False, one_shot=True))["memory_stats"]["limit"] == \
-        32 * 1024 * 1024
+    assert (
+        next(svc.stats(cid, stream=False, one_shot=True))["memory_stats"]["limit"]
+        == 32 * 1024 * 1024
+    )
     assert svc.inspect(cid)["HostConfig"]["Memory"] == 32 * 1024 * 1024
 
 
 def test_oom_killed(engine):
     svc = engine.containers
-    cid = svc.create(None, {"Image": "busybox", "Cmd": ["sh", "-c",
-                                                        "x=a; while true; do x=$x$x; done"]},
-                     {"Memory": 16 * 1024 * 1024, "MemorySwap": 16 * 1024 * 1024})["Id"]
+    cid = svc.create(
+        None,
+        {"Image": "busybox", "Cmd": ["sh", "-c", "x=a; while true; do x=$x$x; done"]},
+        {"Memory": 16 * 1024 * 1024, "MemorySwap": 16 * 1024 * 1024},
+    )["Id"]
     svc.start(cid)
     assert svc.wait(cid)["StatusCode"] == 137
     assert svc.inspect(cid)["State"]["OOMKilled"] is True
