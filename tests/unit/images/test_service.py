@@ -395,3 +395,22 @@ def test_import_compressed_and_unused_layers(svc: ImageService) -> None:
     assert svc.reconcile() == []
     assert sorted(svc.reconcile(remove_unused_layers=True)) == sorted(cids)
     assert [i.name for i in svc.snapshots.walk()] == [want]
+
+
+def test_register_hostile_layer_records_nothing(svc: ImageService, tmp_path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("keep")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        link = tarfile.TarInfo("evil")
+        link.type, link.linkname = tarfile.SYMTYPE, "../../../../../../../../" + str(outside)
+        tar.addfile(link)
+        f = tarfile.TarInfo("evil/secret")
+        f.size = 5
+        tar.addfile(f, io.BytesIO(b"pwned"))
+    mdigest = _pulled(svc, [buf.getvalue()])
+    with pytest.raises(InvalidParameter):
+        svc.register(mdigest, parse_reference("evil:1"))
+    assert (outside / "secret").read_text() == "keep" and os.listdir(outside) == ["secret"]
+    assert svc.images() == [] and list(svc.snapshots.walk()) == []
