@@ -53,7 +53,11 @@ def free_port() -> int:
 
 
 def ms(values: list[float]) -> str:
-    return f"median {statistics.median(values) * 1000:.2f} ms, mean {statistics.mean(values) * 1000:.2f} ms"
+    q = statistics.quantiles(values, n=10)
+    return (
+        f"median {statistics.median(values) * 1000:.2f} ms "
+        f"(p10 {q[0] * 1000:.2f}, p90 {q[-1] * 1000:.2f})"
+    )
 
 
 def bench_setup(service: NetworkService, count: int) -> dict[str, list[float]]:
@@ -141,7 +145,8 @@ def main() -> int:
     finally:
         service.destroy_all()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"network set-up per container ({args.count} containers):")
+    load = os.getloadavg()[0]
+    print(f"network set-up per container ({args.count} containers, load average {load:.1f}):")
     print(f"  default bridge (netns + veth + address + route): {ms(setup['bridge'])}")
     print(f"  --network none (netns, lo up):                   {ms(setup['none'])}")
     bridge_only = statistics.median(setup["bridge"]) - statistics.median(setup["none"])

@@ -9,6 +9,7 @@ Call these from a worker thread: pyroute2's synchronous API runs its own event l
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import secrets
 import socket
@@ -86,12 +87,9 @@ def bridge_ports(ipr: IPRoute, bridge: str) -> list[str]:
     ]
 
 
-def new_veth_name(ipr: IPRoute) -> str:
-    """A host-side veth name like Docker's: `veth` + 7 hex digits, unused on the host."""
-    while True:
-        name = "veth" + secrets.token_hex(4)[:7]
-        if link_index(ipr, name) is None:
-            return name
+def new_veth_name() -> str:
+    """A host-side veth name like Docker's: `veth` + 7 hex digits (28 random bits)."""
+    return "veth" + secrets.token_hex(4)[:7]
 
 
 def netns_ipr(sock: socket.socket) -> IPRoute:
@@ -104,29 +102,40 @@ def add_endpoint(
     nsr: IPRoute,
     *,
     bridge_index: int,
-    host_ifname: str,
     netns_path: str,
     ifname: str,
     mac: str,
     address: ipaddress.IPv4Address,
     prefixlen: int,
     gateway: ipaddress.IPv4Address | None,
-) -> None:
+) -> str:
     """A veth pair: host side on the bridge, container side `ifname` in the namespace.
 
-    The container side is created directly inside the namespace under its final name and MAC;
-    `nsr` (an IPRoute in that namespace) sets its address, brings it up and adds the default
-    route via `gateway` when given.
+    Returns the host side's name (`veth` + 7 hex digits).
+
+    One request creates both sides: the host side enslaved and up, the container side directly
+    inside the namespace under its final name and MAC; `nsr` (an IPRoute in that namespace)
+    sets its address, brings it up and adds the default route via `gateway` when given.
     """
-    ipr.link(
-        "add",
-        ifname=host_ifname,
-        kind="veth",
-        master=bridge_index,
-        peer={"ifname": ifname, "address": mac, "net_ns_fd": netns_path},
-    )
+    host_ifname = new_veth_name()
+    for _attempt in range(5):
+        try:
+            ipr.link(
+                "add",
+                ifname=host_ifname,
+                kind="veth",
+                master=bridge_index,
+                state="up",
+                peer={"ifname": ifname, "address": mac, "net_ns_fd": netns_path},
+            )
+            break
+        except NetlinkError as e:
+            if e.code != errno.EEXIST:
+                raise
+            host_ifname = new_veth_name()  # a name clash: 28 random bits, try again
+    else:
+        raise OSError(errno.EEXIST, "cannot find a free veth name")
     try:
-        ipr.link("set", index=link_index(ipr, host_ifname), state="up")
         index = link_index(nsr, ifname)
         nsr.addr("add", index=index, address=str(address), prefixlen=prefixlen)
         nsr.link("set", index=index, state="up")
@@ -135,6 +144,7 @@ def add_endpoint(
     except BaseException:
         delete_link(ipr, host_ifname)
         raise
+    return host_ifname
 
 
 def set_default_route(nsr: IPRoute, gateway: ipaddress.IPv4Address | None) -> None:

@@ -91,6 +91,10 @@ def create_netns(path: str, with_dns: bool = False) -> tuple[socket.socket, sock
         source = f"/proc/self/task/{threading.get_native_id()}/ns/net".encode()
         _check(_libc.mount(source, path.encode(), None, MS_BIND, None), "bind mount netns")
         loopback_up()
+        # interfaces added later (eth0...) get no IPv6: our networks are IPv4 only, as Docker
+        # does for networks without --ipv6; this also spares each veth DAD and MLD traffic
+        with open("/proc/sys/net/ipv6/conf/default/disable_ipv6", "w") as f:
+            f.write("1")
         nl = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
         return nl, dns_socket() if with_dns else None
 

@@ -132,6 +132,7 @@ class NetworkService:
         self._ns_links: dict[str, IPRoute | socket.socket] = {}
         self._ns_dns: dict[str, socket.socket] = {}
         self._port_cursor = 0
+        self._bridge_indexes: dict[str, int] = {}
         try:
             self._worker.submit(self._start, default_bridge_name, default_bridge_subnet).result()
         except BaseException:
@@ -295,7 +296,17 @@ class NetworkService:
             self._tear_down(record)
             raise
 
+    def _bridge_index(self, record: dict) -> int:
+        index = self._bridge_indexes.get(record["Bridge"])
+        if index is None:
+            index = links.link_index(self._ipr, record["Bridge"])
+            if index is None:
+                raise NotFound(f"bridge {record['Bridge']} of network {record['Name']} is gone")
+            self._bridge_indexes[record["Bridge"]] = index
+        return index
+
     def _tear_down(self, record: dict) -> None:
+        self._bridge_indexes.pop(record["Bridge"], None)
         firewall.delete_rules(
             firewall.network_rules(record["Bridge"], record["Subnet"], record["Internal"])
         )
@@ -736,12 +747,10 @@ class NetworkService:
             has_gateway = any(e.get("GatewayRoute") for e in sandbox["Endpoints"].values())
             wants_gateway = not record["Internal"] and not has_gateway
             gateway = ipaddress.ip_address(record["Gateway"])
-            host_ifname = links.new_veth_name(self._ipr)
-            links.add_endpoint(
+            host_ifname = links.add_endpoint(
                 self._ipr,
                 self._ns_ipr(sandbox),
-                bridge_index=links.link_index(self._ipr, record["Bridge"]),
-                host_ifname=host_ifname,
+                bridge_index=self._bridge_index(record),
                 netns_path=sandbox["NetnsPath"],
                 ifname=ifname,
                 mac=ipam.mac_for(address),
