@@ -315,6 +315,7 @@ def _split_lines(text: str) -> list[str]:
 @dataclass
 class _Node:
     keyword: str  # upper case
+    written: str  # the keyword as written, for messages
     flags: list[str]
     args: list[str]
     json_form: bool
@@ -502,7 +503,8 @@ def _health_args(rest: str) -> tuple[list[str], bool]:
 def _node_from_line(line: str, escape: str) -> _Node:
     stripped = line.strip()
     parts = _WHITESPACE.split(stripped, maxsplit=1) if stripped else [""]
-    keyword = parts[0].upper()
+    written = parts[0]
+    keyword = written.upper()
     rest, flags = _extract_flags(parts[1]) if len(parts) == 2 else ("", [])
     rest = rest.strip()
     json_form = False
@@ -525,7 +527,7 @@ def _node_from_line(line: str, escape: str) -> _Node:
             child = _node_from_line(rest, escape)
     else:  # MAINTAINER, STOPSIGNAL, USER, WORKDIR and unknown keywords
         args = [rest] if rest else []
-    return _Node(keyword, flags, args, json_form, line, child)
+    return _Node(keyword, written, flags, args, json_form, line, child)
 
 
 def _can_contain_heredoc(node: _Node) -> bool:
@@ -584,28 +586,56 @@ def chomp_heredoc(content: str) -> str:
 # --- step 3: instructions -----------------------------------------------------------------
 
 
+def _levenshtein(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def _suggest(value: str, options: list[str], case_sensitive: bool) -> str:
+    """BuildKit's " (did you mean X?)" for a value at most 2 edits from an option."""
+    wanted = value if case_sensitive else value.lower()
+    best, best_distance = "", 3
+    for option in options:
+        candidate = option if case_sensitive else option.lower()
+        if candidate == wanted:
+            return ""
+        distance = _levenshtein(wanted, candidate)
+        if distance < best_distance:
+            best, best_distance = candidate, distance
+    if best and not case_sensitive and value == value.upper():
+        best = best.upper()
+    return f" (did you mean {best}?)" if best else ""
+
+
 def _parse_flags(keyword: str, words: list[str]) -> dict[str, FlagValue]:
     allowed = FLAGS.get(keyword, {})
     flags: dict[str, FlagValue] = {}
     for word in words:
-        if not word.startswith("--"):
-            raise _Reason(f"arg should start with -- : {word}")
         if word == "--":
             break
-        name, eq, value = word[2:].partition("=")
+        if not word.startswith("--"):
+            raise _Reason(f"arg should start with -- : {word}")
+        flag, eq, value = word.partition("=")
+        name = flag[2:]
         kind = allowed.get(name)
         if kind is None:
-            raise _Reason(f"unknown flag: {name}")
+            hint = _suggest(name, sorted(allowed), case_sensitive=True)
+            raise _Reason(f"unknown flag: {flag}{hint}")
         if name in flags and kind != "strings":
-            raise _Reason(f"duplicate flag specified: {name}")
+            raise _Reason(f"duplicate flag specified: {flag}")
         if kind == "bool":
             if eq and value == "":
-                raise _Reason(f"missing a value on flag: {name}")
+                raise _Reason(f"missing a value on flag: {flag}")
             if value.lower() not in ("", "true", "false"):
-                raise _Reason(f"expecting boolean value for flag {name}, not: {value}")
+                raise _Reason(f"expecting boolean value for flag {flag}, not: {value}")
             flags[name] = value.lower() != "false"
         elif not eq:
-            raise _Reason(f"missing a value on flag: {name}")
+            raise _Reason(f"missing a value on flag: {flag}")
         elif kind == "strings":
             values = flags.setdefault(name, [])
             assert isinstance(values, list)
@@ -624,9 +654,9 @@ def _check_health(node: _Node, flags: dict[str, FlagValue]) -> None:
             raise _Reason("HEALTHCHECK NONE takes no arguments")
         return
     if kind != "CMD":
-        raise _Reason(f'unknown type "{kind}" in HEALTHCHECK (try CMD)')
+        raise _Reason(f'Unknown type "{kind}" in HEALTHCHECK (try CMD)')
     if len(node.args) == 1:
-        raise _Reason("missing command after HEALTHCHECK CMD")
+        raise _Reason("Missing command after HEALTHCHECK CMD")
     for name in ("interval", "timeout", "start-period", "start-interval"):
         value = flags.get(name)
         if not isinstance(value, str) or value == "":
@@ -696,15 +726,14 @@ def _check(node: _Node, flags: dict[str, FlagValue], heredocs: list[Heredoc]) ->
             raise _Reason("RUN requires at least one argument")
     elif kw == "HEALTHCHECK":
         _check_health(node, flags)
-    elif kw not in ("CMD", "ENTRYPOINT"):
-        raise _Reason(f"unknown instruction: {kw}")
 
 
 def _instruction(
     node: _Node, heredocs: list[Heredoc], line: int, end_line: int, escape: str
 ) -> Instruction:
     if node.keyword not in KEYWORDS:
-        raise _Reason(f"unknown instruction: {node.keyword}")
+        hint = _suggest(node.written, list(KEYWORDS), case_sensitive=False)
+        raise _Reason(f"unknown instruction: {node.written}{hint}")
     healthcheck_none = (
         node.keyword == "HEALTHCHECK" and node.args[:1] != [] and node.args[0].upper() == "NONE"
     )

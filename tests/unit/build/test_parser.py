@@ -545,8 +545,25 @@ def test_stage_lookup() -> None:
 
 # (id, Dockerfile, line, reason)
 ERROR_CASES = [
-    ("unknown-instruction", "FROM a\n\nFOO bar", 3, "unknown instruction: FOO"),
-    ("unknown-instruction-lowercase", "FROM a\nrunn x", 2, "unknown instruction: RUNN"),
+    (
+        "unknown-instruction",
+        "FROM a\n\nFOO bar",
+        3,
+        "unknown instruction: FOO (did you mean FROM?)",
+    ),
+    ("unknown-instruction-far", "FROM a\nXYZZY bar", 2, "unknown instruction: XYZZY"),
+    (
+        "unknown-instruction-lowercase",
+        "FROM a\nrunn x",
+        2,
+        "unknown instruction: runn (did you mean run?)",
+    ),
+    (
+        "unknown-instruction-mixed",
+        "FROM a\nWorkDir2 x",
+        2,
+        "unknown instruction: WorkDir2 (did you mean workdir?)",
+    ),
     ("from-no-args", "FROM", 1, "FROM requires either one or three arguments"),
     ("from-two-args", "FROM a b", 1, "FROM requires either one or three arguments"),
     ("from-four-args", "FROM a AS b c", 1, "FROM requires either one or three arguments"),
@@ -625,7 +642,7 @@ ERROR_CASES = [
         "MAINTAINER isn't allowed as an ONBUILD trigger",
     ),
     ("onbuild-empty", "FROM a\nONBUILD", 2, "ONBUILD requires at least one argument"),
-    ("onbuild-unknown", "FROM a\nONBUILD FOO", 2, "unknown instruction: FOO"),
+    ("onbuild-unknown", "FROM a\nONBUILD XYZZY", 2, "unknown instruction: XYZZY"),
     ("healthcheck-empty", "FROM a\nHEALTHCHECK", 2, "HEALTHCHECK requires at least one argument"),
     (
         "healthcheck-none-args",
@@ -637,9 +654,9 @@ ERROR_CASES = [
         "healthcheck-bad-type",
         "FROM a\nHEALTHCHECK RUN x",
         2,
-        'unknown type "RUN" in HEALTHCHECK (try CMD)',
+        'Unknown type "RUN" in HEALTHCHECK (try CMD)',
     ),
-    ("healthcheck-no-cmd", "FROM a\nHEALTHCHECK CMD", 2, "missing command after HEALTHCHECK CMD"),
+    ("healthcheck-no-cmd", "FROM a\nHEALTHCHECK CMD", 2, "Missing command after HEALTHCHECK CMD"),
     (
         "healthcheck-bad-duration",
         "FROM a\nHEALTHCHECK --interval=5 CMD x",
@@ -658,15 +675,21 @@ ERROR_CASES = [
         2,
         "--retries cannot be negative (-1)",
     ),
-    ("unknown-flag", "FROM a\nCOPY --foo=1 a b", 2, "unknown flag: foo"),
-    ("flag-on-env", "FROM a\nENV --x=1 a=b", 2, "unknown flag: x"),
-    ("flag-missing-value", "FROM a\nCOPY --from a b", 2, "missing a value on flag: from"),
-    ("flag-duplicate", "FROM a\nCOPY --from=a --from=b a b", 2, "duplicate flag specified: from"),
+    ("unknown-flag", "FROM a\nCOPY --foo=1 a b", 2, "unknown flag: --foo (did you mean from?)"),
+    (
+        "unknown-flag-suggest",
+        "FROM a\nCOPY --chownn=1 a b",
+        2,
+        "unknown flag: --chownn (did you mean chown?)",
+    ),
+    ("flag-on-env", "FROM a\nENV --x=1 a=b", 2, "unknown flag: --x"),
+    ("flag-missing-value", "FROM a\nCOPY --from a b", 2, "missing a value on flag: --from"),
+    ("flag-duplicate", "FROM a\nCOPY --from=a --from=b a b", 2, "duplicate flag specified: --from"),
     (
         "flag-bad-bool",
         "FROM a\nCOPY --link=yes a b",
         2,
-        "expecting boolean value for flag link, not: yes",
+        "expecting boolean value for flag --link, not: yes",
     ),
     ("escape-invalid", "# escape=x\nFROM a", 1, "invalid escape token 'x' does not match ` or \\"),
     (
@@ -677,7 +700,7 @@ ERROR_CASES = [
     ),
     ("heredoc-unterminated", "FROM a\nRUN <<EOF\nx\n", 2, "unterminated heredoc"),
     ("run-empty", "FROM a\nRUN", 2, "RUN requires at least one argument"),
-    ("error-after-continuation", "FROM a\nRUN x \\\n y\nBAD", 4, "unknown instruction: BAD"),
+    ("error-after-continuation", "FROM a\nRUN x \\\n y\nXYZZY", 4, "unknown instruction: XYZZY"),
 ]
 
 
