@@ -77,11 +77,88 @@ class Mount:
             _mount(self.source, target, "", flags & (MS_BIND | MS_REC), data)
             if flags & ~(MS_BIND | MS_REC):
                 _mount("", target, "", flags | MS_REMOUNT, data)
+        elif self.type == "overlay" and len(data) >= _PAGE_DATA_MAX:
+            _mount_overlay_fsconfig(target, flags, [o for o in self.options if o not in _FLAGS])
         else:
             _mount(self.source, target, self.type, flags, data)
 
     def to_dict(self) -> dict:
         return {"Type": self.type, "Source": self.source, "Options": list(self.options)}
+
+
+# mount(2) data is one page: longer overlay option strings (many layers) go through the
+# new mount API, which takes each lower directory on its own ("lowerdir+", Linux 6.8+)
+_PAGE_DATA_MAX = os.sysconf("SC_PAGE_SIZE") - 1
+_SYS_MOVE_MOUNT, _SYS_FSOPEN, _SYS_FSCONFIG, _SYS_FSMOUNT = 429, 430, 431, 432
+_FSCONFIG_SET_FLAG, _FSCONFIG_SET_STRING, _FSCONFIG_CMD_CREATE = 0, 1, 6
+_MOUNT_ATTR_RDONLY, _MOVE_MOUNT_F_EMPTY_PATH, _AT_FDCWD = 0x1, 0x4, -100
+_libc.syscall.restype = ctypes.c_long
+
+
+def _syscall(nr: int, *args, what: str) -> int:
+    rc = _libc.syscall(ctypes.c_long(nr), *args)
+    if rc < 0:
+        err = ctypes.get_errno()
+        raise SystemError_(f"{what}: {os.strerror(err)}")
+    return rc
+
+
+def _mount_overlay_fsconfig(target: str, flags: int, options: list[str]) -> None:
+    c_str, c_int, c_uint = ctypes.c_char_p, ctypes.c_int, ctypes.c_uint
+    fs = _syscall(_SYS_FSOPEN, c_str(b"overlay"), c_uint(1), what="fsopen overlay")
+    try:
+        for opt in options:
+            key, eq, value = opt.partition("=")
+            if key == "rw":
+                continue
+            if not eq:
+                _syscall(
+                    _SYS_FSCONFIG,
+                    c_int(fs),
+                    c_uint(_FSCONFIG_SET_FLAG),
+                    c_str(key.encode()),
+                    None,
+                    c_int(0),
+                    what=f"overlay option {key}",
+                )
+                continue
+            values = value.split(":") if key == "lowerdir" else [value]
+            name = b"lowerdir+" if key == "lowerdir" else key.encode()
+            for v in values:
+                _syscall(
+                    _SYS_FSCONFIG,
+                    c_int(fs),
+                    c_uint(_FSCONFIG_SET_STRING),
+                    c_str(name),
+                    c_str(os.fsencode(v)),
+                    c_int(0),
+                    what=f"overlay option {key}={v}",
+                )
+        _syscall(
+            _SYS_FSCONFIG,
+            c_int(fs),
+            c_uint(_FSCONFIG_CMD_CREATE),
+            None,
+            None,
+            c_int(0),
+            what="overlay create",
+        )
+        attrs = _MOUNT_ATTR_RDONLY if flags & MS_RDONLY else 0
+        mnt = _syscall(_SYS_FSMOUNT, c_int(fs), c_uint(1), c_uint(attrs), what="fsmount")
+        try:
+            _syscall(
+                _SYS_MOVE_MOUNT,
+                c_int(mnt),
+                c_str(b""),
+                c_int(_AT_FDCWD),
+                c_str(os.fsencode(target)),
+                c_uint(_MOVE_MOUNT_F_EMPTY_PATH),
+                what=f"move_mount overlay to {target}",
+            )
+        finally:
+            os.close(mnt)
+    finally:
+        os.close(fs)
 
 
 def mount_all(mounts: list[Mount], target: str) -> None:

@@ -91,3 +91,23 @@ def test_whiteouts_and_opaque_dirs_merge(sn) -> None:
     unmount_all(root)
     s.remove("view3")
     s.remove("rw")
+
+
+def test_many_layers_beyond_one_page_of_options(sn) -> None:
+    s, targets = sn
+    parent = None
+    for i in range(130):
+        name = f"layer-{i}"
+        _unpack(s, make_tar([{"name": f"f{i}", "data": str(i).encode()}]), name, parent)
+        parent = name
+    mounts = s.view("many", parent)
+    assert len(",".join(mounts[0].options)) > 4096
+    root = _mount(s, targets, mounts)
+    assert len(os.listdir(root)) == 130
+    with open(os.path.join(root, "f0")) as f:
+        assert f.read() == "0"
+    unmount_all(root)
+    root = _mount(s, targets, s.prepare("rw-many", parent))
+    with open(os.path.join(root, "new"), "w") as f:
+        f.write("x")
+    assert os.path.exists(os.path.join(s.upper_dir("rw-many"), "new"))
