@@ -677,7 +677,7 @@ def _check_health(node: _Node, flags: dict[str, FlagValue]) -> None:
             raise _Reason(f"--retries cannot be negative ({count})")
 
 
-def _check(node: _Node, flags: dict[str, FlagValue], heredocs: list[Heredoc]) -> None:
+def _check(node: _Node, flags: dict[str, FlagValue]) -> None:
     """Docker's checks of one instruction's arguments."""
     kw, args = node.keyword, node.args
     if kw == "FROM":
@@ -721,9 +721,6 @@ def _check(node: _Node, flags: dict[str, FlagValue], heredocs: list[Heredoc]) ->
             raise _Reason("SHELL requires at least one argument")
         if not node.json_form:
             raise _Reason("SHELL requires the arguments to be in JSON form")
-    elif kw == "RUN":
-        if not args and not node.json_form and not heredocs:
-            raise _Reason("RUN requires at least one argument")
     elif kw == "HEALTHCHECK":
         _check_health(node, flags)
 
@@ -738,7 +735,7 @@ def _instruction(
         node.keyword == "HEALTHCHECK" and node.args[:1] != [] and node.args[0].upper() == "NONE"
     )
     flags = {} if healthcheck_none else _parse_flags(node.keyword, node.flags)
-    _check(node, flags, heredocs)
+    _check(node, flags)
     trigger = None
     if node.child is not None:
         trigger = _instruction(node.child, [], line, end_line, escape)

@@ -535,6 +535,12 @@ def test_healthcheck_config() -> None:
     assert only("HEALTHCHECK none").healthcheck() == {"Test": ["NONE"]}
 
 
+def test_empty_run_and_cmd_parse_as_docker_does() -> None:
+    assert only("RUN").args == [] and not only("RUN").json_form
+    assert only("CMD").args == []
+    assert only("ENTRYPOINT []").json_form
+
+
 def test_stage_lookup() -> None:
     df = parse("FROM a AS One\nFROM b\n")
     assert df.stage("one") is df.stages[0]
@@ -699,7 +705,6 @@ ERROR_CASES = [
         "only one escape parser directive can be used",
     ),
     ("heredoc-unterminated", "FROM a\nRUN <<EOF\nx\n", 2, "unterminated heredoc"),
-    ("run-empty", "FROM a\nRUN", 2, "RUN requires at least one argument"),
     ("error-after-continuation", "FROM a\nRUN x \\\n y\nXYZZY", 4, "unknown instruction: XYZZY"),
 ]
 

@@ -551,6 +551,27 @@ CASES = [
         {"web": {"ports": [], "environment": {"C": "3"}, "dns": []}},
     ),
     (
+        "yaml-1.2-scalars",
+        {
+            "compose.yaml": """
+            services:
+              web:
+                image: busybox
+                ports: [80:80, 22:22]
+                restart: no
+                labels: {built: 2020-01-01, answer: yes, mode: 0755}
+            """
+        },
+        {},
+        {
+            "web": {
+                "ports": [Port(target=80, published="80"), Port(target=22, published="22")],
+                "restart": "no",
+                "labels": {"built": "2020-01-01", "answer": "yes", "mode": "493"},
+            }
+        },
+    ),
+    (
         "yaml-anchors-and-extensions",
         {
             "compose.yaml": """
