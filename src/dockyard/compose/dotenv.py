@@ -6,7 +6,8 @@
 - Double-quoted values may span lines, know the escapes \\n \\r \\t \\\\ \\" \\$ and are
   interpolated.
 - A line with only a KEY takes its value from the environment, or is skipped.
-Interpolation sees the variables defined earlier in the file, then `lookup`.
+Interpolation sees `lookup` (the shell's environment), then the variables defined earlier
+in the file.
 """
 
 from __future__ import annotations
@@ -22,17 +23,18 @@ _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"', "$": "\\$"}
 
 
 class _Chained(dict):
-    """Variables of the file so far, then the outer lookup."""
+    """The outer lookup (the shell's environment) first, then the file's variables so far,
+    as compose-go's dotenv looks them up."""
 
     def __init__(self, lookup: Callable[[str], str | None]) -> None:
         super().__init__()
         self._lookup = lookup
 
     def get(self, key, default=None):  # type: ignore[override]
-        if key in self:
-            return self[key]
         value = self._lookup(key)
-        return default if value is None else value
+        if value is not None:
+            return value
+        return self[key] if key in self else default
 
 
 def parse_dotenv(

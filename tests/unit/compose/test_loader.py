@@ -71,19 +71,25 @@ CASES = [
             QUOTED="a b"  # inline
             SINGLE='$TAG'
             DERIVED=${BASE}-x
+            TAGGED=${TAG}-t
             """,
             "compose.yaml": """
             services:
               web:
                 image: $BASE:$TAG
-                labels: [quoted=$QUOTED, single=$SINGLE, derived=$DERIVED]
+                labels: [quoted=$QUOTED, single=$SINGLE, derived=$DERIVED, tagged=$TAGGED]
             """,
         },
         {"environ": {"TAG": "from-shell"}},
         {
             "web": {
                 "image": "busybox:from-shell",
-                "labels": {"quoted": "a b", "single": "$TAG", "derived": "busybox-x"},
+                "labels": {
+                    "quoted": "a b",
+                    "single": "$TAG",
+                    "derived": "busybox-x",
+                    "tagged": "from-shell-t",  # the shell's TAG wins inside .env too
+                },
             }
         },
     ),
