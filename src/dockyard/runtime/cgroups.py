@@ -14,7 +14,6 @@ import errno
 import os
 import signal
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.errors import InvalidParameter, SystemError_
@@ -38,15 +37,21 @@ DEFAULT_ALLOWED_DEVICES = [
 ]
 
 
-@dataclass
 class Hierarchy:
     """One mounted cgroup hierarchy: its mount point, the cgroup path mounted there (usually
-    "/"), the subsystems it carries ("" for cgroup2) and the caller's cgroup in it."""
+    "/"), the subsystems it carries ("cpu", "cpu,cpuacct", "name=systemd"; "" for cgroup2) and
+    the caller's cgroup in it."""
 
-    mountpoint: str
-    root: str
-    key: str  # "cpu", "cpu,cpuacct", "name=systemd", "" for v2
-    current: str
+    __slots__ = ("mountpoint", "root", "key", "current")
+
+    def __init__(self, mountpoint: str, root: str, key: str, current: str) -> None:
+        self.mountpoint = mountpoint
+        self.root = root
+        self.key = key
+        self.current = current
+
+    def __repr__(self) -> str:
+        return f"Hierarchy({self.mountpoint!r}, {self.root!r}, {self.key!r}, {self.current!r})"
 
 
 def _unescape(s: str) -> str:
@@ -100,14 +105,30 @@ def _read(path: str) -> str:
         return f.read().strip()
 
 
-@dataclass
 class CgroupSet:
-    """The container's directory in every hierarchy, and which directories we created."""
+    """The container's directory in every hierarchy, and which directories we created.
 
-    v1: dict[str, str] = field(default_factory=dict)  # subsystem key -> directory
-    v2: str | None = None  # the cgroup2 directory (unified or hybrid)
-    unified: bool = False  # resources are written to v2 (no v1 hierarchies)
-    created: list[str] = field(default_factory=list)  # parents first
+    v1: subsystem key -> directory; v2: the cgroup2 directory (unified or hybrid); unified:
+    resources go to v2 (there are no v1 hierarchies); created: directories made, parents first.
+    """
+
+    def __init__(
+        self,
+        v1: dict[str, str] | None = None,
+        v2: str | None = None,
+        unified: bool = False,
+        created: list[str] | None = None,
+    ) -> None:
+        self.v1: dict[str, str] = v1 if v1 is not None else {}
+        self.v2 = v2
+        self.unified = unified
+        self.created: list[str] = created if created is not None else []
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CgroupSet) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"CgroupSet({self.to_dict()!r})"
 
     # ----------------------------------------------------------------- construction
     @classmethod

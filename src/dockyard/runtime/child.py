@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from dockyard.runtime import config as cfg
@@ -24,25 +23,45 @@ from dockyard.runtime import syscalls as sc
 from dockyard.runtime.cgroups import CgroupSet
 
 
-@dataclass
 class Plan:
-    """Everything the child needs, prepared and validated by the caller before fork."""
+    """Everything the child needs, prepared and validated by the caller before fork.
 
-    config: dict[str, Any]
-    bundle: str
-    cgroups: CgroupSet
-    state: dict[str, Any]  # OCI state for hooks run in the child
-    process: dict[str, Any]
-    caps: process.CapabilityPlan | None
-    seccomp: Any  # dockyard.runtime.seccomp.Filter or None
-    msg_w: int
-    go_r: int
-    stdio: tuple[int | None, int | None, int | None] = (None, None, None)
-    extra_fds: list[int] = field(default_factory=list)
-    fifo_fd: int | None = None
-    console_fd: int | None = None
-    # exec only: namespace files to enter, mount last
-    enter: list[tuple[str, int]] = field(default_factory=list)
+    state: the OCI state for hooks run in the child; seccomp: a compiled
+    dockyard.runtime.seccomp.Filter or None; enter (exec only): namespace files to enter,
+    mount last."""
+
+    def __init__(
+        self,
+        *,
+        config: dict[str, Any],
+        bundle: str,
+        cgroups: CgroupSet,
+        state: dict[str, Any],
+        process: dict[str, Any],
+        caps: process.CapabilityPlan | None,
+        seccomp: Any,
+        msg_w: int,
+        go_r: int,
+        stdio: tuple[int | None, int | None, int | None] = (None, None, None),
+        extra_fds: list[int] | None = None,
+        fifo_fd: int | None = None,
+        console_fd: int | None = None,
+        enter: list[tuple[str, int]] | None = None,
+    ) -> None:
+        self.config = config
+        self.bundle = bundle
+        self.cgroups = cgroups
+        self.state = state
+        self.process = process
+        self.caps = caps
+        self.seccomp = seccomp
+        self.msg_w = msg_w
+        self.go_r = go_r
+        self.stdio = stdio
+        self.extra_fds = extra_fds or []
+        self.fifo_fd = fifo_fd
+        self.console_fd = console_fd
+        self.enter = enter or []
 
 
 class _Channel:

@@ -8,16 +8,15 @@ delete, run, exec, list, spec. Errors are printed as runc prints them
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import pwd
 import signal
 import sys
+import time
 from typing import Any
 
 from dockyard.errors import DockyardError
-from dockyard.runtime import console as console_mod
 from dockyard.runtime.runtime import DEFAULT_ROOT, Runtime, wait_status
 from dockyard.runtime.state import process_start_time
 
@@ -34,7 +33,7 @@ class _Log:
         self.fmt = fmt
 
     def error(self, message: str) -> None:
-        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         if self.fmt == "json":
             line = json.dumps({"level": "error", "msg": message, "time": now})
         else:
@@ -241,7 +240,7 @@ def _run(rt: Runtime, args: argparse.Namespace) -> int:
 
         syscalls.prctl(syscalls.PR_SET_CHILD_SUBREAPER, 1)
     terminal = _bundle_terminal(args.bundle)
-    listener = console_mod.ConsoleListener() if terminal and not args.console_socket else None
+    listener = _console().ConsoleListener() if terminal and not args.console_socket else None
     try:
         socket_path = listener.path if listener else args.console_socket
         if listener is None and not args.keep:
@@ -266,7 +265,7 @@ def _run(rt: Runtime, args: argparse.Namespace) -> int:
             rt.start(args.id)
             if master is not None:
                 start_time = process_start_time(pid)
-                console_mod.proxy(master, lambda: process_start_time(pid) == start_time)
+                _console().proxy(master, lambda: process_start_time(pid) == start_time)
             status = wait_status(pid)
         finally:
             if not args.keep:
@@ -275,6 +274,12 @@ def _run(rt: Runtime, args: argparse.Namespace) -> int:
     finally:
         if listener:
             listener.close()
+
+
+def _console():  # noqa: ANN202 - the module, imported only for a terminal
+    from dockyard.runtime import console
+
+    return console
 
 
 def _forward_signals(pid: int) -> None:
@@ -336,7 +341,7 @@ def _exec(rt: Runtime, args: argparse.Namespace) -> int:
     if terminal and not args.console_socket:
         if args.detach:
             raise CliError("cannot allocate tty if runc will detach without setting console socket")
-        listener = console_mod.ConsoleListener()
+        listener = _console().ConsoleListener()
     try:
         socket_path = listener.path if listener else args.console_socket
         pid = rt.exec(
@@ -349,7 +354,7 @@ def _exec(rt: Runtime, args: argparse.Namespace) -> int:
         if listener is not None:
             master = listener.receive_master()
             start_time = process_start_time(pid)
-            console_mod.proxy(master, lambda: process_start_time(pid) == start_time)
+            _console().proxy(master, lambda: process_start_time(pid) == start_time)
             return wait_status(pid)
         if args.detach:
             return 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from typing import Any
 
 from dockyard.errors import SystemError_
@@ -31,6 +30,8 @@ def run_hook(hook: dict[str, Any], kind: str, state: dict[str, Any]) -> None:
     args = hook.get("args") or [path]
     env = dict(e.split("=", 1) for e in hook.get("env") or [] if "=" in e)
     timeout = hook.get("timeout")
+    import subprocess  # only when there are hooks: keeps the CLI's start fast
+
     try:
         proc = subprocess.run(
             args,

@@ -13,7 +13,6 @@ import os
 import resource
 import signal
 import socket
-from dataclasses import dataclass
 from typing import Any
 
 from dockyard.errors import InvalidParameter
@@ -22,15 +21,19 @@ from dockyard.runtime import capabilities, config, syscalls
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-@dataclass
 class CapabilityPlan:
     """The five capability sets of process.capabilities as bit masks."""
 
-    bounding: int
-    effective: int
-    permitted: int
-    inheritable: int
-    ambient: int
+    __slots__ = ("bounding", "effective", "permitted", "inheritable", "ambient")
+
+    def __init__(
+        self, bounding: int, effective: int, permitted: int, inheritable: int, ambient: int
+    ) -> None:
+        self.bounding = bounding
+        self.effective = effective
+        self.permitted = permitted
+        self.inheritable = inheritable
+        self.ambient = ambient
 
     @classmethod
     def from_spec(cls, caps: dict[str, Any] | None) -> CapabilityPlan | None:

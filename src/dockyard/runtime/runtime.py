@@ -15,9 +15,7 @@ import os
 import select
 import shutil
 import signal
-import socket
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from dockyard import fsutil
@@ -94,7 +92,7 @@ class Runtime:
             console_fd = _connect_console(console_socket) if console_socket else None
             if console_fd is not None:
                 opened.append(console_fd)
-            created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            created = _utc_now()
             annotations = conf.get("annotations") or {}
             hook_state = {
                 "ociVersion": conf["ociVersion"],
@@ -449,7 +447,14 @@ def _compile_seccomp(conf: dict[str, Any]) -> Any:
     return seccomp.compile_filter(spec)
 
 
+def _utc_now() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
+
+
 def _connect_console(path: str) -> int:
+    import socket  # only for a terminal
+
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(path)

@@ -8,7 +8,6 @@ recorded) and the exec fifo (present until `start`).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard import fsutil
@@ -32,16 +31,29 @@ def process_start_time(pid: int) -> int | None:
     return int(rest[19])
 
 
-@dataclass
 class ContainerState:
-    id: str
-    pid: int
-    bundle: str
-    start_time: int
-    created: str
-    config: dict[str, Any]
-    cgroups: dict[str, Any]
-    annotations: dict[str, str] = field(default_factory=dict)
+    """What the runtime remembers of a container: its init (pid and start time, against pid
+    reuse), bundle, creation time, the validated config and its cgroups."""
+
+    def __init__(
+        self,
+        id: str,
+        pid: int,
+        bundle: str,
+        start_time: int,
+        created: str,
+        config: dict[str, Any],
+        cgroups: dict[str, Any],
+        annotations: dict[str, str] | None = None,
+    ) -> None:
+        self.id = id
+        self.pid = pid
+        self.bundle = bundle
+        self.start_time = start_time
+        self.created = created
+        self.config = config
+        self.cgroups = cgroups
+        self.annotations = annotations or {}
 
     def to_dict(self) -> dict[str, Any]:
         return {
