@@ -74,7 +74,7 @@ class ExecManager:
         }
         with self._lock:
             self._execs[exec_id] = rec
-        self._svc._event("exec_create", cid, {"execID": exec_id})
+        self._svc._event(f"exec_create: {' '.join(cmd)}", cid, {"execID": exec_id})
         return exec_id
 
     def inspect(self, exec_id: str) -> dict[str, Any]:
@@ -165,7 +165,8 @@ class ExecManager:
         conn.settimeout(None)
         rec["Running"] = True
         rec["Pid"] = first.get("pid", 0)
-        self._svc._event("exec_start", cid, {"execID": exec_id, "exec_id": exec_id})
+        command = " ".join([rec["ProcessConfig"]["entrypoint"], *rec["ProcessConfig"]["arguments"]])
+        self._svc._event(f"exec_start: {command}", cid, {"execID": exec_id})
 
         def on_event(ev: dict[str, Any]) -> None:
             if ev.get("event") == "exit":

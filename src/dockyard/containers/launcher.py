@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from dockyard.errors import SystemError_
@@ -49,10 +50,14 @@ class Launcher:
         self._sock = ours
         self._file = ours.makefile("rb")
 
-    def launch(self, container_dir: str, timeout: float = 60) -> dict[str, Any]:
+    def launch(
+        self, container_dir: str, timeout: float = 60, on_created: Callable[[], None] | None = None
+    ) -> dict[str, Any]:
         """Fork a monitor for the container in `container_dir`; wait until it reports.
 
-        Returns the monitor's first report: {"pid": init pid} or {"error": message}.
+        Returns the monitor's final report: {"pid": init pid} or {"error": message}. When
+        the monitor first reports {"created": true} (it waits for attachers before the
+        start), `on_created` is called.
         """
         r, w = os.pipe2(os.O_CLOEXEC)
         try:
@@ -71,7 +76,12 @@ class Launcher:
                 answer = json.loads(reply)
                 if "error" in answer:
                     raise SystemError_(f"cannot start a monitor: {answer['error']}")
-            return _read_report(r, timeout)
+            while True:
+                report = _read_report(r, timeout)
+                if not report.get("created"):
+                    return report
+                if on_created is not None:
+                    on_created()
         finally:
             if w >= 0:
                 os.close(w)
@@ -97,13 +107,14 @@ class Launcher:
 
 
 def _read_report(fd: int, timeout: float) -> dict[str, Any]:
+    """One JSON line from the monitor's report pipe (read byte-wise: lines may follow)."""
     data = b""
     deadline = time.monotonic() + timeout
     while not data.endswith(b"\n"):
         left = deadline - time.monotonic()
         if left <= 0 or not select.select([fd], [], [], left)[0]:
             raise SystemError_("timed out waiting for the container monitor")
-        chunk = os.read(fd, 4096)
+        chunk = os.read(fd, 1)
         if not chunk:
             break
         data += chunk

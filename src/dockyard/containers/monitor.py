@@ -21,6 +21,7 @@ import fcntl
 import gc
 import json
 import os
+import select
 import selectors
 import signal
 import socket
@@ -327,7 +328,50 @@ class Monitor:
             os.set_blocking(fd, False)
             self.sel.register(fd, selectors.EVENT_READ, ("output", s))
 
-    def start_container(self) -> int:
+    def accept_attachers(self, count: int, timeout: float = 5.0) -> None:
+        """Before the first start: tell the service the container exists, then take the
+        `count` attach connections made before start (so they miss no output)."""
+        _write_line(self.ready_fd, {"created": True})
+        deadline = time.monotonic() + timeout
+        pending: list[Client] = []
+        attached = 0
+        while attached < count and time.monotonic() < deadline:
+            socks = [self.listener] + [c.sock for c in pending]
+            ready, _, _ = select.select(socks, [], [], max(0.0, deadline - time.monotonic()))
+            for sock in ready:
+                if sock is self.listener:
+                    try:
+                        conn, _ = self.listener.accept()
+                    except OSError:
+                        continue
+                    conn.setblocking(False)
+                    pending.append(Client(conn))
+                    continue
+                c = next(c for c in pending if c.sock is sock)
+                try:
+                    data = sock.recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    pending.remove(c)
+                    sock.close()
+                    continue
+                if b"\n" not in c.inbuf + data:
+                    c.inbuf += data
+                    continue
+                pending.remove(c)
+                self.clients[sock.fileno()] = c
+                self.sel.register(sock, selectors.EVENT_READ, ("client", c))
+                self.on_client(c, 0, data)
+                if c.op == "attach":
+                    attached += 1
+        for c in pending:  # half-sent requests: served by the loop later
+            self.clients[c.sock.fileno()] = c
+            self.sel.register(c.sock, selectors.EVENT_READ, ("client", c))
+
+    def start_container(self, attach_wait: int = 0) -> int:
         """Create and start the container; its init ends up as our child.
 
         The runtime runs in a short-lived helper child (see Helper): what it allocates (the
@@ -372,6 +416,8 @@ class Monitor:
             if s.tty and self.cfg.get("console_size"):
                 h, w = self.cfg["console_size"]
                 set_winsize(s.stdin_fd, h, w)
+            if attach_wait:
+                self.accept_attachers(attach_wait)
         finally:
             helper.go()
         try:
@@ -721,19 +767,21 @@ class Monitor:
         os.close(s.stdin_fd)
         s.stdin_fd = -1
 
-    def on_client(self, c: Client, mask: int) -> None:
+    def on_client(self, c: Client, mask: int, data: bytes | None = None) -> None:
+        """Serve a client's readiness (`mask`), or bytes already read from it (`data`)."""
         if mask & selectors.EVENT_WRITE:
             self._flush(c)
             if c.sock.fileno() < 0:
                 return
-        if not mask & selectors.EVENT_READ:
-            return
-        try:
-            data = c.sock.recv(65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
+        if data is None:
+            if not mask & selectors.EVENT_READ:
+                return
+            try:
+                data = c.sock.recv(65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
         if not data:
             s = c.session
             attached_stdin = c.op == "attach" and s is not None
@@ -802,6 +850,8 @@ class Monitor:
         os.chmod(self.cfg["socket"], 0o600)
         listener.listen(64)
         listener.setblocking(False)
+        self.listener = listener
+        self.ready_fd = ready_fd
         self.sel.register(listener, selectors.EVENT_READ, ("listen", None))
 
         if self.cfg.get("log_driver", "json-file") == "json-file":
@@ -810,7 +860,7 @@ class Monitor:
             )
         self.save_state(ManuallyStopped=False, MonitorPid=os.getpid())
         try:
-            pid = self.start_container()
+            pid = self.start_container(attach_wait=int(self.cfg.get("attach_wait") or 0))
         except Exception as e:  # noqa: BLE001 (reported to the service)
             self.release_rootfs()
             never_ran = self.state.get("StartedAt", "").startswith("0001")
@@ -893,13 +943,19 @@ def release_memory() -> None:
     _libc.malloc_trim(0)
 
 
-def _write_ready(fd: int, obj: dict[str, Any]) -> None:
+def _write_line(fd: int, obj: dict[str, Any]) -> None:
     if fd < 0:
         return
     try:
         os.write(fd, json.dumps(obj).encode() + b"\n")
     except OSError:
         pass
+
+
+def _write_ready(fd: int, obj: dict[str, Any]) -> None:
+    if fd < 0:
+        return
+    _write_line(fd, obj)
     os.close(fd)
 
 

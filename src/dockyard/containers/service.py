@@ -100,6 +100,7 @@ class ContainerService:
         self._exits: dict[str, int] = {}  # cid -> number of exits seen (wakes `wait`)
         self._removed: set[str] = set()
         self._removed_codes: dict[str, int] = {}
+        self._pending_attach: dict[str, list[Stream]] = {}
         self.watcher = Watcher(self._on_monitor_event, self._on_monitor_gone)
         from dockyard.containers.execs import ExecManager
         from dockyard.containers.health import HealthMonitor
@@ -268,7 +269,6 @@ class ContainerService:
                 raise Conflict(f"container {cid} is marked for removal and cannot be started")
             self._wait_monitor_gone(cid, state)
             self._start(cid)
-        self._event("start", cid)
 
     def _wait_monitor_gone(self, cid: str, state: dict[str, Any], timeout: float = 10) -> None:
         deadline = time.monotonic() + timeout
@@ -287,6 +287,7 @@ class ContainerService:
         unmount_all(rootfs)
         mount_all(self.snapshotter.mounts(cid), rootfs)
         mounted_volumes: list[str] = []
+        attachers: list[Stream] = []
         net = None
         try:
             extra = []
@@ -314,6 +315,8 @@ class ContainerService:
                 extra += etcfiles.etc_mounts(cdir, cfg["HostConfig"])
             spec = self._generate_spec(cfg, rootfs, hostname, extra, netns)
             write_json(os.path.join(bundle, "config.json"), spec)
+            with self._locks_lock:
+                attachers = [a for a in self._pending_attach.pop(cid, []) if a.pending]
             console = cfg["HostConfig"].get("ConsoleSize") or [0, 0]
             write_json(
                 os.path.join(cdir, "monitor.json"),
@@ -334,14 +337,29 @@ class ContainerService:
                     "restart_policy": cfg["HostConfig"].get("RestartPolicy") or {"Name": "no"},
                     "memory_cgroup": self.cgroup_dir(cid, "memory"),
                     "unmount": [rootfs],
+                    "attach_wait": len(attachers),
                 },
             )
-            report = self.launcher.launch(cdir)
+
+            def connect_attachers() -> None:
+                for a in attachers:
+                    try:
+                        conn = protocol.MonitorConnection(self.socket_path(cid), a.request)
+                        conn.settimeout(None)
+                    except OSError:
+                        conn = None
+                    a.connect(conn)
+
+            report = self.launcher.launch(cdir, on_created=connect_attachers)
             if "error" in report:
                 raise _start_error(report["error"])
         except BaseException:
+            for a in attachers:
+                if a.pending:
+                    a.connect(None)
             self._release(cid, mounted_volumes, net is not None)
             raise
+        self._event("start", cid)
         self.store.write_health(cid, None)
         if not self.watcher.watch(cid, self.socket_path(cid)):
             self._on_monitor_gone(cid)
@@ -550,6 +568,7 @@ class ContainerService:
             self._set_frozen(cid, False)
         with self._cond:
             seen = self._exits.get(cid, 0)
+        self._event("kill", cid, {"signal": str(signum)})
         try:
             protocol.call(
                 self.socket_path(cid),
@@ -558,8 +577,8 @@ class ContainerService:
             )
         except (OSError, ConnectionError):
             pass  # the monitor is gone already: wait below settles it
-        self._event("stop", cid)
         self._wait_exit_seen(cid, seen, 30)
+        self._event("stop", cid)
 
     def _wait_exit_seen(self, cid: str, seen: int, timeout: float) -> None:
         with self._cond:
@@ -627,7 +646,7 @@ class ContainerService:
                 return True
             code_holder["code"] = state["ExitCode"]
             if condition == "next-exit":
-                return self._exits.get(cid, 0) > seen
+                return self._exits.get(cid, 0) > seen or cid in self._removed
             return (
                 state["Status"] not in RUNNING
                 and not _pid_alive(state.get("MonitorPid", 0))
@@ -1003,23 +1022,25 @@ class ContainerService:
         state = self.state(cid)
         if not stream:
             return Stream(_ClosedConnection(), tty, prefix=prefix)
-        if state["Status"] not in ("running", "paused", "restarting"):
-            if logs:
-                return Stream(_ClosedConnection(), tty, prefix=prefix)
-            raise Conflict("You cannot attach to a stopped container, start it first")
         if state["Status"] == "paused":
             raise Conflict("You cannot attach to a paused container, unpause it first")
+        request = {
+            "op": "attach",
+            "stdin": stdin and bool(cfg["Config"].get("OpenStdin")),
+            "stdout": stdout,
+            "stderr": stderr,
+        }
+        with self._lock(cid):
+            state = self.state(cid)
+            if state["Status"] not in ("running", "restarting"):
+                # Docker's clients attach before they start: wait for the next start.
+                pending = Stream(None, tty, prefix=prefix, request=request)
+                with self._locks_lock:
+                    self._pending_attach.setdefault(cid, []).append(pending)
+                self._event("attach", cid)
+                return pending
         try:
-            conn = protocol.MonitorConnection(
-                self.socket_path(cid),
-                {
-                    "op": "attach",
-                    "stdin": stdin and bool(cfg["Config"].get("OpenStdin")),
-                    "stdout": stdout,
-                    "stderr": stderr,
-                },
-                timeout=10,
-            )
+            conn = protocol.MonitorConnection(self.socket_path(cid), request, timeout=10)
         except OSError:
             raise Conflict("You cannot attach to a stopped container, start it first") from None
         conn.settimeout(None)

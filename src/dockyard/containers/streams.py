@@ -19,12 +19,17 @@ class Stream:
 
     def __init__(
         self,
-        conn: protocol.MonitorConnection,
+        conn: protocol.MonitorConnection | None,
         tty: bool,
         on_event: Callable[[dict[str, Any]], None] | None = None,
         prefix: list[tuple[str, bytes]] | None = None,
+        request: dict[str, Any] | None = None,
     ) -> None:
         self._conn = conn
+        self._connected = threading.Event()
+        if conn is not None:
+            self._connected.set()
+        self.request = request  # for a stream attached before its container started
         self.tty = tty
         self._on_event = on_event
         self._prefix = list(prefix or [])
@@ -36,6 +41,9 @@ class Stream:
         """The next (stream, data) of output: stream is "stdout" or "stderr"."""
         if self._prefix:
             return self._prefix.pop(0)
+        self._connected.wait()
+        if self._conn is None:
+            return None
         while True:
             try:
                 f = self._conn.read_frame()
@@ -62,13 +70,31 @@ class Stream:
                 return
             yield item
 
+    @property
+    def pending(self) -> bool:
+        return not self._connected.is_set()
+
+    def connect(self, conn: protocol.MonitorConnection | None) -> None:
+        """Connect a stream made before its container started (None: the start failed)."""
+        if self._closed and conn is not None:
+            conn.close()
+            conn = None
+        self._conn = conn
+        self._connected.set()
+
     def write(self, data: bytes) -> None:
         """Forward input to the process's stdin."""
+        self._connected.wait()
+        if self._conn is None:
+            raise ConnectionError("not attached")
         if data:
             with self._send_lock:
                 self._conn.send(protocol.STDIN, data)
 
     def close_stdin(self) -> None:
+        self._connected.wait()
+        if self._conn is None:
+            return
         with self._send_lock:
             try:
                 self._conn.send(protocol.CLOSE_STDIN, b"")
@@ -76,6 +102,8 @@ class Stream:
                 pass
 
     def resize(self, height: int, width: int) -> None:
+        if self._conn is None:
+            return
         with self._send_lock:
             self._conn.send(protocol.RESIZE, json.dumps({"h": height, "w": width}).encode())
 
@@ -83,4 +111,7 @@ class Stream:
         """Detach (the process keeps running)."""
         if not self._closed:
             self._closed = True
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()
+            else:
+                self._connected.set()

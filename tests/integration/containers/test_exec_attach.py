@@ -105,8 +105,10 @@ def test_attach_stdin_and_output(engine):
     out = collect(stream)
     assert out == {"stdout": b"got:ping\n", "stderr": b"bye\n"}
     assert svc.wait(cid)["StatusCode"] == 0
-    with pytest.raises(Conflict):
-        svc.attach(cid)
+    waiting = svc.attach(cid)  # like Docker: an attach to a stopped container waits for a start
+    assert waiting.pending
+    waiting.close()
+    assert waiting.read() is None
     logs_only = collect(svc.attach(cid, logs=True, stream=False))
     assert logs_only["stdout"] == b"got:ping\n"
 
@@ -153,3 +155,49 @@ def test_two_attached_clients_see_the_same_output(engine):
     for t in threads:
         t.join(10)
     assert results == [b"one\ntwo\n", b"one\ntwo\n"]
+
+
+def test_attach_before_start_sees_all_output(engine):
+    """docker run: the client attaches, waits for next-exit, then starts."""
+    svc = engine.containers
+    cid = svc.create(None, {"Image": "busybox", "Cmd": ["echo", "hello"]}, {})["Id"]
+    stream = svc.attach(cid, stdout=True, stderr=True)
+    result = {}
+    waiter = threading.Thread(target=lambda: result.update(svc.wait(cid, "next-exit")))
+    waiter.start()
+    svc.start(cid)
+    assert collect(stream)["stdout"] == b"hello\n"
+    waiter.join(10)
+    assert result["StatusCode"] == 0
+    svc.remove(cid)
+    actions = engine.actions(cid)
+    assert actions == ["create", "attach", "start", "die", "destroy"]
+
+
+def test_attach_before_start_interactive(engine):
+    """docker run -i: stdin attached before the start reaches the process."""
+    svc = engine.containers
+    cid = svc.create(
+        None,
+        {
+            "Image": "busybox",
+            "Cmd": ["sh", "-c", "cat; echo done"],
+            "OpenStdin": True,
+            "StdinOnce": True,
+            "AttachStdin": True,
+        },
+        {},
+    )["Id"]
+    stream = svc.attach(cid, stdin=True, stdout=True, stderr=True)
+    svc.start(cid)
+    stream.write(b"typed\n")
+    stream.close_stdin()
+    assert collect(stream)["stdout"] == b"typed\ndone\n"
+    assert svc.wait(cid)["StatusCode"] == 0
+
+
+def test_stop_events_order(engine):
+    svc = engine.containers
+    cid = start(svc, ["sleep", "1000"])
+    svc.stop(cid, timeout=0)
+    assert engine.actions(cid)[-3:] == ["kill", "die", "stop"]
