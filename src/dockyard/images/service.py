@@ -11,17 +11,19 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import re
 import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from ..content import ContentStore
 from ..errors import Conflict, InvalidParameter, NotFound
-from ..snapshots import Snapshotter, apply_layer
+from ..snapshots import AppliedLayer, Snapshotter, apply_layer
 from ..snapshots.layer import LayerError, decompressed
 from . import manifest as mf
 from .changes import apply_changes
@@ -42,6 +44,7 @@ from .timefmt import ZERO_TIME, now_rfc3339, parse_rfc3339
 InUse = Callable[[str], "list[tuple[str, bool]] | bool"]
 ProgressFn = Callable[[str, str], None]  # (layer digest, status)
 
+_UNPACK_WORKERS = max(1, min(4, os.cpu_count() or 1))  # more than the cores only thrashes
 _HEX_PREFIX = re.compile(r"^(?:sha256:)?([a-f0-9]{1,64})$")
 
 
@@ -604,40 +607,60 @@ class ImageService:
         Returns the chain IDs.
         """
         cids = mf.chain_ids([d.diff_id for d in layers])
+        missing: list[int] = []
+        for i, (desc, cid) in enumerate(zip(layers, cids, strict=True)):
+            if self.snapshots.exists(cid):
+                if self.content.exists(desc.digest):
+                    self._verify_blob(desc)
+                    self._record_blob(desc)
+                if progress:
+                    progress(desc.digest, "Already exists")
+            else:
+                missing.append(i)
+        if not missing:
+            return cids
+        # each layer is applied into its own directory, so they unpack side by side; then
+        # they are committed in order, each stacked on the one below
+        keys = {i: f"extract-{uuid.uuid4().hex} {cids[i]}" for i in missing}
+        results: dict[int, AppliedLayer] = {}
+
+        def unpack(i: int) -> None:
+            desc = layers[i]
+            self.snapshots.prepare(keys[i], None)
+            if progress:
+                progress(desc.digest, "Extracting")
+            with self.content.open(desc.digest) as f:
+                results[i] = apply_layer(
+                    f, self.snapshots.upper_dir(keys[i]), expected_diff_id=desc.diff_id
+                )
+
         created: list[str] = []
         try:
-            for i, (desc, cid) in enumerate(zip(layers, cids, strict=True)):
-                if self.snapshots.exists(cid):
-                    if self.content.exists(desc.digest):
-                        self._verify_blob(desc)
-                        self._record_blob(desc)
-                    if progress:
-                        progress(desc.digest, "Already exists")
-                    continue
-                if progress:
-                    progress(desc.digest, "Extracting")
-                parent = cids[i - 1] if i else None
-                key = f"extract-{uuid.uuid4().hex} {cid}"
-                self.snapshots.prepare(key, parent)
+            workers = min(len(missing), _UNPACK_WORKERS)
+            if workers == 1:
+                for i in missing:
+                    unpack(i)
+            else:
+                with ThreadPoolExecutor(workers, thread_name_prefix="unpack") as pool:
+                    futures = [pool.submit(unpack, i) for i in missing]
+                    wait(futures)
+                for fut in futures:
+                    fut.result()  # the first failure, in layer order
+            for i in missing:
+                desc, cid = layers[i], cids[i]
                 try:
-                    with self.content.open(desc.digest) as f:
-                        res = apply_layer(
-                            f, self.snapshots.upper_dir(key), expected_diff_id=desc.diff_id
-                        )
-                    try:
-                        self.snapshots.commit(cid, key)
-                        created.append(cid)
-                    except Conflict:
-                        self.snapshots.remove(key)  # unpacked meanwhile by someone else
-                except BaseException:
-                    if self.snapshots.exists(key):
-                        self.snapshots.remove(key)
-                    raise
-                desc.size = res.size
+                    self.snapshots.commit(cid, keys[i], parent=cids[i - 1] if i else None)
+                    created.append(cid)
+                except Conflict:
+                    self.snapshots.remove(keys[i])  # unpacked meanwhile by someone else
+                desc.size = results[i].size
                 self._record_blob(desc)
                 if progress:
                     progress(desc.digest, "Pull complete")
         except BaseException:
+            for key in keys.values():
+                if self.snapshots.exists(key):
+                    self.snapshots.remove(key)
             for cid in reversed(created):
                 try:
                     self.snapshots.remove(cid)

@@ -240,16 +240,35 @@ class Snapshotter:
             write_json(self._meta_path(key), rec)
             return self._mounts(rec)
 
-    def commit(self, name: str, key: str, labels: dict[str, str] | None = None) -> Info:
-        """Turn active snapshot `key` into committed snapshot `name` (the key is gone)."""
+    def commit(
+        self,
+        name: str,
+        key: str,
+        labels: dict[str, str] | None = None,
+        *,
+        parent: str | None = None,
+    ) -> Info:
+        """Turn active snapshot `key` into committed snapshot `name` (the key is gone).
+
+        `parent` stacks a snapshot prepared without a parent onto committed `parent` as it
+        is committed: for a layer applied directly into its own directory (so layers of one
+        image can be unpacked side by side, then committed in order).
+        """
         with self._locked():
             rec = self._get(key)
             if rec["kind"] != ACTIVE:
                 raise InvalidParameter(f"snapshot {key} is not active")
             if self._read(name) is not None:
                 raise Conflict(f"snapshot {name} already exists")
+            if parent is not None:
+                if rec.get("parent") is not None:
+                    raise InvalidParameter(f"snapshot {key} already has a parent")
+                if self._get(parent)["kind"] != COMMITTED:
+                    raise InvalidParameter(f"parent snapshot {parent} is not committed")
             size, inodes = _du(self._fs(rec))
             new = dict(rec, key=name, kind=COMMITTED, size=size, inodes=inodes, updated=_now())
+            if parent is not None:
+                new["parent"] = parent
             if labels is not None:
                 new["labels"] = dict(labels)
             write_json(self._meta_path(name), new)

@@ -103,3 +103,20 @@ def test_reconcile_repairs_crash_states(sn: Snapshotter, tmp_path) -> None:
     assert sorted(i.name for i in fresh.walk()) == ["A", "B"]
     assert sorted(os.listdir(os.path.join(sn.root, "snapshots"))) == ["1", "2"]
     assert fresh.reconcile() == []
+
+
+def test_commit_stacks_a_parentless_snapshot(sn: Snapshotter) -> None:
+    sn.prepare("a")
+    sn.commit("A", "a")
+    sn.prepare("b")  # unpacked on its own, stacked when committed
+    with pytest.raises(NotFound):
+        sn.commit("B", "b", parent="nope")
+    sn.prepare("x", "A")
+    with pytest.raises(InvalidParameter):
+        sn.commit("X", "x", parent="A")  # already has one
+    info = sn.commit("B", "b", parent="A")
+    assert info.parent == "A" and sn.lower_dirs("x") == [sn.upper_dir("A")]
+    sn.view("v", "B")
+    lower = f"lowerdir={sn.upper_dir('B')}:{sn.upper_dir('A')}"
+    assert sn.mounts("v")[0].type == "overlay" and lower in sn.mounts("v")[0].options
+    assert sn.lower_dirs("v") == [sn.upper_dir("B"), sn.upper_dir("A")]
