@@ -151,6 +151,8 @@ def _translate(pattern: str) -> tuple[str, str]:
             else:
                 out.append("\\\\")
             kind = _REGEXP
+        elif in_class and ch in "[&~|":
+            out.append("\\" + ch)  # literal inside a class, as in Go's regexp
         elif ch in "[]":
             in_class = ch == "["
             out.append(ch)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dockyard.build.dockerignore import (
     DockerignoreError,
@@ -147,3 +149,28 @@ def test_walk_context_without_dockerignore(tmp_path) -> None:
 def test_walk_context_custom_dockerfile(context: str) -> None:
     paths = list(walk_context(context, ["*", "!src/main.py"], dockerfile="docs/drop.txt"))
     assert paths == [".dockerignore", "docs/drop.txt", "src/main.py"]
+
+
+PATTERN_TEXT = st.text(alphabet="*?[]!^/\\.ab-# \n", max_size=30)
+PATH = st.lists(st.sampled_from(["a", "b", ".a", "a.b", "*", "[x]"]), min_size=1, max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(PATTERN_TEXT, PATH)
+def test_any_patterns_compile_or_fail_cleanly(text: str, parts: list[str]) -> None:
+    try:
+        matcher = PatternMatcher(read_patterns(text))
+    except DockerignoreError:
+        return
+    assert matcher.matches("/".join(parts)) in (True, False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(PATH, PATH)
+def test_a_directory_pattern_excludes_everything_below(directory: list[str], below: list[str]):
+    """Without exceptions, excluding a literal directory excludes all of its contents."""
+    literal = [part for part in directory if not set(part) & set("*?[]\\")]
+    if not literal:
+        return
+    matcher = PatternMatcher(["/".join(literal)])
+    assert matcher.matches("/".join(literal + below))
