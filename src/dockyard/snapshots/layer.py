@@ -553,6 +553,8 @@ def write_diff(lowers: Iterable[str], upper: str, out: BinaryIO) -> str:
                     tar.addfile(_plain_info(arcname, os.lstat(dirpath)))
                     continue
                 st = os.lstat(full)
+                if stat.S_ISSOCK(st.st_mode):
+                    continue  # sockets cannot be archived; Docker leaves them out too
                 if _is_whiteout(st):
                     wh = posixpath.join(posixpath.dirname(arcname), WHITEOUT_PREFIX + name)
                     tar.addfile(_plain_info(wh, st))

@@ -308,3 +308,16 @@ def test_diff_round_trip_is_deterministic(tmp_path, busybox_rootfs) -> None:
     res = apply(out, b)
     assert res.diff_id == "sha256:" + hashlib.sha256(out).hexdigest()
     assert _tree(a) == _tree(b)
+
+
+def test_diff_leaves_sockets_out(tmp_path) -> None:
+    import socket
+
+    (tmp_path / "f").write_text("x")
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind(str(tmp_path / "s.sock"))
+        names = tarfile.open(fileobj=diff([], str(tmp_path))).getnames()
+    finally:
+        sock.close()
+    assert names == ["f"]
