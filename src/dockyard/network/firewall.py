@@ -232,6 +232,25 @@ def port_rules(
     ]
 
 
+PORT_CHAINS = (("nat", PORTS), ("filter", PORTS), ("nat", POSTROUTING))
+
+
+def port_rule_target(fields: list[str]) -> tuple[str, int] | None:
+    """The (container ip, container port) a published-port rule (as `iptables -S` prints
+    it) leads to; None for other rules (network masquerade, jumps)."""
+    try:
+        if "--to-destination" in fields:
+            ip, _, port = fields[fields.index("--to-destination") + 1].rpartition(":")
+            return ip, int(port)
+        if "-d" in fields and "--dport" in fields:
+            dest = fields[fields.index("-d") + 1]
+            if dest.endswith("/32") and ("ACCEPT" in fields or "MASQUERADE" in fields):
+                return dest.removesuffix("/32"), int(fields[fields.index("--dport") + 1])
+    except (ValueError, IndexError):
+        return None
+    return None
+
+
 def enable_ip_forward() -> None:
     """Containers reach out through the host: Docker turns IPv4 forwarding on, so do we."""
     with open("/proc/sys/net/ipv4/ip_forward", "r+") as f:

@@ -136,6 +136,9 @@ def add_endpoint(
     else:
         raise OSError(errno.EEXIST, "cannot find a free veth name")
     try:
+        # hairpin: a container may reach its own published port through the host's address
+        # (the DNAT sends the packet back out of the port it came in by)
+        set_sysctl(f"/sys/class/net/{host_ifname}/brport/hairpin_mode", "1")
         index = link_index(nsr, ifname)
         nsr.addr("add", index=index, address=str(address), prefixlen=prefixlen)
         nsr.link("set", index=index, state="up")

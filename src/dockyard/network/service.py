@@ -711,7 +711,7 @@ class NetworkService:
                 sandbox["Exposed"] = sorted(
                     set(sandbox["Exposed"]) | set(exposed) | {b.key for b in bindings}
                 )
-                if bindings and record["Driver"] == "bridge":
+                if bindings and record["Driver"] == "bridge" and not record["Internal"]:
                     self._publish(record, sandbox, ep, bindings)
                 self._save_sandbox(sandbox)
             except BaseException:
@@ -1159,24 +1159,24 @@ class NetworkService:
         return removed
 
     def _drop_stale_port_rules(self) -> int:
-        """DNAT rules into our subnets that no sandbox record holds (a crash mid-connect)."""
+        """Port rules into our subnets that no sandbox record holds (a crash mid-connect)."""
         subnets = [ipaddress.ip_network(n["Subnet"]) for n in self._bridge_networks()]
         wanted = {
-            f"{p['ContainerIP']}:{p['ContainerPort']}"
+            (p["ContainerIP"], p["ContainerPort"])
             for sb in self._sandboxes.values()
             for p in sb["Ports"]
         }
         stale = 0
-        for line in firewall.list_rules("nat", firewall.PORTS):
-            fields = line.split()
-            if "--to-destination" not in fields:
-                continue
-            dest = fields[fields.index("--to-destination") + 1]
-            ip = ipaddress.ip_address(dest.rsplit(":", 1)[0])
-            if dest in wanted or not any(ip in s for s in subnets):
-                continue
-            firewall.delete_rules([firewall.Rule("nat", firewall.PORTS, tuple(fields[2:]))])
-            stale += 1
+        for table, chain in firewall.PORT_CHAINS:
+            for line in firewall.list_rules(table, chain):
+                fields = line.split()
+                target = firewall.port_rule_target(fields)
+                if target is None or target in wanted:
+                    continue
+                if not any(ipaddress.ip_address(target[0]) in s for s in subnets):
+                    continue
+                firewall.delete_rules([firewall.Rule(table, chain, tuple(fields[2:]))])
+                stale += 1
         return stale
 
     # ----- shutdown ---------------------------------------------------------------------

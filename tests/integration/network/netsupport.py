@@ -150,3 +150,21 @@ def count_state(service: NetworkService, subnets: list[str]) -> dict:
         "rules": sorted(rules),
         "dns_listeners": service._dns.listening(),
     }
+
+
+def ns_http_get(path: str, url: str, timeout: float = 3) -> str:
+    """GET `url` from inside the namespace at `path` (Python's urllib: busybox-static's wget
+    crashes in static glibc's resolver code on this machine)."""
+    import sys
+
+    code = (
+        "import sys, urllib.request\n"
+        f"sys.stdout.write(urllib.request.urlopen({url!r}, timeout={timeout}).read().decode())\n"
+    )
+    res = subprocess.run(
+        ["nsenter", f"--net={path}", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout + 10,
+    )
+    return res.stdout

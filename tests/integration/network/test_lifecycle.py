@@ -85,11 +85,16 @@ def test_reconcile_after_simulated_crash(service_factory, tmp_path):
             index=ipr.link_lookup(ifname="vethstray0")[0],
             master=ipr.link_lookup(ifname=bridge)[0],
         )
+    # ...and port rules into our subnet that no record holds
+    stray_ip = live_ep.ip_address.rsplit(".", 1)[0] + ".200"
+    stray_rules = firewall.port_rules(bridge, "tcp", "", 40999, stray_ip, 80)
+    firewall.add_rules(stray_rules)
     first.close()  # the daemon dies: nothing is torn down
 
     second = service_factory()
     removed = second.reconcile([live])
-    assert removed["sandboxes"] == 1 and removed["netns"] == 1 and removed["veths"] == 1
+    assert removed == {"sandboxes": 1, "netns": 1, "veths": 1, "rules": 3}
+    assert not [r for r in stray_rules if firewall.has_rule(r)]
     assert not os.path.exists(gone_path) and not os.path.exists(stray_ns)
     with IPRoute() as ipr:
         assert not ipr.link_lookup(ifname=gone_ep.host_ifname)

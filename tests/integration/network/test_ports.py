@@ -10,7 +10,7 @@ import time
 import urllib.request
 
 import pytest
-from netsupport import free_subnets, unique_name
+from netsupport import free_subnets, ns_http_get, unique_name
 
 from dockyard.errors import Conflict
 from dockyard.network import firewall, netns
@@ -139,3 +139,18 @@ def test_port_conflicts_give_docker_error_and_leave_nothing(service):
     assert service.endpoint_settings(c)["Networks"] == {}
     # the same port on udp is another port
     service.connect(net, c, "third", publish=[PortBinding(80, "udp", "", port, port)])
+
+
+def test_hairpin_container_reaches_its_own_published_port(service, docroot):
+    """Through the bridge gateway (a host address the test made): DNAT back to the sender."""
+    net = unique_name("hp")
+    service.create(net, subnet=free_subnets(1)[0])
+    a, b = cid(), cid()
+    pa, pb = service.sandbox_create(a), service.sandbox_create(b)
+    port = free_host_port()
+    ea = service.connect(net, a, "self", publish=[PortBinding(80, "tcp", "", port, port)])
+    service.connect(net, b, "other")
+    with httpd_in(pa, docroot):
+        for path in (pa, pb):
+            body = ns_http_get(path, f"http://{ea.gateway}:{port}/")
+            assert body == "hello from the namespace\n"
