@@ -210,7 +210,7 @@ class _Archive:
             return f.read()
 
 
-def load(service: ImageService, stream: BinaryIO, quiet: bool = False) -> list[str]:
+def load(service: ImageService, stream: BinaryIO) -> list[str]:
     """Load a docker-archive or OCI layout archive; returns Docker's messages per image."""
     archive = _Archive(stream)
     try:
