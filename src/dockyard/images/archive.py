@@ -210,8 +210,13 @@ class _Archive:
             return f.read()
 
 
-def load(service: ImageService, stream: BinaryIO) -> list[str]:
-    """Load a docker-archive or OCI layout archive; returns Docker's messages per image."""
+def load(service: ImageService, stream: BinaryIO, quiet: bool = False) -> list[str]:
+    """Load a docker-archive or OCI layout archive; returns Docker's messages per image.
+
+    `quiet` (Docker's `?quiet=`) only concerns progress output, which load does not produce:
+    the messages are returned either way.
+    """
+    del quiet
     archive = _Archive(stream)
     try:
         if archive.has("manifest.json"):
