@@ -119,7 +119,12 @@ def _translate(pattern: str) -> tuple[str, str]:
     n = len(pattern)
     while i < n:
         ch = pattern[i]
-        if ch == "*":
+        if in_class and ch not in "]\\":
+            # Inside [...] every character is literal but a range's "-"; Go's regexp
+            # also takes "[", "&", "~", "|" and "--" literally there.
+            literal = ch in "[&~|" or (ch == "-" and pattern[i + 1 : i + 2] == "-")
+            out.append("\\" + ch if literal else ch)
+        elif ch == "*":
             if i + 1 < n and pattern[i + 1] == "*":
                 first = i == 0
                 i += 2
@@ -151,14 +156,10 @@ def _translate(pattern: str) -> tuple[str, str]:
             else:
                 out.append("\\\\")
             kind = _REGEXP
-        elif in_class and ch in "[&~|":
-            out.append("\\" + ch)  # literal inside a class, as in Go's regexp
         elif ch in "[]":
             in_class = ch == "["
             out.append(ch)
             kind = _REGEXP
-        elif in_class:
-            out.append(ch)
         else:
             out.append(re.escape(ch))
         i += 1
