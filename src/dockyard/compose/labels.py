@@ -75,7 +75,14 @@ def container_labels(
             DEPENDS_ON: depends_on_label(service),
         }
     )
+    if project.env_files:
+        labels[ENVIRONMENT_FILE] = ",".join(project.env_files)
     return labels
+
+
+def image_name(project: Project, service: Service) -> str:
+    """The service's image, or the name compose gives an image it builds: PROJECT-SERVICE."""
+    return service.image or f"{project.name}-{service.name}"
 
 
 def network_labels(project: Project, key: str) -> dict[str, str]:

@@ -106,8 +106,10 @@ def find_default_files(directory: str) -> list[str]:
 
 def project_environment(
     working_dir: str, env_file: list[str] | None, environ: Mapping[str, str]
-) -> dict[str, str]:
-    """The variables for interpolation: the shell's, then the env files' for the rest."""
+) -> tuple[dict[str, str], list[str]]:
+    """The variables for interpolation (the shell's, then the env files' for the rest) and
+    the env files read: env_file (relative to working_dir), else working_dir/.env if any.
+    """
     if env_file:
         paths = [os.path.join(working_dir, path) for path in env_file]
     else:
@@ -116,7 +118,7 @@ def project_environment(
     from_files: dict[str, str] = {}
     for path in paths:
         from_files.update(load_dotenv(path, lambda name: environ.get(name, from_files.get(name))))
-    return {**from_files, **environ}
+    return {**from_files, **environ}, paths
 
 
 def load_file(path: str, environment: Mapping[str, str], warnings: list[str]) -> ComposeFile:
@@ -167,7 +169,7 @@ def load_project(
         files = find_default_files(working_dir or os.getcwd())
     paths = [os.path.abspath(os.path.join(working_dir or os.getcwd(), f)) for f in files]
     project_dir = os.path.abspath(working_dir) if working_dir else os.path.dirname(paths[0])
-    environment = project_environment(project_dir, env_file, environ)
+    environment, env_files = project_environment(project_dir, env_file, environ)
     warnings: list[str] = []
     loaded = [load_file(path, environment, warnings) for path in paths]
     merged = merge_files(loaded)
@@ -197,6 +199,7 @@ def load_project(
         volumes=volumes,
         disabled_services=disabled,
         environment=environment,
+        env_files=env_files,
         profiles=list(profiles),
         warnings=warnings,
     )

@@ -210,7 +210,8 @@ class Project:
     networks: dict[str, Network] = field(default_factory=dict)
     volumes: dict[str, Volume] = field(default_factory=dict)
     disabled_services: dict[str, Service] = field(default_factory=dict)
-    environment: dict[str, str] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)  # for interpolation
+    env_files: list[str] = field(default_factory=list)  # .env or --env-file files read
     profiles: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 

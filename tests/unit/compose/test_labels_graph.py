@@ -100,3 +100,14 @@ def test_cycles() -> None:
     assert find_cycle(services) == ["b", "c", "b"]
     with pytest.raises(ComposeError, match="dependency cycle detected: b -> c -> b"):
         dependency_order(services)
+
+
+def test_image_name_and_environment_file_label(project) -> None:
+    project.write(".env", "TAG=1\n")
+    project.write("compose.yaml", "services: {web: {build: .}, db: {image: 'busybox:${TAG}'}}\n")
+    loaded = project.load()
+    assert labels.image_name(loaded, loaded.services["web"]) == "myapp-web"
+    assert labels.image_name(loaded, loaded.services["db"]) == "busybox:1"
+    got = labels.container_labels(loaded, loaded.services["db"], 1)
+    assert got[labels.ENVIRONMENT_FILE] == str(project.root / ".env")
+    assert loaded.env_files == [str(project.root / ".env")]
