@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import shutil
 import signal
 import time
 from typing import Any
@@ -162,7 +161,7 @@ class Runtime:
                     cgroups.destroy()
                 except DockyardError:
                     pass
-            shutil.rmtree(state_dir, ignore_errors=True)
+            _remove_state_dir(state_dir)
             if isinstance(e, DockyardError):
                 raise
             if isinstance(e, OSError):
@@ -261,7 +260,7 @@ class Runtime:
             hooks.run_hooks(st.config.get("hooks"), "poststop", self.store.oci_state(st, "stopped"))
         except hooks.HookError as e:
             poststop_error = e
-        shutil.rmtree(self.store.dir(id), ignore_errors=True)
+        _remove_state_dir(self.store.dir(id))
         if poststop_error is not None:
             raise poststop_error
 
@@ -445,6 +444,20 @@ def _compile_seccomp(conf: dict[str, Any]) -> Any:
     from dockyard.runtime import seccomp
 
     return seccomp.compile_filter(spec)
+
+
+def _remove_state_dir(path: str) -> None:
+    """A container's state directory is flat: its files, then itself."""
+    try:
+        names = os.listdir(path)
+    except FileNotFoundError:
+        return
+    for name in names:
+        try:
+            os.unlink(os.path.join(path, name))
+        except FileNotFoundError:
+            pass
+    os.rmdir(path)
 
 
 def _utc_now() -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import os
-import socket
 import struct
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -183,6 +182,8 @@ _IFF_UP = 0x1
 
 def link_up(name: str) -> None:
     """Bring a network interface up (the loopback of a new network namespace)."""
+    import socket  # here: the CLI's start does not pay for it
+
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         ifreq = struct.pack("16sH22x", name.encode(), 0)
         flags = struct.unpack("16sH22x", fcntl.ioctl(s.fileno(), _SIOCGIFFLAGS, ifreq))[1]

@@ -76,8 +76,8 @@ def test_terminal_through_console_socket(bundles, rt, console_socket):
         os.write(master, b"hello\n")
         out = _read_until(master, b"got:hello")
         assert b"/dev/pts/0" in out and b"33 101" in out and b"got:hello" in out, out
-        os.close(master)
         assert wait_status(pid) == 0
+        os.close(master)
     finally:
         rt.delete("tty", force=True)
 
@@ -118,8 +118,8 @@ def test_exec_enters_the_container(bundles, rt, tmp_path, console_socket):
         )
         _, master = _receive_master(srv)
         out = _read_until(master, b"done")
+        assert wait_status(child) == 0  # before closing the master: that would hang it up
         os.close(master)
-        assert wait_status(child) == 0
         assert b"/dev/pts/" in out and b"done" in out
     finally:
         rt.delete("ex", force=True)
