@@ -158,6 +158,18 @@ class Instruction:
             out.append((name, default if eq else None))
         return out
 
+    def copy_sources(self) -> tuple[list[str | Heredoc], str]:
+        """ADD/COPY: the sources (paths, or the Heredoc of a `<<EOF` source) and the dest."""
+        by_name = {heredoc.name: heredoc for heredoc in self.heredocs}
+        sources: list[str | Heredoc] = []
+        for arg in self.args[:-1]:
+            marker = None if self.json_form else _marker_or_none(arg)
+            if marker is not None and marker.name in by_name:
+                sources.append(by_name[marker.name])
+            else:
+                sources.append(arg)
+        return sources, self.args[-1]
+
     def expand(self, env: Mapping[str, str]) -> Instruction:
         """A copy with variables substituted as the builder does for this keyword.
 
@@ -578,6 +590,14 @@ def parse_heredoc_marker(word: str) -> Heredoc | None:
     )
 
 
+def _marker_or_none(word: str) -> Heredoc | None:
+    """parse_heredoc_marker, with a malformed marker read as no marker (MustParseHeredoc)."""
+    try:
+        return parse_heredoc_marker(word)
+    except _Reason:
+        return None
+
+
 def chomp_heredoc(content: str) -> str:
     """Remove leading tabs from every line (`<<-EOF`)."""
     return "\n".join(line.lstrip("\t") for line in content.split("\n"))
@@ -700,7 +720,7 @@ def _check(node: _Node, flags: dict[str, FlagValue]) -> None:
                 f"{kw} requires at least two arguments, but only one was provided. "
                 "Destination could not be determined."
             )
-        if not node.json_form and parse_heredoc_marker(args[-1]) is not None:
+        if not node.json_form and _marker_or_none(args[-1]) is not None:
             raise _Reason(f"{kw} cannot accept a heredoc as a destination")
     elif kw in ("ARG", "EXPOSE", "VOLUME", "ONBUILD"):
         if not args:

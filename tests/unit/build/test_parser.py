@@ -459,6 +459,14 @@ def test_heredoc_copy() -> None:
     assert ins.heredocs == [Heredoc("EOF", "hello\n")]
 
 
+def test_copy_sources() -> None:
+    ins = only("COPY a <<one b <<-two /dst/\n1\none\n\t2\n\ttwo\n")
+    sources, dest = ins.copy_sources()
+    assert sources == ["a", Heredoc("one", "1\n"), "b", Heredoc("two", "2\n", chomp=True)]
+    assert dest == "/dst/"
+    assert only('COPY ["<<x", "/d"]').copy_sources() == (["<<x"], "/d")
+
+
 def test_no_heredoc_in_json_form_or_other_instructions() -> None:
     assert only('RUN ["cat", "<<EOF"]').heredocs == []
     assert only("CMD cat <<EOF").heredocs == []
