@@ -96,7 +96,11 @@ class LogWriter:
             nl = buf.find(b"\n")
             if nl < 0:
                 break
-            out.append(buf[: nl + 1])
+            line = buf[: nl + 1]
+            while len(line) > BUFFER_SIZE:
+                out.append(line[:BUFFER_SIZE])
+                line = line[BUFFER_SIZE:]
+            out.append(line)
             buf = buf[nl + 1 :]
         while len(buf) >= BUFFER_SIZE:
             out.append(buf[:BUFFER_SIZE])
@@ -205,7 +209,7 @@ def read_log(
         try:
             with open(name, "rb") as f:
                 for e in _entries(f):
-                    if wanted(e):
+                    if tail != 0 and wanted(e):
                         selected.append(e)
                 if name == path:
                     pos = f.tell()
@@ -215,27 +219,38 @@ def read_log(
         yield render(e)
     if not follow or (until_ns and time.time_ns() > until_ns):
         return
-    # Follow the live file: new entries are appended; a rotation replaces the file.
-    ino = os.stat(path).st_ino if os.path.exists(path) else None
-    while True:
-        done = stopped()
-        try:
-            with open(path, "rb") as f:
-                st = os.fstat(f.fileno())
-                if st.st_ino != ino or st.st_size < pos:
-                    ino, pos = st.st_ino, 0  # rotated or truncated: read the new file whole
-                f.seek(pos)
-                data = f.read()
-        except FileNotFoundError:
-            return
-        end = data.rfind(b"\n") + 1
-        pos += end
-        for line in data[:end].splitlines(keepends=True):
-            for e in _entries([line]):
-                if until_ns and e[0] > until_ns:
+    # Follow the live file: entries are appended; a rotation renames it away and starts a
+    # new one, so finish the old file (still open) before switching to the new.
+    try:
+        f = open(path, "rb")  # noqa: SIM115 (held across the loop)
+    except FileNotFoundError:
+        return
+    try:
+        f.seek(pos)
+        pending = b""
+        while True:
+            done = stopped()
+            while True:
+                pending += f.read()
+                end = pending.rfind(b"\n") + 1
+                for line in pending[:end].splitlines(keepends=True):
+                    for e in _entries([line]):
+                        if until_ns and e[0] > until_ns:
+                            return
+                        if wanted(e):
+                            yield render(e)
+                pending = pending[end:]
+                try:
+                    st = os.stat(path)
+                except FileNotFoundError:
                     return
-                if wanted(e):
-                    yield render(e)
-        if done:
-            return
-        time.sleep(poll)
+                if st.st_ino == os.fstat(f.fileno()).st_ino and st.st_size >= f.tell():
+                    break
+                f.close()  # rotated (or truncated): the rest of the old file was read above
+                f = open(path, "rb")  # noqa: SIM115
+                pending = b""
+            if done:
+                return
+            time.sleep(poll)
+    finally:
+        f.close()
