@@ -167,7 +167,7 @@ def load_project(
     environ = dict(os.environ if environ is None else environ)
     if not files:
         files = find_default_files(working_dir or os.getcwd())
-    paths = [os.path.abspath(os.path.join(working_dir or os.getcwd(), f)) for f in files]
+    paths = [os.path.abspath(f) for f in files]  # -f paths are relative to the cwd
     project_dir = os.path.abspath(working_dir) if working_dir else os.path.dirname(paths[0])
     environment, env_files = project_environment(project_dir, env_file, environ)
     warnings: list[str] = []
