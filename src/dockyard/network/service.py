@@ -574,11 +574,53 @@ class NetworkService:
             return path
 
     @_on_worker
-    def sandbox_path(self, container_id: str) -> str | None:
-        """The namespace path of a container (for `--network container:ID`), or None."""
+    def sandbox_path(self, container: str) -> str | None:
+        """The namespace path of a container (for `--network container:X`), or None.
+
+        `container` is a full id, a unique id prefix or a container name on one of its
+        networks.
+        """
+        with self._lock:
+            sandbox = self._sandboxes.get(container)
+            if sandbox is None:
+                name = container.lstrip("/")
+                found = [
+                    sb
+                    for cid, sb in self._sandboxes.items()
+                    if cid.startswith(container)
+                    or any(ep["Name"] == name for ep in sb["Endpoints"].values())
+                ]
+                sandbox = found[0] if len(found) == 1 else None
+            return sandbox["NetnsPath"] or None if sandbox else None
+
+    @_on_worker
+    def interface_stats(self, container_id: str) -> dict[str, dict[str, int]]:
+        """Per-interface counters for `docker stats` ({"eth0": {"rx_bytes": ...}}).
+
+        Read from the host side of each veth, whose transmit is the container's receive.
+        """
         with self._lock:
             sandbox = self._sandboxes.get(container_id)
-            return sandbox["NetnsPath"] if sandbox else None
+            endpoints = list(sandbox["Endpoints"].values()) if sandbox else []
+        result = {}
+        for ep in endpoints:
+            if not ep.get("HostIfName"):
+                continue
+            index = links.link_index(self._ipr, ep["HostIfName"])
+            if index is None:
+                continue
+            stats = self._ipr.link("get", index=index)[0].get_attr("IFLA_STATS64") or {}
+            result[ep["IfName"]] = {
+                "rx_bytes": stats.get("tx_bytes", 0),
+                "rx_packets": stats.get("tx_packets", 0),
+                "rx_errors": stats.get("tx_errors", 0),
+                "rx_dropped": stats.get("tx_dropped", 0),
+                "tx_bytes": stats.get("rx_bytes", 0),
+                "tx_packets": stats.get("rx_packets", 0),
+                "tx_errors": stats.get("rx_errors", 0),
+                "tx_dropped": stats.get("rx_dropped", 0),
+            }
+        return result
 
     @_on_worker
     def sandbox_remove(self, container_id: str) -> None:
