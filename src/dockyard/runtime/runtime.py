@@ -255,14 +255,14 @@ class Runtime:
         cgroups.signal_all(signal.SIGKILL)
         _wait_gone(st.pid, st.start_time)
         cgroups.destroy()
-        poststop_error = None
         try:
             hooks.run_hooks(st.config.get("hooks"), "poststop", self.store.oci_state(st, "stopped"))
         except hooks.HookError as e:
-            poststop_error = e
+            # the OCI spec: a failing poststop hook is a warning, deletion goes on
+            import logging
+
+            logging.getLogger("dockyard.runtime").warning("container %s: %s", id, e)
         _remove_state_dir(self.store.dir(id))
-        if poststop_error is not None:
-            raise poststop_error
 
     # ---------------------------------------------------------------- exec
     def exec(

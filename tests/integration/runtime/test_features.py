@@ -323,3 +323,43 @@ def test_seccomp_filter_is_loaded(bundles, rt, tmp_path, nnp):
     assert "Seccomp:\t2" in out
     assert f"NoNewPrivs:\t{int(nnp)}" in out
     assert "Operation not permitted" in out and "rc=1" in out
+
+
+def test_failing_poststop_hook_does_not_stop_delete(bundles, rt, caplog):
+    bundle = bundles.make(
+        ["true"],
+        edit=lambda c: c.update(hooks={"poststop": [{"path": "/bin/false", "args": ["false"]}]}),
+    )
+    assert rt.run("poststop", bundle) == 0
+    assert rt.list() == []
+    assert "poststop hook /bin/false: exit status 1" in caplog.text
+
+
+def test_cli_run_with_terminal_proxies_the_pty(bundles, state_root):
+    """`run` of a terminal=true bundle without --console-socket copies between its own
+    terminal and the container's pty, as runc does."""
+    import pty
+    import subprocess
+    import sys
+
+    bundle = bundles.make(
+        ["sh", "-c", "tty; read x; echo got:$x; exit 6"],
+        edit=lambda c: c["process"].update(terminal=True),
+    )
+    exe = os.path.join(os.path.dirname(sys.executable), "dockyard-runtime")
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.Popen(
+            [exe, "--root", state_root, "run", "--bundle", bundle, "ttyrun"],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+        )
+        os.close(slave)
+        out = _read_until(master, b"/dev/pts/")
+        os.write(master, b"hello\r")
+        out += _read_until(master, b"got:hello")
+        assert p.wait(10) == 6, out
+        assert b"/dev/pts/0" in out and b"got:hello" in out, out
+    finally:
+        os.close(master)
