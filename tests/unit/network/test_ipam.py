@@ -64,3 +64,13 @@ def test_allocator_static_and_range():
 
 def test_mac_from_ip():
     assert ipam.mac_for(addr("172.17.0.2")) == "02:42:ac:11:00:02"
+
+
+def test_port_rule_targets():
+    from dockyard.network import firewall
+
+    rules = firewall.port_rules("br-x", "tcp", "127.0.0.1", 8080, "10.1.2.3", 80)
+    targets = {firewall.port_rule_target(["-A", r.chain, *r.args]) for r in rules}
+    assert targets == {("10.1.2.3", 80)}
+    for rule in firewall.network_rules("br-x", "10.1.2.0/24", internal=False):
+        assert firewall.port_rule_target(["-A", rule.chain, *rule.args]) is None
