@@ -236,6 +236,21 @@ class Project:
 
         return dependency_order(self.services, names)
 
+    def select(self, names: list[str] | None = None, *, with_deps: bool = True) -> list[str]:
+        """The services a command acts on, dependencies first: all of them when names is
+        empty; else names, with what they depend on unless with_deps is false (--no-deps).
+        Raises ComposeError("no such service: x") for an unknown name.
+        """
+        from dockyard.compose.errors import ComposeError
+
+        for name in names or []:
+            if name not in self.services:
+                raise ComposeError(f"no such service: {name}")
+        if not names:
+            return self.service_order()
+        order = self.service_order(names)
+        return order if with_deps else [name for name in order if name in names]
+
 
 class _ConfigDumper(yaml.SafeDumper):
     """Strings that YAML would read as something else are quoted, as compose prints them."""

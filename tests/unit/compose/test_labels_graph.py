@@ -111,3 +111,12 @@ def test_image_name_and_environment_file_label(project) -> None:
     got = labels.container_labels(loaded, loaded.services["db"], 1)
     assert got[labels.ENVIRONMENT_FILE] == str(project.root / ".env")
     assert loaded.env_files == [str(project.root / ".env")]
+
+
+def test_project_select(project) -> None:
+    loaded = _project(project)
+    assert loaded.select() == ["db", "web"]
+    assert loaded.select(["web"]) == ["db", "web"]
+    assert loaded.select(["web"], with_deps=False) == ["web"]
+    with pytest.raises(ComposeError, match="no such service: nope"):
+        loaded.select(["nope"])
