@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from dockyard.compose.errors import ComposeError
 from dockyard.units import format_duration
 
 # Durations are kept in nanoseconds and printed as Go durations ("1m30s").
@@ -232,7 +233,7 @@ class Project:
 
     def service_order(self, names: list[str] | None = None) -> list[str]:
         """Services (all, or names and what they depend on) with dependencies first."""
-        from dockyard.compose.graph import dependency_order
+        from dockyard.compose.graph import dependency_order  # graph imports this module
 
         return dependency_order(self.services, names)
 
@@ -241,8 +242,6 @@ class Project:
         empty; else names, with what they depend on unless with_deps is false (--no-deps).
         Raises ComposeError("no such service: x") for an unknown name.
         """
-        from dockyard.compose.errors import ComposeError
-
         for name in names or []:
             if name not in self.services:
                 raise ComposeError(f"no such service: {name}")
