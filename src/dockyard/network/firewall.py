@@ -85,6 +85,11 @@ def setup_base() -> None:
                 res = _run(["iptables", "-w", "-t", table, "-I", chain, "1", *args])
                 if res.returncode != 0:
                     raise SystemError_(f"iptables: {res.stderr.strip()}")
+            # two daemons starting at once may both have inserted the jump: keep one
+            line = " ".join(["-A", chain, *args])
+            extra = list_rules(table, chain).count(line) - 1
+            for _ in range(max(extra, 0)):
+                _run(["iptables", "-w", "-t", table, "-D", chain, *args])
 
 
 def _restore(table_lines: dict[str, list[str]]) -> subprocess.CompletedProcess:

@@ -76,8 +76,11 @@ def test_published_port_reaches_server_from_loopback(service, docroot):
     assert ports["80/tcp"][0] == {"HostIp": "0.0.0.0", "HostPort": str(host_port)}
     random_port = int(ports["80/tcp"][1]["HostPort"])
     assert ports["80/tcp"][1]["HostIp"] == "127.0.0.1" and random_port >= 1024
+    gateway = service.inspect(net)["IPAM"]["Config"][0]["Gateway"]
     with httpd_in(path, docroot):
         assert fetch(f"http://127.0.0.1:{host_port}/") == "hello from the namespace\n"
+        # another address of the host (the bridge's, which the test made) works too
+        assert fetch(f"http://{gateway}:{host_port}/") == "hello from the namespace\n"
         assert fetch(f"http://127.0.0.1:{random_port}/") == "hello from the namespace\n"
     service.disconnect(net, a)
     assert not [
