@@ -135,8 +135,46 @@ def load_file(path: str, environment: Mapping[str, str], warnings: list[str]) ->
     assert isinstance(data, dict)
     validate(data, path)
     check_supported(data, path)
+    check_syntax(data, path)
     loaded.data = data
     return loaded
+
+
+def check_syntax(data: dict, source: str) -> None:
+    """Short syntaxes, sizes and durations the schema lets through but we cannot read:
+    errors name the file and the path (`services.web.ports[0]`)."""
+    for name, service in (data.get("services") or {}).items():
+        service = service or {}
+
+        def fail(key: str, err: Exception, name: str = name) -> None:
+            message = err.message if isinstance(err, ComposeError) else str(err)
+            raise ComposeError(f"{source}: services.{name}.{key}: {message}") from None
+
+        for index, port in enumerate(service.get("ports") or []):
+            try:
+                ports_of([port])
+            except (ComposeError, ValueError) as err:
+                fail(f"ports[{index}]", err)
+        for index, volume in enumerate(service.get("volumes") or []):
+            if isinstance(volume, str):
+                try:
+                    parse_volume(volume)
+                except ComposeError as err:
+                    fail(f"volumes[{index}]", err)
+        if service.get("mem_limit") is not None:
+            try:
+                parse_bytes(service["mem_limit"])
+            except ValueError as err:
+                fail("mem_limit", err)
+        durations = [("stop_grace_period", service.get("stop_grace_period"))]
+        for key in ("interval", "timeout", "start_period", "start_interval"):
+            durations.append((f"healthcheck.{key}", (service.get("healthcheck") or {}).get(key)))
+        for key, value in durations:
+            if isinstance(value, str):
+                try:
+                    parse_duration_ns(value)
+                except ValueError as err:
+                    fail(key, err)
 
 
 def _warner(warnings: list[str]):  # type: ignore[no-untyped-def]

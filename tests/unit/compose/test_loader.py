@@ -781,25 +781,26 @@ ERRORS = [
         "bad-port-protocol",
         {"compose.yaml": "services:\n  web: {image: x, ports: ['80/icmp']}\n"},
         {},
-        "invalid proto: icmp",
+        "{root}/compose.yaml: services.web.ports[0]: invalid proto: icmp",
     ),
     (
         "bad-port-ranges",
         {"compose.yaml": "services:\n  web: {image: x, ports: ['1-3:1-2']}\n"},
         {},
+        "{root}/compose.yaml: services.web.ports[0]: "
         "invalid ranges specified for container and host Ports: 1-2 and 1-3",
     ),
     (
         "bad-volume-spec",
         {"compose.yaml": "services:\n  web: {image: x, volumes: ['a:b:c:d']}\n"},
         {},
-        "invalid spec: a:b:c:d: too many colons",
+        "{root}/compose.yaml: services.web.volumes[0]: invalid spec: a:b:c:d: too many colons",
     ),
     (
         "bad-mem-limit",
         {"compose.yaml": "services:\n  web: {image: x, mem_limit: lots}\n"},
         {},
-        "services.web.mem_limit: invalid size: 'lots'",
+        "{root}/compose.yaml: services.web.mem_limit: invalid size: 'lots'",
     ),
     (
         "bad-duration",
@@ -811,7 +812,13 @@ ERRORS = [
         "bad-duration-text",
         {"compose.yaml": "services:\n  web: {image: x, stop_grace_period: 10 parsecs}\n"},
         {},
-        "services.web.stop_grace_period: time: ",
+        "{root}/compose.yaml: services.web.stop_grace_period: time: ",
+    ),
+    (
+        "bad-healthcheck-interval",
+        {"compose.yaml": "services:\n  web: {image: x, healthcheck: {interval: 5 years}}\n"},
+        {},
+        "{root}/compose.yaml: services.web.healthcheck.interval: time: ",
     ),
     (
         "missing-env-file",
