@@ -254,6 +254,9 @@ class Dockerfile:
     stages: list[Stage]
     meta_args: list[Instruction]
     escape: str = "\\"
+    # BuildKit's parse warnings ("Empty continuation line found in: RUN ..."); the classic
+    # builder prints each as "[WARNING]: <text>".
+    warnings: list[str] = field(default_factory=list)
 
     def stage(self, ref: str) -> Stage | None:
         """A stage by name (case-insensitive) or by index."""
@@ -784,6 +787,7 @@ def parse(source: str | bytes) -> Dockerfile:
     lines = _split_lines(text)
     directives = _Directives()
     instructions: list[Instruction] = []
+    warnings: list[str] = []
     index = 0  # next line to read
     current = 0  # number of the last line read (1-based)
 
@@ -803,17 +807,21 @@ def parse(source: str | bytes) -> Dockerfile:
         logical, ended = _trim_continuation(logical, directives.escape)
         if ended and not logical:
             continue
+        empty_continuation = False
         while not ended and index < len(lines):
             raw = lines[index]
             piece = read(strip_left=False)
             if _is_comment(raw):
                 continue
             if not piece.strip():
+                empty_continuation = True
                 continue
             piece, ended = _trim_continuation(piece, directives.escape)
             logical += piece
         if not logical.strip():
             continue
+        if empty_continuation:
+            warnings.append(f"Empty continuation line found in: {logical}")
         try:
             node = _node_from_line(logical, directives.escape)
             heredocs: list[Heredoc] = []
@@ -833,7 +841,9 @@ def parse(source: str | bytes) -> Dockerfile:
             raise DockerfileParseError(start, "unterminated heredoc") from None
     if not instructions:
         raise DockerfileParseError(max(current, 1), "file with no instructions")
-    return _group(instructions, directives)
+    dockerfile = _group(instructions, directives)
+    dockerfile.warnings = warnings
+    return dockerfile
 
 
 class _Unterminated(Exception):

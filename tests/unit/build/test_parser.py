@@ -397,6 +397,11 @@ def test_directive_after_blank_line_or_instruction_is_a_comment() -> None:
     assert df.stages[0].instructions[0].args == ["a `"]
 
 
+def test_empty_continuation_line_warning() -> None:
+    df = parse("FROM scratch\nRUN a \\\n\n  b\nRUN c \\\n# comment\n  d\n")
+    assert df.warnings == ["Empty continuation line found in: RUN a   b"]
+
+
 def test_bom_is_ignored() -> None:
     assert parse("\ufeffFROM scratch").stages[0].base == "scratch"
     assert parse(b"\xef\xbb\xbf# escape=`\nFROM scratch").escape == "`"

@@ -1,0 +1,310 @@
+"""COPY and ADD: finding the sources and copying them into a root filesystem, Docker's rules.
+
+Sources (`find_sources`): paths relative to a source root (the build context, or the root
+filesystem of a stage or image for `--from`); `..` may not leave the root; symbolic links
+are resolved inside the root; wildcards (`*`, `?`, `[...]`, Go's filepath.Match) are
+matched against every path of the root. Docker's words for what goes wrong.
+
+Copying (`copy_sources`), into a mounted root filesystem:
+- a directory source copies its *contents* into the destination (which is created);
+- a file goes *into* the destination when it ends with `/` or is an existing directory,
+  otherwise it becomes the destination;
+- several sources need a destination ending with `/`;
+- everything copied is owned by 0:0, or by `--chown` (names looked up in the destination
+  image's /etc/passwd and /etc/group; a user without group means gid = uid); directories
+  created on the way are owned likewise; `--chmod` sets the mode of what is copied;
+- ADD extracts local tar archives (plain, gzip, bzip2, xz) into the destination.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import re
+import shutil
+import stat
+import tarfile
+from dataclasses import dataclass
+
+from dockyard.errors import InvalidParameter
+from dockyard.runtime.user import resolve_in_root, resolve_user
+
+_WILDCARD = re.compile(r"[*?\[]")
+
+
+class CopyError(InvalidParameter):
+    """COPY or ADD failed; the message is Docker's."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One resolved source: `name` as matched (relative to its root), `path` on the host."""
+
+    name: str
+    path: str
+    is_dir: bool
+
+
+def _go_match_regex(pattern: str) -> re.Pattern[str]:
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            j = pattern.find("]", i + 2)
+            if j < 0:
+                raise CopyError(f"syntax error in pattern: {pattern}")
+            body = pattern[i + 1 : j]
+            if body.startswith("^"):
+                body = "^" + re.escape(body[1:]).replace("\\-", "-")
+            else:
+                body = re.escape(body).replace("\\-", "-")
+            out.append("[" + body + "]")
+            i = j
+        elif c == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out), re.DOTALL)
+
+
+def _clean(src: str) -> str:
+    """Docker's source path clean-up: leading `/` and `./` dropped, `a/../b` folded."""
+    cleaned = posixpath.normpath(src) if src else "."
+    cleaned = cleaned.lstrip("/") if cleaned != "/" else "."
+    return cleaned or "."
+
+
+def find_sources(root: str, srcs: list[str], *, from_context: bool) -> list[Source]:
+    """The sources COPY/ADD `srcs` name under `root` (see the module docstring)."""
+    found: list[Source] = []
+    for src in srcs:
+        raw = posixpath.normpath(src) if src else "."
+        if not raw.startswith("/") and (raw == ".." or raw.startswith("../")):
+            raise CopyError(f"Forbidden path outside the build context: {src} ()")
+        cleaned = _clean(src)
+        if _WILDCARD.search(cleaned):
+            found.extend(_wildcard(root, cleaned))
+            continue
+        host = resolve_in_root(root, cleaned)
+        try:
+            st = os.stat(host)
+        except FileNotFoundError:
+            where = (
+                "file not found in build context or excluded by .dockerignore: "
+                if from_context
+                else ""
+            )
+            raise CopyError(f"{where}stat {cleaned}: file does not exist") from None
+        found.append(Source(cleaned, host, stat.S_ISDIR(st.st_mode)))
+    if not found:
+        raise CopyError("no source files were specified")
+    return found
+
+
+def _wildcard(root: str, pattern: str) -> list[Source]:
+    regex = _go_match_regex(pattern)
+    out: list[Source] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        rel_dir = os.path.relpath(dirpath, root)
+        for name in sorted(dirnames + filenames):
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            if regex.fullmatch(rel):
+                host = resolve_in_root(root, rel)
+                try:
+                    st = os.stat(host)
+                except FileNotFoundError:
+                    continue
+                out.append(Source(rel, host, stat.S_ISDIR(st.st_mode)))
+    return out
+
+
+def source_hash(sources: list[Source], hasher) -> str:  # noqa: ANN001 (BuildContext.hash_path)
+    """Docker's `file:<hex>`, `dir:<hex>` or `multi:<hex>` for the history and the cache."""
+    hashes = [hasher(s.path) for s in sources]
+    if len(sources) == 1:
+        return ("dir:" if sources[0].is_dir else "file:") + hashes[0]
+    return "multi:" + hashlib.sha256("".join(hashes).encode()).hexdigest()
+
+
+# --- ownership ---------------------------------------------------------------------------
+
+
+def parse_chown(rootfs: str, chown: str) -> tuple[int, int]:
+    """--chown=user[:group] resolved in the destination image (gid = uid without a group)."""
+    if not chown:
+        return 0, 0
+    user, _, group = chown.partition(":")
+    try:
+        uid = int(user) if user.isdecimal() else resolve_user(rootfs, user)[0]
+        if not group:
+            gid = uid
+        elif group.isdecimal():
+            gid = int(group)
+        else:
+            gid = resolve_user(rootfs, f"0:{group}")[1]
+    except InvalidParameter as err:
+        raise CopyError(
+            f"unable to convert uid/gid chown string to host mapping: {err.message}"
+        ) from None
+    return uid, gid
+
+
+def parse_chmod(chmod: str) -> int | None:
+    if not chmod:
+        return None
+    try:
+        mode = int(chmod, 8)
+    except ValueError:
+        raise CopyError(f"invalid chmod parameter: {chmod}") from None
+    if mode > 0o7777:
+        raise CopyError(f"invalid chmod parameter: {chmod}")
+    return mode
+
+
+# --- copying -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Owner:
+    uid: int
+    gid: int
+    mode: int | None
+
+
+def _mkdir_all(rootfs: str, path: str, owner: _Owner) -> str:
+    """Create directory `path` (inside rootfs, symlinks resolved in it); new ones chowned."""
+    host = resolve_in_root(rootfs, path)
+    missing = []
+    probe = host
+    while not os.path.lexists(probe) and probe != rootfs:
+        missing.append(probe)
+        probe = os.path.dirname(probe)
+    if os.path.lexists(probe) and not os.path.isdir(probe):
+        raise CopyError(f"mkdir {path}: not a directory")
+    for d in reversed(missing):
+        os.mkdir(d, 0o755)
+        os.lchown(d, owner.uid, owner.gid)
+    return host
+
+
+def _copy_file(src: str, dst: str, owner: _Owner) -> None:
+    st = os.stat(src)
+    if os.path.lexists(dst) and (os.path.islink(dst) or not os.path.isdir(dst)):
+        os.unlink(dst)
+    elif os.path.isdir(dst):
+        raise CopyError(f"cannot overwrite directory {dst!r} with a file")
+    if stat.S_ISREG(st.st_mode):
+        with open(src, "rb") as fin:
+            fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as fout:
+                shutil.copyfileobj(fin, fout, 1 << 20)
+    elif stat.S_ISFIFO(st.st_mode):
+        os.mkfifo(dst)
+    else:
+        return  # sockets and devices are not copied
+    os.lchown(dst, owner.uid, owner.gid)
+    os.chmod(dst, owner.mode if owner.mode is not None else stat.S_IMODE(st.st_mode))
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _copy_tree(src: str, dst: str, owner: _Owner) -> None:
+    """The contents of directory `src` into directory `dst` (symlinks kept as links)."""
+    for entry in sorted(os.scandir(src), key=lambda e: e.name):
+        target = os.path.join(dst, entry.name)
+        st = entry.stat(follow_symlinks=False)
+        if stat.S_ISLNK(st.st_mode):
+            if os.path.lexists(target):
+                if os.path.isdir(target) and not os.path.islink(target):
+                    shutil.rmtree(target)
+                else:
+                    os.unlink(target)
+            os.symlink(os.readlink(entry.path), target)
+            os.lchown(target, owner.uid, owner.gid)
+            os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+        elif stat.S_ISDIR(st.st_mode):
+            if os.path.lexists(target) and not (
+                os.path.isdir(target) and not os.path.islink(target)
+            ):
+                os.unlink(target)
+            if not os.path.lexists(target):
+                os.mkdir(target, 0o700)
+            _copy_tree(entry.path, target, owner)
+            _set_dir(target, st, owner)
+        else:
+            _copy_file(entry.path, target, owner)
+
+
+def _set_dir(path: str, st: os.stat_result, owner: _Owner) -> None:
+    os.lchown(path, owner.uid, owner.gid)
+    os.chmod(path, owner.mode if owner.mode is not None else stat.S_IMODE(st.st_mode))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _is_archive(path: str) -> bool:
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            return tar.next() is not None
+    except (tarfile.TarError, OSError, EOFError):
+        return False
+
+
+def _extract(archive: str, dest: str) -> None:
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            tar.extractall(dest, numeric_owner=True, filter="tar")
+    except (tarfile.TarError, OSError) as err:
+        raise CopyError(f"failed to extract {os.path.basename(archive)}: {err}") from None
+
+
+def copy_sources(
+    rootfs: str,
+    sources: list[Source],
+    dest: str,
+    *,
+    uid: int = 0,
+    gid: int = 0,
+    mode: int | None = None,
+    decompress: bool = False,
+    cmd: str = "COPY",
+) -> None:
+    """Copy `sources` to image path `dest` (absolute; a trailing `/` kept) inside `rootfs`."""
+    if len(sources) > 1 and not dest.endswith("/"):
+        raise CopyError(
+            f"When using {cmd} with more than one source file, "
+            "the destination must be a directory and end with a /"
+        )
+    owner = _Owner(uid, gid, mode)
+    for source in sources:
+        if source.is_dir:
+            target = _mkdir_all(rootfs, dest, owner)
+            _copy_tree(source.path, target, owner)
+            if mode is not None:
+                os.chmod(target, mode)
+            continue
+        if decompress and _is_archive(source.path):
+            _extract(source.path, _mkdir_all(rootfs, dest, owner))
+            continue
+        host_dest = resolve_in_root(rootfs, dest)
+        if dest.endswith("/") or os.path.isdir(host_dest):
+            _mkdir_all(rootfs, dest, owner)
+            target = os.path.join(host_dest, posixpath.basename(source.name))
+        else:
+            _mkdir_all(rootfs, posixpath.dirname(dest.rstrip("/")) or "/", owner)
+            target = resolve_in_root(rootfs, dest)
+        _copy_file(source.path, target, owner)
+
+
+def normalize_dest(workdir: str, dest: str) -> str:
+    """Docker's normalizeDest: a relative destination is joined to WORKDIR; `/` kept."""
+    if dest.startswith("/"):
+        return dest
+    joined = posixpath.normpath(posixpath.join("/", workdir or "/", dest))
+    return joined + "/" if dest.endswith("/") and joined != "/" else joined

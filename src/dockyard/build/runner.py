@@ -1,0 +1,177 @@
+"""RUN: a build step as a real container on the engine's ContainerService.
+
+The container (created from the step's parent image, the command with no entrypoint, the
+step's environment, user and working directory, health checks off) is started through the
+service's zygote-launched monitor like any container; its output is followed from its log
+and handed on as it comes. When it has exited, the changes in its writable layer become the
+step's layer: the mount points the runtime made for itself (/proc, /dev, /etc/hosts, ...,
+which Docker keeps in a separate init layer) are dropped first, then the overlay upper
+directory is diffed into a tar. The container is always removed, whatever happened.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from dockyard.errors import DockyardError, NotFound
+from dockyard.snapshots.layer import write_diff
+from dockyard.snapshots.mount import unmount_all
+
+# Docker's init layer: mount points made for the container, never part of a RUN's layer.
+INIT_PATHS = (
+    "dev/pts",
+    "dev/shm",
+    "dev/mqueue",
+    "dev/console",
+    "proc",
+    "sys",
+    ".dockerenv",
+    "etc/resolv.conf",
+    "etc/hosts",
+    "etc/hostname",
+    "etc/mtab",
+    "dev",
+)
+
+
+class RunError(DockyardError):
+    """A RUN whose command failed; `code` is its exit status (Docker's words)."""
+
+    status = 500
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class RunResult:
+    container_id: str
+    layer: BinaryIO | None  # the diff tar (at offset 0), None when nothing changed
+
+
+def run_step(
+    containers: Any,
+    snapshots: Any,
+    *,
+    image_id: str,
+    cmd: list[str],
+    env: list[str],
+    run_config: dict[str, Any],
+    network_mode: str,
+    on_output: Callable[[str], None],
+    on_created: Callable[[str], None],
+) -> RunResult:
+    """Run `cmd` on `image_id`; raise RunError on a non-zero exit (container removed)."""
+    config = {
+        "Image": image_id,
+        "Cmd": cmd,
+        "Entrypoint": [],
+        "Env": env,
+        "User": run_config.get("User") or "",
+        "WorkingDir": run_config.get("WorkingDir") or "",
+        "Healthcheck": {"Test": ["NONE"]},
+        "Labels": {},
+    }
+    host_config = {"NetworkMode": network_mode, "LogConfig": {"Type": "json-file"}}
+    cid = containers.create(None, config, host_config)["Id"]
+    try:
+        on_created(cid)
+        containers.start(cid)
+        for _stream, data in containers.logs(cid, follow=True):
+            on_output(data.decode("utf-8", "replace"))
+        code = containers.wait(cid)["StatusCode"]
+        if code != 0:
+            raise RunError(f"The command '{' '.join(cmd)}' returned a non-zero code: {code}", code)
+        return RunResult(cid, _layer_of(containers, snapshots, cid))
+    finally:
+        try:
+            containers.remove(cid, force=True, volumes=True)
+        except NotFound:
+            pass
+
+
+def _layer_of(containers: Any, snapshots: Any, cid: str) -> BinaryIO | None:
+    rootfs = os.path.join(containers.store.dir(cid), "bundle", "rootfs")
+    unmount_all(rootfs)
+    upper = snapshots.upper_dir(cid)
+    lowers = snapshots.lower_dirs(cid)
+    drop_init_paths(upper, lowers)
+    if not os.listdir(upper):
+        return None
+    out = tempfile.TemporaryFile()
+    try:
+        write_diff(lowers, upper, out)  # type: ignore[arg-type]
+        out.seek(0)
+    except BaseException:
+        out.close()
+        raise
+    return out  # type: ignore[return-value]
+
+
+def _in_lowers(lowers: list[str], rel: str) -> os.stat_result | None:
+    for lower in lowers:
+        try:
+            return os.lstat(os.path.join(lower, rel))
+        except OSError:
+            continue
+    return None
+
+
+def drop_init_paths(upper: str, lowers: list[str]) -> None:
+    """Remove from `upper` the mount points the runtime created (see INIT_PATHS)."""
+    for rel in INIT_PATHS:
+        path = os.path.join(upper, rel)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        below = _in_lowers(lowers, rel)
+        if below is None:
+            if stat.S_ISDIR(st.st_mode):
+                if _only_dirs_and_empty_files(path):
+                    shutil.rmtree(path)
+            elif stat.S_ISREG(st.st_mode) and st.st_size == 0:
+                os.unlink(path)
+    for rel in ("etc", "dev", ""):
+        _drop_unchanged_dir(upper, lowers, rel)
+
+
+def _only_dirs_and_empty_files(path: str) -> bool:
+    for dirpath, _dirnames, filenames in os.walk(path):
+        for name in filenames:
+            st = os.lstat(os.path.join(dirpath, name))
+            if not stat.S_ISREG(st.st_mode) or st.st_size:
+                return False
+    return True
+
+
+def _drop_unchanged_dir(upper: str, lowers: list[str], rel: str) -> None:
+    """An empty copied-up directory whose owner and mode match the layer below goes."""
+    path = os.path.join(upper, rel) if rel else upper
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return
+    if not stat.S_ISDIR(st.st_mode) or os.listdir(path) or not rel:
+        return
+    below = _in_lowers(lowers, rel)
+    if below is None:
+        os.rmdir(path)  # made only to hold mount points
+        return
+    try:
+        opaque = os.getxattr(path, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
+    except OSError:
+        opaque = False
+    if (
+        not opaque
+        and stat.S_ISDIR(below.st_mode)
+        and (below.st_mode, below.st_uid, below.st_gid) == (st.st_mode, st.st_uid, st.st_gid)
+    ):
+        os.rmdir(path)
