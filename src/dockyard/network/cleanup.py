@@ -54,7 +54,8 @@ def remove_network_state(root: str, exec_root: str) -> None:
                 firewall.delete_rules(
                     firewall.network_rules(record["Bridge"], record["Subnet"], record["Internal"])
                 )
-                links.delete_link(ipr, record["Bridge"])
+                if not record.get("Adopted"):
+                    links.delete_link(ipr, record["Bridge"])
     netns_dir = os.path.join(exec_root, "netns")
     if os.path.isdir(netns_dir):
         for entry in os.listdir(netns_dir):

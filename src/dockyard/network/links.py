@@ -35,6 +35,16 @@ def link_index(ipr: IPRoute, name: str) -> int | None:
     return found[0] if found else None
 
 
+def link_kind(ipr: IPRoute, name: str) -> str | None:
+    """None when no link has this name, else its kind ("bridge", "veth", "" for a NIC...)."""
+    index = link_index(ipr, name)
+    if index is None:
+        return None
+    link = ipr.link("get", index=index)[0]
+    info = link.get_attr("IFLA_LINKINFO")
+    return (info.get_attr("IFLA_INFO_KIND") if info else None) or "physical"
+
+
 def set_sysctl(path: str, value: str) -> None:
     with open(path, "w") as f:
         f.write(value)

@@ -213,7 +213,7 @@ class NetworkService:
                 write_json(self._network_path(record["Id"]), record)
                 self._networks[record["Id"]] = record
         for record in self._bridge_networks():
-            self._bring_up(record)
+            self._bring_up(record, rollback=False)
 
     def _bridge_networks(self) -> list[dict]:
         return [n for n in self._networks.values() if n["Driver"] == "bridge"]
@@ -266,6 +266,10 @@ class NetworkService:
             UserGateway=user_gateway,
             Bridge=options.get(BRIDGE_NAME_OPTION) or "br-" + record["Id"][:SHORT],
         )
+        kind = links.link_kind(self._ipr, record["Bridge"])
+        if kind is not None and kind != "bridge":
+            raise Conflict(f"cannot use {record['Bridge']} as a bridge: it is a {kind} link")
+        record["Adopted"] = kind == "bridge"  # a bridge made by someone else stays at removal
         self._bring_up(record)
         try:
             write_json(self._network_path(record["Id"]), record)
@@ -276,8 +280,11 @@ class NetworkService:
         self._make_allocator(record)
         return record
 
-    def _bring_up(self, record: dict) -> None:
-        """The bridge, its address and its firewall rules (idempotent)."""
+    def _bring_up(self, record: dict, rollback: bool = True) -> None:
+        """The bridge, its address and its firewall rules (idempotent).
+
+        `rollback`: undo on failure (a new network); not for networks that may be in use.
+        """
         subnet = ipaddress.ip_network(record["Subnet"])
         try:
             links.ensure_bridge(
@@ -293,7 +300,8 @@ class NetworkService:
             if not record["Internal"]:
                 firewall.enable_ip_forward()
         except BaseException:
-            self._tear_down(record)
+            if rollback:
+                self._tear_down(record)
             raise
 
     def _bridge_index(self, record: dict) -> int:
@@ -310,7 +318,8 @@ class NetworkService:
         firewall.delete_rules(
             firewall.network_rules(record["Bridge"], record["Subnet"], record["Internal"])
         )
-        links.delete_link(self._ipr, record["Bridge"])
+        if not record.get("Adopted"):
+            links.delete_link(self._ipr, record["Bridge"])
 
     @_on_worker
     def create(

@@ -269,3 +269,16 @@ def test_etc_files_for_a_container(service, tmp_path):
     service.write_hostname(str(tmp_path / "hostname"), "webhost")
     assert (tmp_path / "hostname").read_text() == "webhost\n"
     assert eb.ip_address in service.inspect("bridge")["Containers"][b]["IPv4Address"]
+
+
+def test_bridge_name_of_a_non_bridge_link_is_refused(service):
+    with pytest.raises(Conflict, match="cannot use lo as a bridge"):
+        service.create(
+            unique_name("lo"),
+            subnet=free_subnets(1)[0],
+            options={"com.docker.network.bridge.name": "lo"},
+        )
+    with IPRoute() as ipr:
+        index = ipr.link_lookup(ifname="lo")[0]
+        addrs = [a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=index, family=2)]
+    assert addrs == ["127.0.0.1"]
