@@ -279,6 +279,33 @@ class CgroupSet:
             if frozen:
                 self._freeze(False)
 
+    def freeze(self) -> None:
+        """Freeze every process of the container (pause)."""
+        if not self._freeze(True):
+            raise SystemError_("cgroup: no freezer for this container")
+
+    def thaw(self) -> None:
+        """Let a frozen container run again (resume)."""
+        if not self._freeze(False):
+            raise SystemError_("cgroup: no freezer for this container")
+
+    def frozen(self) -> bool:
+        freezer = self._subsys_dir("freezer")
+        try:
+            if freezer:
+                return _read(os.path.join(freezer, "freezer.state")) != "THAWED"
+            if self.unified and self.v2:
+                return _read(os.path.join(self.v2, "cgroup.freeze")) == "1"
+        except OSError:
+            pass
+        return False
+
+    def stats(self) -> dict[str, Any]:
+        """Usage counters in the shape of runc's `events --stats` data."""
+        if self.unified:
+            return stats_v2(self.v2 or "")
+        return stats_v1(self._subsys_dir)
+
     def _freeze(self, freeze: bool) -> bool:
         freezer = self._subsys_dir("freezer")
         try:
@@ -376,6 +403,149 @@ def apply_v1(subsys_dir: Any, res: dict[str, Any]) -> None:
         bdir = subsys_dir("blkio")
         if os.path.exists(os.path.join(bdir, "blkio.weight")):
             _set(bdir, "blkio.weight", blkio["weight"])
+
+
+def _int_file(directory: str | None, name: str) -> int:
+    if directory is None:
+        return 0
+    try:
+        text = _read(os.path.join(directory, name))
+    except OSError:
+        return 0
+    return 0 if text == "max" else int(text.split()[0])
+
+
+def _kv_file(directory: str | None, name: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    if directory is None:
+        return out
+    try:
+        text = _read(os.path.join(directory, name))
+    except OSError:
+        return out
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+            out[parts[0]] = int(parts[1])
+    return out
+
+
+def stats_v1(subsys_dir: Any) -> dict[str, Any]:
+    """cgroup v1 counters of the directories subsys_dir(name) gives."""
+    acct = subsys_dir("cpuacct")
+    cpu_dir = subsys_dir("cpu")
+    percpu: list[int] = []
+    if acct:
+        try:
+            percpu = [int(v) for v in _read(os.path.join(acct, "cpuacct.usage_percpu")).split()]
+        except OSError:
+            pass
+    ticks = _kv_file(acct, "cpuacct.stat")
+    ns_per_tick = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+    throttle = _kv_file(cpu_dir, "cpu.stat")
+    mem = subsys_dir("memory")
+    swap_limit = _int_file(mem, "memory.memsw.limit_in_bytes")
+    blk: list[dict[str, Any]] = []
+    bdir = subsys_dir("blkio")
+    if bdir:
+        try:
+            text = _read(os.path.join(bdir, "blkio.throttle.io_service_bytes_recursive"))
+        except OSError:
+            text = ""
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) == 3 and ":" in parts[0]:
+                major, minor = parts[0].split(":")
+                blk.append(
+                    {
+                        "major": int(major),
+                        "minor": int(minor),
+                        "op": parts[1],
+                        "value": int(parts[2]),
+                    }
+                )
+    return {
+        "cpu": {
+            "usage": {
+                "total": _int_file(acct, "cpuacct.usage"),
+                "percpu": percpu,
+                "kernel": ticks.get("system", 0) * ns_per_tick,
+                "user": ticks.get("user", 0) * ns_per_tick,
+            },
+            "throttling": {
+                "periods": throttle.get("nr_periods", 0),
+                "throttledPeriods": throttle.get("nr_throttled", 0),
+                "throttledTime": throttle.get("throttled_time", 0),
+            },
+        },
+        "memory": {
+            "usage": {
+                "usage": _int_file(mem, "memory.usage_in_bytes"),
+                "max": _int_file(mem, "memory.max_usage_in_bytes"),
+                "limit": _int_file(mem, "memory.limit_in_bytes"),
+                "failcnt": _int_file(mem, "memory.failcnt"),
+            },
+            "swap": {"usage": _int_file(mem, "memory.memsw.usage_in_bytes"), "limit": swap_limit},
+            "raw": _kv_file(mem, "memory.stat"),
+        },
+        "pids": {
+            "current": _int_file(subsys_dir("pids"), "pids.current"),
+            "limit": _int_file(subsys_dir("pids"), "pids.max"),
+        },
+        "blkio": {"ioServiceBytesRecursive": blk},
+    }
+
+
+def stats_v2(directory: str) -> dict[str, Any]:
+    """cgroup v2 counters of `directory`, in the same shape as stats_v1."""
+    cpu = _kv_file(directory, "cpu.stat")
+    blk: list[dict[str, Any]] = []
+    try:
+        text = _read(os.path.join(directory, "io.stat"))
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        dev, *fields = line.split()
+        major, minor = dev.split(":")
+        values = dict(f.split("=", 1) for f in fields if "=" in f)
+        for key, op in (("rbytes", "Read"), ("wbytes", "Write")):
+            if key in values:
+                blk.append(
+                    {"major": int(major), "minor": int(minor), "op": op, "value": int(values[key])}
+                )
+    return {
+        "cpu": {
+            "usage": {
+                "total": cpu.get("usage_usec", 0) * 1000,
+                "percpu": [],
+                "kernel": cpu.get("system_usec", 0) * 1000,
+                "user": cpu.get("user_usec", 0) * 1000,
+            },
+            "throttling": {
+                "periods": cpu.get("nr_periods", 0),
+                "throttledPeriods": cpu.get("nr_throttled", 0),
+                "throttledTime": cpu.get("throttled_usec", 0) * 1000,
+            },
+        },
+        "memory": {
+            "usage": {
+                "usage": _int_file(directory, "memory.current"),
+                "max": _int_file(directory, "memory.peak"),
+                "limit": _int_file(directory, "memory.max"),
+                "failcnt": 0,
+            },
+            "swap": {
+                "usage": _int_file(directory, "memory.swap.current"),
+                "limit": _int_file(directory, "memory.swap.max"),
+            },
+            "raw": _kv_file(directory, "memory.stat"),
+        },
+        "pids": {
+            "current": _int_file(directory, "pids.current"),
+            "limit": _int_file(directory, "pids.max"),
+        },
+        "blkio": {"ioServiceBytesRecursive": blk},
+    }
 
 
 def device_rules(devices: list[dict[str, Any]]) -> list[tuple[bool, str]]:

@@ -90,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--keep", action="store_true")
     run.add_argument("--no-subreaper", action="store_true")
     common_create(run)
-    for name in ("start", "state"):
+    for name in ("start", "state", "pause", "resume"):
         sub.add_parser(name).add_argument("id")
     kill = sub.add_parser("kill", help="send a signal to a container's init")
     kill.add_argument("--all", "-a", action="store_true")
@@ -117,6 +117,22 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--preserve-fds", type=int, default=0)
     ex.add_argument("id")
     ex.add_argument("args", nargs=argparse.REMAINDER)
+    upd = sub.add_parser("update", help="change a container's resource limits")
+    upd.add_argument(
+        "--resources", "-r", default=None, help="linux.resources JSON file, - for stdin"
+    )
+    upd.add_argument("--memory", type=int, default=None)
+    upd.add_argument("--memory-swap", type=int, default=None)
+    upd.add_argument("--pids-limit", type=int, default=None)
+    upd.add_argument("--cpu-quota", type=int, default=None)
+    upd.add_argument("--cpu-period", type=int, default=None)
+    upd.add_argument("--cpu-share", type=int, default=None)
+    upd.add_argument("--cpuset-cpus", default=None)
+    upd.add_argument("--cpuset-mems", default=None)
+    upd.add_argument("id")
+    events = sub.add_parser("events", help="print a container's resource usage")
+    events.add_argument("--stats", action="store_true")
+    events.add_argument("id")
     spec = sub.add_parser("spec", help="write a default config.json")
     spec.add_argument("--bundle", "-b", default=".")
     return p
@@ -168,9 +184,48 @@ def _dispatch(rt: Runtime, args: argparse.Namespace) -> int:
         return 0
     if cmd == "exec":
         return _exec(rt, args)
+    if cmd == "pause":
+        rt.pause(args.id)
+        return 0
+    if cmd == "resume":
+        rt.resume(args.id)
+        return 0
+    if cmd == "update":
+        rt.update(args.id, _resources(args))
+        return 0
+    if cmd == "events":
+        if not args.stats:
+            raise CliError("events: only --stats is supported")
+        print(json.dumps({"type": "stats", "id": args.id, "data": rt.stats(args.id)}))
+        return 0
     if cmd == "spec":
         return _spec(args.bundle)
     raise CliError(f"unknown command {cmd}")
+
+
+def _resources(args: argparse.Namespace) -> dict[str, Any]:
+    """linux.resources from -r FILE or from runc update's flags."""
+    if args.resources:
+        if args.resources == "-":
+            return json.load(sys.stdin)
+        with open(args.resources) as f:
+            return json.load(f)
+    res: dict[str, Any] = {}
+    memory = {"limit": args.memory, "swap": args.memory_swap}
+    cpu = {
+        "quota": args.cpu_quota,
+        "period": args.cpu_period,
+        "shares": args.cpu_share,
+        "cpus": args.cpuset_cpus,
+        "mems": args.cpuset_mems,
+    }
+    for key, values in (("memory", memory), ("cpu", cpu)):
+        given = {k: v for k, v in values.items() if v is not None}
+        if given:
+            res[key] = given
+    if args.pids_limit is not None:
+        res["pids"] = {"limit": args.pids_limit}
+    return res
 
 
 def _preserved(n: int) -> list[int]:

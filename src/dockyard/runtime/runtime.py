@@ -225,6 +225,42 @@ class Runtime:
                 continue
         return out
 
+    # ---------------------------------------------------------------- pause, resume, update
+    def pause(self, id: str) -> None:
+        """Freeze every process of a running container (runc pause)."""
+        st = self.store.load(id)
+        status = self.store.status(st)
+        if status != "running":
+            raise Conflict(f"container {id} is not running: {status}")
+        CgroupSet.from_dict(st.cgroups).freeze()
+
+    def resume(self, id: str) -> None:
+        """Thaw a paused container (runc resume)."""
+        st = self.store.load(id)
+        status = self.store.status(st)
+        if status != "paused":
+            raise Conflict(f"container {id} is not paused: {status}")
+        CgroupSet.from_dict(st.cgroups).thaw()
+
+    def update(self, id: str, resources: dict[str, Any]) -> None:
+        """Write new linux.resources to a container's cgroups and remember them."""
+        st = self.store.load(id)
+        if self.store.status(st) == "stopped":
+            raise Conflict(f"container {id} is stopped")
+        CgroupSet.from_dict(st.cgroups).apply(resources)
+        current = st.config.setdefault("linux", {}).setdefault("resources", {})
+        for key, value in resources.items():
+            if isinstance(value, dict) and isinstance(current.get(key), dict):
+                current[key].update(value)
+            else:
+                current[key] = value
+        self.store.save(st)
+
+    def stats(self, id: str) -> dict[str, Any]:
+        """cgroup counters of the container (cpu, memory, pids, blkio), as runc's events."""
+        st = self.store.load(id)
+        return CgroupSet.from_dict(st.cgroups).stats()
+
     # ---------------------------------------------------------------- kill
     def kill(self, id: str, sig: int = signal.SIGTERM, all: bool = False) -> None:
         st = self.store.load(id)
@@ -244,8 +280,8 @@ class Runtime:
         are killed), cgroups, state; then run the poststop hooks."""
         st = self.store.load(id)
         status = self.store.status(st)
-        if status == "running" and not force:
-            raise Conflict(f"cannot delete container {id} that is not stopped: running")
+        if status in ("running", "paused") and not force:
+            raise Conflict(f"cannot delete container {id} that is not stopped: {status}")
         cgroups = CgroupSet.from_dict(st.cgroups)
         if status != "stopped":
             try:

@@ -115,6 +115,10 @@ class StateStore:
             return "stopped"
         if os.path.exists(self.fifo(st.id)):
             return "created"
+        from dockyard.runtime.cgroups import CgroupSet
+
+        if CgroupSet.from_dict(st.cgroups).frozen():
+            return "paused"
         return "running"
 
     def oci_state(self, st: ContainerState, status: str | None = None) -> dict[str, Any]:
@@ -123,7 +127,7 @@ class StateStore:
             "ociVersion": OCI_VERSION,
             "id": st.id,
             "status": status,
-            "pid": st.pid if status in ("created", "running") else 0,
+            "pid": st.pid if status in ("created", "running", "paused") else 0,
             "bundle": st.bundle,
             "annotations": st.annotations,
             "created": st.created,

@@ -166,3 +166,30 @@ def test_device_rules():
     assert rules[0] == (False, "a")
     assert rules[1] == (True, "c 10:229 rw")
     assert (True, "c 1:3 rwm") in rules  # /dev/null always
+
+
+def test_stats_v2_reads_files(tmp_path):
+    from dockyard.runtime.cgroups import stats_v2
+
+    d = tmp_path / "c"
+    d.mkdir()
+    (d / "cpu.stat").write_text(
+        "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\n"
+        "nr_periods 4\nnr_throttled 2\nthrottled_usec 30\n"
+    )
+    (d / "memory.current").write_text("4096\n")
+    (d / "memory.max").write_text("max\n")
+    (d / "memory.stat").write_text("anon 100\nfile 200\n")
+    (d / "pids.current").write_text("3\n")
+    (d / "pids.max").write_text("10\n")
+    (d / "io.stat").write_text("8:0 rbytes=10 wbytes=20 rios=1 wios=2\n")
+    s = stats_v2(str(d))
+    assert s["cpu"]["usage"] == {"total": 1500000, "percpu": [], "kernel": 500000, "user": 1000000}
+    assert s["cpu"]["throttling"] == {"periods": 4, "throttledPeriods": 2, "throttledTime": 30000}
+    assert s["memory"]["usage"]["usage"] == 4096 and s["memory"]["usage"]["limit"] == 0
+    assert s["memory"]["raw"] == {"anon": 100, "file": 200}
+    assert s["pids"] == {"current": 3, "limit": 10}
+    assert s["blkio"]["ioServiceBytesRecursive"] == [
+        {"major": 8, "minor": 0, "op": "Read", "value": 10},
+        {"major": 8, "minor": 0, "op": "Write", "value": 20},
+    ]
