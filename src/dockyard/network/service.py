@@ -639,7 +639,7 @@ class NetworkService:
             if sandbox is None:
                 return
             for net_id in list(sandbox["Endpoints"]):
-                self._detach(sandbox, net_id, save=False)
+                self._detach(sandbox, net_id, save=False, teardown=True)
             self._dns.unlisten(container_id)
             self._release_ns_handles(container_id)
             if sandbox["Owned"] and sandbox["NetnsPath"]:
@@ -755,6 +755,7 @@ class NetworkService:
                 sandbox["NetnsPath"] = path
                 self._attach_bridge(record, sandbox, ep, ipv4_address)
             sandbox["Endpoints"][net_id] = ep
+            exposed_before = list(sandbox["Exposed"])
             try:
                 bindings = list(publish)
                 if publish_all:
@@ -766,6 +767,7 @@ class NetworkService:
                     self._publish(record, sandbox, ep, bindings)
                 self._save_sandbox(sandbox)
             except BaseException:
+                sandbox["Exposed"] = exposed_before
                 self._detach(sandbox, net_id, save=False)
                 raise
             self._sandboxes[container_id] = sandbox
@@ -839,8 +841,11 @@ class NetworkService:
                 )
             self._detach(sandbox, record["Id"], save=True)
 
-    def _detach(self, sandbox: dict, net_id: str, *, save: bool) -> None:
-        """Undo one endpoint, tolerating kernel objects that are already gone."""
+    def _detach(self, sandbox: dict, net_id: str, *, save: bool, teardown: bool = False) -> None:
+        """Undo one endpoint, tolerating kernel objects that are already gone.
+
+        `teardown`: the whole sandbox goes, so no default route moves to another network.
+        """
         ep = sandbox["Endpoints"].pop(net_id, None)
         if ep is None:
             return
@@ -852,7 +857,7 @@ class NetworkService:
             links.delete_link(self._ipr, ep["HostIfName"])
         if ep.get("IPAddress") and net_id in self._allocators:
             self._allocators[net_id].release(ipaddress.ip_address(ep["IPAddress"]))
-        if ep.get("GatewayRoute"):
+        if ep.get("GatewayRoute") and not teardown:
             self._move_gateway(sandbox)
         if not self._user_bridge_endpoints(sandbox):
             self._dns.unlisten(sandbox["ContainerID"])
@@ -869,7 +874,7 @@ class NetworkService:
                         self._ns_ipr(sandbox), ipaddress.ip_address(ep["Gateway"])
                     )
                     ep["GatewayRoute"] = True
-                except OSError:
+                except Exception:  # noqa: BLE001 - the namespace may be going away
                     pass
                 return
 
