@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from dnslib import QTYPE, RCODE, RR, A, DNSRecord
+from dnslib import PTR, QTYPE, RCODE, RR, A, DNSRecord
 
 from dockyard.network import netns
 
@@ -32,7 +32,8 @@ EMBEDDED_ADDRESS = "127.0.0.11"
 TTL = 600
 FORWARD_TIMEOUT = 2.0
 
-# lookup(container_id, name) -> addresses (rotated for round robin), or None: not ours
+# lookup(container_id, name) -> addresses (rotated for round robin), or None: not ours;
+# for "d.c.b.a.in-addr.arpa" names the answers are host names (reverse lookups)
 Lookup = Callable[[str, str], "list[str] | None"]
 # forwarders(container_id) -> ["ip" or "ip:port", ...]
 Forwarders = Callable[[str], "list[str]"]
@@ -149,14 +150,16 @@ class DnsServer:
             return
         question = query.questions[0]
         name = str(question.qname).rstrip(".").lower()
-        addresses = self._lookup(container_id, name)
-        if addresses is None:
+        reverse = name.endswith(".in-addr.arpa")
+        rtype, make = (QTYPE.PTR, PTR) if reverse else (QTYPE.A, A)
+        answers = self._lookup(container_id, name)
+        if answers is None:
             self._pool.submit(self._forward, sock, container_id, data, query, peer)
             return
         reply = query.reply()
-        if question.qtype in (QTYPE.A, QTYPE.ANY):
-            for address in addresses:
-                reply.add_answer(RR(question.qname, QTYPE.A, rdata=A(address), ttl=TTL))
+        if question.qtype in (rtype, QTYPE.ANY):
+            for answer in answers:
+                reply.add_answer(RR(question.qname, rtype, rdata=make(answer), ttl=TTL))
         self._send(sock, reply.pack(), peer)
 
     def _forward(self, sock, container_id, data, query, peer) -> None:

@@ -1147,6 +1147,10 @@ class NetworkService:
             pass  # the namespace is going away; reconcile removes it
 
     def _dns_lookup(self, container_id: str, name: str) -> list[str] | None:
+        """Addresses of `name` on the networks the asking container is on (round robin);
+        for a reverse name (`4.3.2.1.in-addr.arpa`) the `name.network` of that address."""
+        if name.endswith(".in-addr.arpa"):
+            return self._dns_reverse(container_id, name)
         with self._lock:
             sandbox = self._sandboxes.get(container_id)
             if sandbox is None:
@@ -1164,6 +1168,19 @@ class NetworkService:
                 return None
             shift = next(self._rr) % len(found)
             return found[shift:] + found[:shift]
+
+    def _dns_reverse(self, container_id: str, name: str) -> list[str] | None:
+        parts = name[: -len(".in-addr.arpa")].split(".")
+        address = ".".join(reversed(parts))
+        with self._lock:
+            sandbox = self._sandboxes.get(container_id)
+            if sandbox is None:
+                return None
+            for net_id in self._user_bridge_endpoints(sandbox):
+                for _cid, _sb, ep in self._members(net_id):
+                    if ep["IPAddress"] == address:
+                        return [f"{ep['Name']}.{self._networks[net_id]['Name']}"]
+        return None
 
     def _dns_upstreams(self, container_id: str) -> list[str]:
         with self._lock:

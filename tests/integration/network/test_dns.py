@@ -51,6 +51,8 @@ def test_names_aliases_short_ids_and_forwarding(service, upstream):
     assert lookup(pa, UPSTREAM_NAME) == [UPSTREAM_ADDRESS]
     assert UPSTREAM_NAME in upstream.queries
     assert lookup(pa, "nosuch.dockyard.test") == []
+    reverse = ns_run(pa, "nslookup", eb.ip_address, "127.0.0.11").stdout
+    assert f"beta.{net}" in reverse
     # records go with the endpoint
     service.disconnect(net, b)
     assert lookup(pa, "db") == []
