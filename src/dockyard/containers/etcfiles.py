@@ -7,7 +7,7 @@ import os
 import re
 from typing import Any
 
-from dockyard.fsutil import atomic_write
+from dockyard.containers.files import write_file as atomic_write
 
 DEFAULT_DNS = ["8.8.8.8", "8.8.4.4"]
 

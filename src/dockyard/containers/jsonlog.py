@@ -243,7 +243,7 @@ def read_log(
                 try:
                     st = os.stat(path)
                 except FileNotFoundError:
-                    return
+                    break  # between a rotation's rename and the new file: look again later
                 if st.st_ino == os.fstat(f.fileno()).st_ino and st.st_size >= f.tell():
                     break
                 f.close()  # rotated (or truncated): the rest of the old file was read above

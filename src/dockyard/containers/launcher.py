@@ -27,6 +27,11 @@ class Launcher:
         self._sock: socket.socket | None = None
         self._file = None
 
+    def prestart(self) -> None:
+        """Start the zygote now (it imports while the daemon does other things)."""
+        with self._lock:
+            self._ensure()
+
     def _ensure(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             return

@@ -30,7 +30,7 @@ import termios
 import time
 from typing import Any
 
-from dockyard.containers import protocol
+from dockyard.containers import files, protocol
 from dockyard.containers.jsonlog import LogWriter, format_time
 from dockyard.fsutil import read_json, write_json
 
@@ -219,9 +219,13 @@ class Monitor:
         self.finished = False
 
     # -- bookkeeping -----------------------------------------------------------------------
-    def save_state(self, **changes: Any) -> None:
+    def save_state(self, durable: bool = False, **changes: Any) -> None:
+        """Update state.json atomically; fsynced when `durable` (an exit status)."""
         self.state.update(changes)
-        write_json(self.state_path, self.state)
+        if durable:
+            write_json(self.state_path, self.state)
+        else:
+            files.write_json(self.state_path, self.state)
 
     def broadcast(self, obj: dict[str, Any]) -> None:
         data = protocol.event(obj)
@@ -535,12 +539,23 @@ class Monitor:
             )
             self.restart_at = time.monotonic() + self.backoff
             self.save_state(
-                Status="restarting", Pid=0, ExitCode=code, OOMKilled=oom, FinishedAt=now()
+                durable=True,
+                Status="restarting",
+                Pid=0,
+                ExitCode=code,
+                OOMKilled=oom,
+                FinishedAt=now(),
             )
         else:
             self.release_rootfs()
             self.save_state(
-                Status="exited", Pid=0, ExitCode=code, OOMKilled=oom, FinishedAt=now(), MonitorPid=0
+                durable=True,
+                Status="exited",
+                Pid=0,
+                ExitCode=code,
+                OOMKilled=oom,
+                FinishedAt=now(),
+                MonitorPid=0,
             )
         self.broadcast({"event": "exit", "code": code, "oom": oom, "restarting": restart})
         for c in list(self.clients.values()):
@@ -560,7 +575,9 @@ class Monitor:
             release_memory()
         except Exception as e:  # noqa: BLE001
             self.release_rootfs()
-            self.save_state(Status="exited", Pid=0, ExitCode=128, Error=str(e), MonitorPid=0)
+            self.save_state(
+                durable=True, Status="exited", Pid=0, ExitCode=128, Error=str(e), MonitorPid=0
+            )
             self.broadcast(
                 {"event": "exit", "code": 128, "oom": False, "restarting": False, "error": str(e)}
             )
@@ -610,12 +627,12 @@ class Monitor:
 
     def kill(self, sig: int, manual: bool, all_: bool = False) -> None:
         if manual and not self.state.get("ManuallyStopped"):
-            self.save_state(ManuallyStopped=True)
+            self.save_state(durable=True, ManuallyStopped=True)
         if self.init is None:
             if self.restart_at:  # stopped while waiting to restart: it stays stopped
                 self.restart_at = 0.0
                 self.release_rootfs()
-                self.save_state(Status="exited", MonitorPid=0)
+                self.save_state(durable=True, Status="exited", MonitorPid=0)
                 self.broadcast(
                     {
                         "event": "exit",
@@ -858,13 +875,14 @@ class Monitor:
             self.log = LogWriter(
                 self.cfg["log_path"], self.cfg.get("log_max_size"), self.cfg.get("log_max_file", 1)
             )
-        self.save_state(ManuallyStopped=False, MonitorPid=os.getpid())
+        self.state.update(ManuallyStopped=False, MonitorPid=os.getpid())
         try:
             pid = self.start_container(attach_wait=int(self.cfg.get("attach_wait") or 0))
         except Exception as e:  # noqa: BLE001 (reported to the service)
             self.release_rootfs()
             never_ran = self.state.get("StartedAt", "").startswith("0001")
             self.save_state(
+                durable=True,
                 Status="created" if never_ran else "exited",
                 Pid=0,
                 ExitCode=start_failure_code(str(e)),

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from dockyard.containers import config as cconfig
-from dockyard.containers import etcfiles, procs, protocol, views
+from dockyard.containers import etcfiles, files, procs, protocol, views
 from dockyard.containers import mounts as cmounts
 from dockyard.containers.jsonlog import format_time, log_options, read_log
 from dockyard.containers.launcher import Launcher
@@ -34,7 +34,6 @@ from dockyard.containers.store import ContainerStore, empty_state, name_conflict
 from dockyard.containers.streams import Stream
 from dockyard.containers.watcher import Watcher
 from dockyard.errors import Conflict, InvalidParameter, NotFound, NotModified, SystemError_
-from dockyard.fsutil import write_json
 
 EventPublisher = Callable[[str, str, str, dict[str, str]], Any]
 RUNNING = ("running", "paused", "restarting")
@@ -94,6 +93,7 @@ class ContainerService:
         self._spec_generator = spec_generator
         os.makedirs(run_dir, mode=0o700, exist_ok=True)
         self.launcher = Launcher(runtime, runtime_root)
+        self.launcher.prestart()
         self._locks: dict[str, threading.RLock] = {}
         self._locks_lock = threading.Lock()
         self._cond = threading.Condition()
@@ -314,11 +314,11 @@ class ContainerService:
             if cfg["HostConfig"].get("NetworkMode") != "host":
                 extra += etcfiles.etc_mounts(cdir, cfg["HostConfig"])
             spec = self._generate_spec(cfg, rootfs, hostname, extra, netns)
-            write_json(os.path.join(bundle, "config.json"), spec)
+            files.write_json(os.path.join(bundle, "config.json"), spec)
             with self._locks_lock:
                 attachers = [a for a in self._pending_attach.pop(cid, []) if a.pending]
             console = cfg["HostConfig"].get("ConsoleSize") or [0, 0]
-            write_json(
+            files.write_json(
                 os.path.join(cdir, "monitor.json"),
                 {
                     "id": cid,
@@ -745,8 +745,8 @@ class ContainerService:
     def _sizes(self, cid: str) -> tuple[int, int]:
         def du(path: str) -> int:
             total = 0
-            for dirpath, _, files in os.walk(path):
-                for f in files:
+            for dirpath, _, names in os.walk(path):
+                for f in names:
                     try:
                         total += os.lstat(os.path.join(dirpath, f)).st_size
                     except OSError:
