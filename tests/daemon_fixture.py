@@ -166,6 +166,20 @@ class Daemon:
             check=check,
         )
 
+    def import_busybox(self, rootfs: str, tag: str = "busybox:latest") -> str:
+        """Make the busybox image from a root filesystem dir (through POST /images/create)."""
+        import io
+        import tarfile
+
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for name in sorted(os.listdir(rootfs)):
+                tar.add(os.path.join(rootfs, name), arcname=name)
+        r = self.docker("import", "-c", 'CMD ["sh"]', "-", tag, input=buf.getvalue())
+        if r.returncode != 0:
+            raise RuntimeError(f"docker import failed: {r.stderr}")
+        return r.stdout.strip()
+
     def cleanup(self) -> None:
         self.stop()
         _kill_processes_referring_to([self.data_root, self.exec_root, self.root])

@@ -59,6 +59,8 @@ def parse_detach_keys(spec: str | None) -> bytes:
 class ContainerRoutes:
     def __init__(self, containers: Any) -> None:
         self.c = containers
+        # Attaches waiting for their container's start: cid -> [(future, attach options)]
+        self._pending: dict[str, list[tuple[asyncio.Future[Any], dict[str, Any]]]] = {}
 
     def setup(self, routes: Routes) -> None:
         r = routes
@@ -99,6 +101,7 @@ class ContainerRoutes:
         networking = field(body, "NetworkingConfig", dict, {}, "ContainerCreateConfig")
         config = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}
         _check_config_types(config)
+        _default_network(host_config, networking)
         result = await asyncio.to_thread(self.c.create, name, config, host_config, networking)
         result.setdefault("Warnings", [])
         if result["Warnings"] is None:
@@ -126,7 +129,43 @@ class ContainerRoutes:
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self, request: web.Request) -> web.Response:
-        await asyncio.to_thread(self.c.start, request.match_info["id"])
+        ref = request.match_info["id"]
+        cid = await asyncio.to_thread(self.c.resolve, ref)
+        waiting = list(self._pending.get(cid, []))
+        if not waiting:
+            await asyncio.to_thread(self.c.start, cid)
+            return web.Response(status=204)
+        loop = asyncio.get_running_loop()
+
+        def start_and_attach() -> None:
+            info = self.c.inspect(cid)
+            log_path = info.get("LogPath") or ""
+            followers = []
+            for _fut, opts in waiting:
+                # Hold the log open from before the start: nothing the container writes can
+                # be missed, even when it exits (and is auto-removed) at once.
+                followers.append(LogFollowStream.open(self.c, cid, log_path, info, opts))
+            try:
+                self.c.start(cid)
+            except BaseException as exc:
+                for (fut, _), f in zip(waiting, followers, strict=True):
+                    if f is not None:
+                        f.close()
+                    loop.call_soon_threadsafe(_settle, fut, None, exc)
+                raise
+            for (fut, opts), follower in zip(waiting, followers, strict=True):
+                try:
+                    if follower is None:
+                        stream = self.c.attach(cid, **opts)
+                    else:
+                        follower.connect_stdin()
+                        stream = follower
+                except Exception as exc:  # noqa: BLE001 - handed to the attach
+                    loop.call_soon_threadsafe(_settle, fut, None, exc)
+                else:
+                    loop.call_soon_threadsafe(_settle, fut, stream, None)
+
+        await asyncio.to_thread(start_and_attach)
         return web.Response(status=204)
 
     def _timeout(self, request: web.Request) -> int | None:
@@ -360,24 +399,40 @@ class ContainerRoutes:
             resp, conn = await hijack(request, RAW_STREAM if stream.tty else MULTIPLEXED_STREAM)
             await pump(conn, stream, stdin, detach_keys)
             return resp
-        # `docker run` attaches before it starts the container: answer the upgrade now, then
-        # wait for the start and replay what the container wrote before we got there.
+        # `docker run` attaches before it starts the container: answer the upgrade now; the
+        # start route attaches right after the start, in the same thread, and hands us the
+        # stream (with the log so far, so a quick command's output is not lost).
         resp, conn = await hijack(request, RAW_STREAM if tty else MULTIPLEXED_STREAM)
         cid = info["Id"]
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.setdefault(cid, []).append((fut, {**opts, "logs": True}))
         try:
-            while not conn.closed:
-                state = await asyncio.to_thread(self.c.state, cid)
-                if state.get("Status") != "created":
-                    break
-                await asyncio.sleep(0.01)
-            if conn.closed:
+            while not conn.closed and not fut.done():
+                await asyncio.wait([fut], timeout=0.2)
+                if not fut.done():
+                    state = await asyncio.to_thread(self.c.state, cid)
+                    if state.get("Status") != "created":
+                        break  # started by someone else: attach now
+            if fut.done():
+                stream = fut.result()
+            elif conn.closed:
                 return resp
-            opts["logs"] = True
-            stream = await asyncio.to_thread(lambda: self.c.attach(cid, **opts))
+            else:
+                stream = await asyncio.to_thread(
+                    lambda: self.c.attach(
+                        cid,
+                        **opts,
+                    )
+                )
         except Exception as exc:  # noqa: BLE001 - the 101 went out: end the stream
             log.debug("attach to %s after start failed: %s", cid, exc)
             conn.close()
             return resp
+        finally:
+            waiting = self._pending.get(cid, [])
+            waiting[:] = [w for w in waiting if w[0] is not fut]
+            if not waiting:
+                self._pending.pop(cid, None)
         await pump(conn, stream, stdin, detach_keys)
         return resp
 
@@ -429,6 +484,120 @@ class ContainerRoutes:
 
     async def exec_inspect(self, request: web.Request) -> web.Response:
         return _json(await asyncio.to_thread(self.c.exec_inspect, request.match_info["id"]))
+
+
+class LogFollowStream:
+    """An attach stream for a container attached before its start: output from its json log
+    (held open from before the start), input through a stdin-only live attach."""
+
+    POLL = 0.02
+
+    def __init__(self, service: Any, cid: str, f: Any, tty: bool, opts: dict[str, Any]) -> None:
+        self._c = service
+        self._cid = cid
+        self._f = f
+        self.tty = tty
+        self._opts = opts
+        self._want = {"stdout": bool(opts.get("stdout")), "stderr": bool(opts.get("stderr"))}
+        self._buf = b""
+        self._pending: list[tuple[str, bytes]] = []
+        self._stdin: Any = None
+        self._closed = False
+        self.exit_code: int | None = None
+
+    @classmethod
+    def open(
+        cls, service: Any, cid: str, log_path: str, info: dict[str, Any], opts: dict[str, Any]
+    ) -> LogFollowStream | None:
+        log_type = ((info.get("HostConfig") or {}).get("LogConfig") or {}).get("Type")
+        if not log_path or log_type not in (None, "", "json-file"):
+            return None
+        try:
+            f = open(log_path, "ab+")  # noqa: SIM115 - held for the attach's life
+        except OSError:
+            return None
+        f.seek(0, 2)
+        return cls(service, cid, f, bool((info.get("Config") or {}).get("Tty")), opts)
+
+    def connect_stdin(self) -> None:
+        if not self._opts.get("stdin"):
+            return
+        try:
+            self._stdin = self._c.attach(self._cid, stdin=True, stdout=False, stderr=False)
+        except Exception:  # noqa: BLE001 - it exited already: no input to give
+            self._stdin = None
+
+    def _running(self) -> bool:
+        try:
+            return self._c.state(self._cid).get("Status") in ("running", "paused", "restarting")
+        except Exception:  # noqa: BLE001 - removed
+            return False
+
+    def _drain(self) -> None:
+        data = self._f.read()
+        if not data:
+            return
+        self._buf += data
+        end = self._buf.rfind(b"\n") + 1
+        lines, self._buf = self._buf[:end], self._buf[end:]
+        for line in lines.splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            stream = entry.get("stream", "stdout")
+            if self._want.get(stream):
+                self._pending.append((stream, entry.get("log", "").encode()))
+
+    def read(self) -> tuple[str, bytes] | None:
+        import time
+
+        while not self._closed:
+            if self._pending:
+                return self._pending.pop(0)
+            done = not self._running()
+            self._drain()
+            if self._pending:
+                continue
+            if done:
+                return None
+            time.sleep(self.POLL)
+        return None
+
+    def write(self, data: bytes) -> None:
+        if self._stdin is not None:
+            self._stdin.write(data)
+
+    def close_stdin(self) -> None:
+        if self._stdin is not None:
+            self._stdin.close_stdin()
+
+    def resize(self, height: int, width: int) -> None:
+        if self._stdin is not None:
+            self._stdin.resize(height, width)
+
+    def close(self) -> None:
+        self._closed = True
+        if self._stdin is not None:
+            try:
+                self._stdin.close()
+            except Exception:  # noqa: BLE001
+                pass
+        try:
+            self._f.close()
+        except OSError:
+            pass
+
+
+def _settle(fut: asyncio.Future[Any], value: Any, exc: BaseException | None) -> None:
+    if fut.done():
+        if value is not None:
+            value.close()  # nobody waits for it any more
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(value)
 
 
 async def pump(conn: HijackedConnection, stream: Any, stdin: bool, detach_keys: bytes) -> None:
@@ -521,6 +690,22 @@ def _float(value: str, name: str) -> float:
         return float(value or 0)
     except ValueError:
         raise InvalidParameter(f'invalid value for "{name}": {value!r}') from None
+
+
+def _default_network(host_config: dict[str, Any], networking: dict[str, Any]) -> None:
+    """NetworkMode "" or "default" is the daemon's default network, `bridge`, as in dockerd."""
+    mode = host_config.get("NetworkMode")
+    if mode is not None and not isinstance(mode, str):
+        raise InvalidParameter(
+            "json: cannot unmarshal number into Go struct field HostConfig.NetworkMode of type "
+            "container.NetworkMode"
+        )
+    if mode in (None, "", "default"):
+        host_config["NetworkMode"] = "bridge"
+    endpoints = networking.get("EndpointsConfig")
+    if isinstance(endpoints, dict) and "default" in endpoints:
+        ep = endpoints.pop("default")
+        endpoints.setdefault(host_config["NetworkMode"], ep)
 
 
 _CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {

@@ -113,8 +113,11 @@ class Engine:
             self.snapshots.reconcile,
             self.images.reconcile,
             self.containers.reconcile,
+            self._reconcile_network,
         ]
         self.closers: list[Callable[[], Any]] = [self.containers.close]
+        if self.network is not None:
+            self.closers.insert(0, self.network.close)  # closed after the containers
 
     def _network(self) -> Any:
         """The container-facing network adapter, when the network layer provides one."""
@@ -123,6 +126,17 @@ class Engine:
         except ImportError:
             return None
         return ContainerNetworking.from_daemon_config(self.cfg)
+
+    def _reconcile_network(self) -> None:
+        """Keep what running containers hold; remove namespaces, links and rules of the rest."""
+        if self.network is None:
+            return
+        live = [
+            c["Id"]
+            for c in self.containers.list(all=True)
+            if c.get("State") in ("running", "paused", "restarting")
+        ]
+        self.network.reconcile(live)
 
     def _volume_users(self, name: str) -> list[str]:
         return [c["Id"] for c in self.containers.list(all=True, filters={"volume": [name]})]

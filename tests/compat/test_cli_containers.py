@@ -1,0 +1,226 @@
+"""Acceptance 1 of issue 4: the real docker CLI runs containers on our daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import time
+
+import pytest
+
+from daemon_fixture import DOCKER, running_daemon
+
+
+@pytest.fixture(scope="module")
+def d(busybox_rootfs):
+    with running_daemon() as daemon:
+        daemon.import_busybox(busybox_rootfs)
+        yield daemon
+
+
+def ok(r: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert r.returncode == 0, (r.args, r.stdout, r.stderr)
+    return r
+
+
+def test_run_rm_echo(d):
+    r = ok(d.docker("run", "--rm", "busybox", "echo", "hello"))
+    assert r.stdout == "hello\n"
+    assert d.docker("ps", "-aq").stdout == ""
+
+
+def test_exit_code_and_wait(d):
+    r = d.docker("run", "--rm", "busybox", "sh", "-c", "exit 3")
+    assert r.returncode == 3
+    cid = ok(d.docker("run", "-d", "busybox", "sh", "-c", "sleep 0.3; exit 7")).stdout.strip()
+    assert ok(d.docker("wait", cid)).stdout == "7\n"
+    ok(d.docker("rm", cid))
+
+
+def test_detached_lifecycle(d):
+    ok(d.docker("run", "-d", "--name", "web1", "busybox", "sleep", "1000"))
+    try:
+        ps = ok(d.docker("ps")).stdout.splitlines()
+        assert ps[0].split() == [
+            "CONTAINER",
+            "ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "PORTS",
+            "NAMES",
+        ]
+        assert "web1" in ps[1] and '"sleep 1000"' in ps[1] and " Up " in ps[1]
+        procs = ok(d.docker("exec", "web1", "ps")).stdout.splitlines()
+        assert procs[1].split()[:3] == ["1", "root", "sleep"]
+        top = ok(d.docker("top", "web1")).stdout
+        assert "sleep 1000" in top
+        stats = ok(d.docker("stats", "--no-stream", "web1")).stdout.splitlines()
+        assert stats[0].startswith("CONTAINER ID") and "web1" in stats[1]
+        t = time.monotonic()
+        ok(d.docker("stop", "-t", "2", "web1"))
+        assert time.monotonic() - t < 6
+        state = json.loads(ok(d.docker("inspect", "web1")).stdout)[0]["State"]
+        assert state["Status"] == "exited" and state["Running"] is False
+        ok(d.docker("start", "web1"))
+        assert json.loads(ok(d.docker("inspect", "web1")).stdout)[0]["State"]["Running"]
+    finally:
+        d.docker("rm", "-f", "web1")
+    assert "web1" not in d.docker("ps", "-a").stdout
+
+
+def test_logs_follow(d):
+    ok(
+        d.docker(
+            "run",
+            "-d",
+            "--name",
+            "logger",
+            "busybox",
+            "sh",
+            "-c",
+            "for i in 1 2 3; do echo line$i; sleep 0.2; done",
+        )
+    )
+    try:
+        r = ok(d.docker("logs", "-f", "logger", timeout=30))
+        assert r.stdout == "line1\nline2\nline3\n"
+        r = ok(d.docker("logs", "--tail", "1", "logger"))
+        assert r.stdout == "line3\n"
+    finally:
+        d.docker("rm", "-f", "logger")
+
+
+def test_inspect_shape(d):
+    ok(d.docker("create", "--name", "shape", "-e", "A=1", "-l", "k=v", "busybox", "true"))
+    try:
+        (c,) = json.loads(ok(d.docker("inspect", "shape")).stdout)
+        for key in (
+            "Id",
+            "Created",
+            "Path",
+            "Args",
+            "State",
+            "Image",
+            "Name",
+            "HostConfig",
+            "Config",
+            "Mounts",
+            "NetworkSettings",
+        ):
+            assert key in c, key
+        assert c["Name"] == "/shape" and c["Path"] == "true"
+        assert "A=1" in c["Config"]["Env"] and c["Config"]["Labels"] == {"k": "v"}
+        assert isinstance(c["State"]["Pid"], int) and c["State"]["Status"] == "created"
+        r = ok(d.docker("inspect", "-f", "{{.State.Status}} {{.Config.Image}}", "shape"))
+        assert r.stdout == "created busybox\n"
+    finally:
+        d.docker("rm", "-f", "shape")
+
+
+def test_named_volume_persists(d):
+    ok(d.docker("run", "--rm", "-v", "cdata:/d", "busybox", "sh", "-c", "echo kept > /d/f"))
+    assert ok(d.docker("run", "--rm", "-v", "cdata:/d", "busybox", "cat", "/d/f")).stdout == (
+        "kept\n"
+    )
+    assert "cdata" in ok(d.docker("volume", "ls", "-q")).stdout.split()
+    (v,) = json.loads(ok(d.docker("volume", "inspect", "cdata")).stdout)
+    assert open(os.path.join(v["Mountpoint"], "f")).read() == "kept\n"
+    ok(d.docker("volume", "rm", "cdata"))
+
+
+def test_volume_in_use_conflict(d):
+    ok(d.docker("create", "--name", "holder", "-v", "busyvol:/d", "busybox", "true"))
+    try:
+        r = d.docker("volume", "rm", "busyvol")
+        assert r.returncode == 1 and "volume is in use" in r.stderr
+    finally:
+        d.docker("rm", "holder")
+    ok(d.docker("volume", "rm", "busyvol"))
+
+
+def test_cp_both_ways(d, tmp_path):
+    ok(d.docker("run", "-d", "--name", "cpbox", "busybox", "sleep", "100"))
+    try:
+        src = tmp_path / "in.txt"
+        src.write_text("to the container\n")
+        ok(d.docker("cp", str(src), "cpbox:/tmp/in.txt"))
+        assert ok(d.docker("exec", "cpbox", "cat", "/tmp/in.txt")).stdout == "to the container\n"
+        ok(d.docker("exec", "cpbox", "sh", "-c", "echo from the container > /tmp/out.txt"))
+        ok(d.docker("cp", "cpbox:/tmp/out.txt", str(tmp_path / "out.txt")))
+        assert (tmp_path / "out.txt").read_text() == "from the container\n"
+    finally:
+        d.docker("rm", "-f", "cpbox")
+
+
+def test_events_show_lifecycle(d):
+    since = time.time()
+    ok(d.docker("run", "--rm", "--name", "evbox", "busybox", "true"))
+    time.sleep(0.3)
+    r = ok(
+        d.docker(
+            "events",
+            "--since",
+            f"{since:.3f}",
+            "--until",
+            f"{time.time():.3f}",
+            "--filter",
+            "container=evbox",
+            "--format",
+            "{{.Action}}",
+        )
+    )
+    actions = r.stdout.split()
+    for a in ("create", "start", "die", "destroy"):
+        assert a in actions, actions
+
+
+def test_errors_in_dockers_words(d):
+    r = d.docker("inspect", "web9")
+    assert r.returncode == 1 and "No such object: web9" in r.stderr
+    r = d.docker("stop", "web9")
+    assert "No such container: web9" in r.stderr
+    ok(d.docker("create", "--name", "dup", "busybox", "true"))
+    try:
+        r = d.docker("create", "--name", "dup", "busybox", "true")
+        assert r.returncode != 0 and "Conflict" in r.stderr and "is already in use" in r.stderr
+    finally:
+        d.docker("rm", "dup")
+
+
+def test_run_it_under_a_pty(d):
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(DOCKER, [DOCKER, "run", "-it", "--rm", "busybox", "sh"], d.env)
+    out = b""
+
+    def read_until(token: bytes, timeout: float = 20) -> bytes:
+        nonlocal out
+        deadline = time.monotonic() + timeout
+        while token not in out and time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.2)
+            if r:
+                try:
+                    out += os.read(fd, 4096)
+                except OSError:
+                    break
+        return out
+
+    try:
+        read_until(b"# ")
+        os.write(fd, b"echo $((6*7))\n")
+        assert b"42" in read_until(b"42")
+        os.write(fd, b"exit\n")
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
