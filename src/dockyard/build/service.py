@@ -1,0 +1,129 @@
+"""BuildService: `docker build` (the classic builder) below the HTTP API.
+
+`build()` is synchronous and thread-safe (each call has its own context directory and
+executor; the stores below are thread-safe): the API runs it in a thread and streams the
+messages it hands to `on_message`, in Docker's JSON stream shapes:
+`{"stream": "Step 1/3 : FROM busybox\\n"}`, `{"aux": {"ID": "sha256:..."}}`, and, through
+`error_message()`, `{"errorDetail": {"code": N, "message": ...}, "error": ...}`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+from dockyard.build.cache import BuildCache
+from dockyard.build.contextdir import BuildContext
+from dockyard.build.executor import BuildError, BuildOptions, Engine, Executor
+from dockyard.build.parser import parse
+from dockyard.build.runner import RunError
+from dockyard.errors import DockyardError
+from dockyard.images.reference import parse_reference
+from dockyard.images.service import Image, short_id
+
+Message = dict[str, Any]
+PullFn = Callable[[str, str | None], Image]
+
+
+def error_message(err: BaseException) -> Message:
+    """The JSON stream's error message for `err` (a RUN's exit code as its code)."""
+    message = err.message if isinstance(err, DockyardError) else str(err) or type(err).__name__
+    detail: dict[str, Any] = {"message": message}
+    if isinstance(err, RunError):
+        detail = {"code": err.code, "message": message}
+    return {"errorDetail": detail, "error": message}
+
+
+class BuildService:
+    """Builds images from a context tar and a Dockerfile in it."""
+
+    def __init__(
+        self,
+        root: str,
+        *,
+        images: Any,
+        snapshots: Any,
+        containers: Any,
+        pull: PullFn | None = None,
+        tmp_dir: str | None = None,
+    ) -> None:
+        self.root = root
+        os.makedirs(root, exist_ok=True)
+        self.tmp_dir = tmp_dir or os.path.join(root, "tmp")
+        os.makedirs(self.tmp_dir, exist_ok=True)
+        self.engine = Engine(
+            images=images,
+            snapshots=snapshots,
+            containers=containers,
+            cache=BuildCache(os.path.join(root, "cache"), images),
+            pull=pull,
+        )
+        self._lock = threading.Lock()
+
+    def build(
+        self,
+        context: BinaryIO,
+        *,
+        dockerfile: str = "Dockerfile",
+        tags: list[str] | None = None,
+        buildargs: dict[str, str | None] | None = None,
+        target: str | None = None,
+        nocache: bool = False,
+        pull: bool = False,
+        rm: bool = True,
+        forcerm: bool = False,
+        labels: dict[str, str] | None = None,
+        networkmode: str = "default",
+        platform: str | None = None,
+        cachefrom: list[str] | None = None,
+        quiet: bool = False,
+        on_message: Callable[[Message], None] = lambda m: None,
+    ) -> str:
+        """Build the image; returns its ID. Errors are raised (see `error_message`)."""
+        refs = [parse_reference(t) for t in tags or []]
+        options = BuildOptions(
+            dockerfile=dockerfile or "Dockerfile",
+            tags=list(tags or []),
+            buildargs=dict(buildargs or {}),
+            target=target or None,
+            nocache=nocache,
+            pull=pull,
+            rm=rm,
+            forcerm=forcerm,
+            labels=dict(labels or {}),
+            networkmode=networkmode or "default",
+            platform=platform or None,
+            cachefrom=list(cachefrom or []),
+        )
+        held: list[Message] = []
+
+        def out(text: str) -> None:
+            if quiet:
+                held.append({"stream": text})
+            else:
+                on_message({"stream": text})
+
+        try:
+            with BuildContext.from_tar(context, self.tmp_dir) as ctx:
+                df = parse(ctx.read_dockerfile(options.dockerfile))
+                ctx.apply_dockerignore()
+                image_id = Executor(self.engine, ctx, options, out).build(df)
+        except BaseException:
+            for message in held:
+                on_message(message)
+            raise
+        on_message({"aux": {"ID": image_id}})
+        if quiet:
+            on_message({"stream": image_id + "\n"})
+        else:
+            on_message({"stream": f"Successfully built {short_id(image_id)}\n"})
+        for ref in refs:
+            self.engine.images.tag(image_id, str(ref))
+            if not quiet:
+                on_message({"stream": f"Successfully tagged {ref.familiar()}\n"})
+        return image_id
+
+
+__all__ = ["BuildError", "BuildService", "error_message"]
