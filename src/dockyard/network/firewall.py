@@ -26,6 +26,7 @@ out of another is dropped. An --internal network drops everything that enters or
 
 from __future__ import annotations
 
+import ipaddress
 import subprocess
 import threading
 from collections.abc import Iterable
@@ -254,6 +255,35 @@ def port_rule_target(fields: list[str]) -> tuple[str, int] | None:
     except (ValueError, IndexError):
         return None
     return None
+
+
+def _orphaned(fields: list[str], links: set[str], networks: list) -> bool:
+    """A rule of ours that can never match again: its bridge or its container subnet is gone."""
+    for flag in ("-i", "-o"):
+        if flag in fields and fields[fields.index(flag) + 1] not in links:
+            return True
+    target = port_rule_target(fields)
+    if target is not None:
+        address = ipaddress.ip_address(target[0])
+        return not any(address in n for n in networks)
+    return False
+
+
+def remove_orphan_rules(links: set[str], networks: list) -> int:
+    """Delete rules of our chains left by daemons that went without cleaning up (a test run
+    killed, a bridge deleted by hand): rules naming a link that does not exist, or port rules
+    into an address no local network holds. Returns how many went."""
+    removed = 0
+    for table, chains in _CHAINS.items():
+        for chain in chains:
+            stale = [
+                Rule(table, chain, tuple(line.split()[2:]))
+                for line in list_rules(table, chain)
+                if _orphaned(line.split(), links, networks)
+            ]
+            delete_rules(stale)
+            removed += len(stale)
+    return removed
 
 
 def enable_ip_forward() -> None:

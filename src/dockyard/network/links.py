@@ -11,11 +11,15 @@ from __future__ import annotations
 import contextlib
 import errno
 import ipaddress
+import logging
 import secrets
 import socket
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
+
+# pyroute2 logs every netlink message at debug level: too much for a daemon's debug log
+logging.getLogger("pyroute2").setLevel(logging.INFO)
 
 ENOENT_CODES = (19, 2)  # ENODEV, ENOENT
 
@@ -28,6 +32,18 @@ def host_routes(ipr: IPRoute) -> list[ipaddress.IPv4Network]:
         if dst and route["dst_len"] > 0:
             result.append(ipaddress.ip_network(f"{dst}/{route['dst_len']}", strict=False))
     return result
+
+
+def link_names(ipr: IPRoute) -> set[str]:
+    return {link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+
+
+def local_networks(ipr: IPRoute) -> list[ipaddress.IPv4Network]:
+    """The IPv4 networks of every address on the host's links."""
+    return [
+        ipaddress.ip_interface(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}").network
+        for a in ipr.get_addr(family=2)
+    ]
 
 
 def link_index(ipr: IPRoute, name: str) -> int | None:

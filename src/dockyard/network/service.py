@@ -144,6 +144,7 @@ class NetworkService:
         firewall.setup_base()
         self._load()
         self._ensure_predefined(default_bridge_name, default_bridge_subnet)
+        firewall.remove_orphan_rules(links.link_names(self._ipr), links.local_networks(self._ipr))
         self._dns = DnsServer(self._dns_lookup, self._dns_upstreams)
         for cid, sandbox in self._sandboxes.items():
             self._ensure_dns_listener(cid, sandbox)

@@ -133,3 +133,18 @@ def test_reconcile_after_simulated_crash(service_factory, tmp_path):
     again = cid()
     second.sandbox_create(again)
     assert second.connect(net, again, "again").ip_address == gone_ep.ip_address
+
+
+def test_start_removes_rules_orphaned_by_vanished_daemons(service_factory):
+    ghost = unique_name("dyg")
+    ghost_net = free_subnets(1)[0]
+    ghost_ip = ghost_net.rsplit(".", 1)[0] + ".9"
+    orphans = firewall.network_rules(ghost, ghost_net, internal=False) + firewall.port_rules(
+        ghost, "tcp", "", 40998, ghost_ip, 80
+    )
+    firewall.add_rules(orphans)
+    try:
+        service_factory()
+        assert not [r for r in orphans if firewall.has_rule(r)]
+    finally:
+        firewall.delete_rules(orphans)

@@ -74,3 +74,16 @@ def test_port_rule_targets():
     assert targets == {("10.1.2.3", 80)}
     for rule in firewall.network_rules("br-x", "10.1.2.0/24", internal=False):
         assert firewall.port_rule_target(["-A", rule.chain, *rule.args]) is None
+
+
+def test_orphaned_rules():
+    from dockyard.network.firewall import _orphaned
+
+    nets = [net("10.1.2.0/24")]
+    links = {"br-live", "lo"}
+    assert _orphaned("-A DOCKYARD-FORWARD -o br-gone -j DOCKYARD".split(), links, nets)
+    assert not _orphaned("-A DOCKYARD-FORWARD -o br-live -j DOCKYARD".split(), links, nets)
+    dnat = "-A DOCKYARD -p tcp -m tcp --dport 8080 -j DNAT --to-destination {}:80"
+    assert not _orphaned(dnat.format("10.1.2.3").split(), links, nets)
+    assert _orphaned(dnat.format("10.9.9.9").split(), links, nets)
+    assert not _orphaned("-A DOCKYARD-FORWARD -j DOCKYARD-ISOLATION-STAGE-1".split(), links, nets)
