@@ -54,6 +54,9 @@ class BuildEngine:
             io.BytesIO(busybox_tar), "busybox:latest", changes=BUSYBOX_CHANGES
         )
 
+    def busybox_history(self) -> list[dict]:
+        return list(self.images.get(self.busybox).config.get("history") or [])
+
     def leftovers(self) -> list[str]:
         """Containers, mounts and build snapshots a build should not leave behind."""
         problems = [f"container {c}" for c in self.containers.ids()]
@@ -142,3 +145,51 @@ def build(engine: BuildEngine, files: dict, **kwargs) -> Result:
     except Exception as err:  # noqa: BLE001
         return Result(None, messages, err)
     return Result(image_id, messages)
+
+
+@dataclass
+class Entry:
+    """A file in an image: its type ("file", "dir", "link"), content or target, owner, mode."""
+
+    kind: str
+    data: bytes | str | None
+    uid: int
+    gid: int
+    mode: int
+
+
+def read_tree(engine: BuildEngine, image_id: str, paths: list[str]) -> dict[str, Entry | None]:
+    """What `paths` are in the image (None: absent), read through a read-only view."""
+    from dockyard.snapshots.mount import mount_all, unmount_all
+
+    image = engine.images.get(image_id)
+    out: dict[str, Entry | None] = {}
+    target = tempfile.mkdtemp(prefix="dyb-view-")
+    key = f"test-view-{uuid.uuid4().hex}"
+    try:
+        if image.chain_id is not None:
+            mount_all(engine.snapshots.view(key, image.chain_id), target)
+        try:
+            for path in paths:
+                full = os.path.join(target, path.lstrip("/"))
+                try:
+                    st = os.lstat(full)
+                except FileNotFoundError:
+                    out[path] = None
+                    continue
+                mode = st.st_mode & 0o7777
+                if os.path.islink(full):
+                    out[path] = Entry("link", os.readlink(full), st.st_uid, st.st_gid, mode)
+                elif os.path.isdir(full):
+                    out[path] = Entry("dir", None, st.st_uid, st.st_gid, mode)
+                else:
+                    with open(full, "rb") as f:
+                        out[path] = Entry("file", f.read(), st.st_uid, st.st_gid, mode)
+        finally:
+            if image.chain_id is not None:
+                unmount_all(target)
+    finally:
+        if engine.snapshots.exists(key):
+            engine.snapshots.remove(key)
+        os.rmdir(target)
+    return out
