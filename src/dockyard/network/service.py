@@ -183,7 +183,7 @@ class NetworkService:
 
     def _ensure_predefined(self, bridge_name: str, bridge_subnet: str | None) -> None:
         names = {n["Name"] for n in self._networks.values()}
-        if "bridge" not in names:
+        if "bridge" not in names and bridge_name not in ("", "none"):  # dockerd --bridge=none
             if bridge_subnet:
                 iface = ipaddress.ip_interface(bridge_subnet)
                 subnet, gateway = iface.network, iface.ip
