@@ -28,6 +28,7 @@ OPTIONAL_MODULES = [
     "dockyard.cli.image",
     "dockyard.cli.container",
     "dockyard.cli.network",
+    "dockyard.cli.build",
 ]
 
 

@@ -33,9 +33,7 @@ class BuildEngine:
         self.cgroup_parent = f"dybuild-{uuid.uuid4().hex[:8]}"
         self.content = ContentStore(os.path.join(self.root, "content"))
         self.snapshots = Snapshotter(os.path.join(self.root, "snapshots"))
-        self.images = ImageService(
-            os.path.join(self.root, "images"), self.content, self.snapshots
-        )
+        self.images = ImageService(os.path.join(self.root, "images"), self.content, self.snapshots)
         self.containers = ContainerService(
             os.path.join(self.root, "containers"),
             images=self.images,
@@ -63,9 +61,7 @@ class BuildEngine:
         with open("/proc/self/mountinfo") as f:
             problems += ["mount " + line.split()[4] for line in f if self.root in line]
         problems += [
-            f"snapshot {info.name}"
-            for info in self.snapshots.walk()
-            if info.kind != "committed"
+            f"snapshot {info.name}" for info in self.snapshots.walk() if info.kind != "committed"
         ]
         return problems
 

@@ -105,8 +105,9 @@ def test_cache_from_seeds_an_empty_cache(engine) -> None:
     messages: list[dict] = []
     from buildsupport import tar_of
 
-    without = fresh.build(tar_of(_files(df=df)), on_message=messages.append, nocache=False,
-                          cachefrom=[])
+    without = fresh.build(
+        tar_of(_files(df=df)), on_message=messages.append, nocache=False, cachefrom=[]
+    )
     assert "Using cache" not in "".join(m.get("stream", "") for m in messages)
     assert without != first.image_id
     fresh2 = BuildService(
@@ -116,14 +117,17 @@ def test_cache_from_seeds_an_empty_cache(engine) -> None:
         containers=engine.containers,
     )
     messages = []
-    seeded = fresh2.build(tar_of(_files(df=df)), on_message=messages.append,
-                          cachefrom=["cache-source:1"])
+    seeded = fresh2.build(
+        tar_of(_files(df=df)), on_message=messages.append, cachefrom=["cache-source:1"]
+    )
     output = "".join(m.get("stream", "") for m in messages)
     assert _cached_steps(output) == [True] * 10
     image = engine.images.get(seeded)
     source = engine.images.get("cache-source:1")
     assert image.diff_ids == source.diff_ids
-    assert image.config["config"] == source.config["config"] | {"Image": image.config["config"]["Image"]}
+    assert image.config["config"] == source.config["config"] | {
+        "Image": image.config["config"]["Image"]
+    }
     assert [h.get("created_by") for h in image.config["history"]] == [
         h.get("created_by") for h in source.config["history"]
     ]

@@ -70,9 +70,18 @@ def test_reference_app_config_and_history(engine) -> None:
     assert history[0]["Size"] == 0  # CMD
     assert history[1]["Size"] > 0  # COPY . .
 
-    tree = read_tree(engine, image.id, ["/code/app.py", "/code/static/style.css",
-                                        "/code/requirements.txt", "/deps/installed",
-                                        "/deps/marker", "/code/Dockerfile"])
+    tree = read_tree(
+        engine,
+        image.id,
+        [
+            "/code/app.py",
+            "/code/static/style.css",
+            "/code/requirements.txt",
+            "/deps/installed",
+            "/deps/marker",
+            "/code/Dockerfile",
+        ],
+    )
     assert tree["/code/app.py"].data == b"print('hello')\n"
     assert tree["/code/static/style.css"].data == b"body {}\n"
     assert tree["/deps/installed"].data == b"flask\nredis\n"
@@ -99,5 +108,8 @@ def test_output_steps_and_final_messages(engine) -> None:
     streams = [m["stream"] for m in result.messages if "stream" in m]
     assert streams[:2] == ["Step 1/2 : FROM busybox\n", f" ---> {busybox}\n"]
     assert streams[2] == "Step 2/2 : ENV A=1\n"
-    assert streams[-2:] == [f"Successfully built {image}\n", "Successfully tagged out-test:latest\n"]
+    assert streams[-2:] == [
+        f"Successfully built {image}\n",
+        "Successfully tagged out-test:latest\n",
+    ]
     assert {"aux": {"ID": result.image_id}} in result.messages

@@ -1,0 +1,87 @@
+"""The build route: `POST /build` (the classic builder), the context tar as the body and
+Docker's JSON stream of `stream`, `aux` and `errorDetail` messages as the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+from dockyard.api.app import Routes
+from dockyard.api.body import query_bool
+from dockyard.api.progress import Progress, stream_progress
+from dockyard.api.streams import BlockingBody
+from dockyard.errors import InvalidParameter
+
+
+def _json_query(request: web.Request, name: str, kind: type, what: str) -> Any:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return kind()
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise InvalidParameter(f"invalid {what} JSON: {raw}") from None
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise InvalidParameter(f"invalid {what} JSON: {raw}")
+    return value
+
+
+class BuildRoutes:
+    def __init__(self, builder: Any, events: Any = None) -> None:
+        self.builder = builder
+        self.events = events
+
+    def setup(self, routes: Routes) -> None:
+        routes.post("/build", self.build)
+
+    async def build(self, request: web.Request) -> web.StreamResponse:
+        q = request.query
+        if q.get("version") == "2":
+            raise InvalidParameter("buildkit not supported by daemon")
+        if q.get("remote"):
+            raise InvalidParameter("building from a remote context is not supported")
+        buildargs = _json_query(request, "buildargs", dict, "build args")
+        labels = _json_query(request, "labels", dict, "labels")
+        cachefrom = _json_query(request, "cachefrom", list, "cache from")
+        for key, value in buildargs.items():
+            if value is not None and not isinstance(value, str):
+                raise InvalidParameter(f"invalid build args JSON: value of {key} is not a string")
+        options = {
+            "dockerfile": q.get("dockerfile") or "Dockerfile",
+            "tags": [t for t in q.getall("t", []) if t],
+            "buildargs": buildargs,
+            "target": q.get("target") or None,
+            "nocache": query_bool(request, "nocache"),
+            "pull": query_bool(request, "pull"),
+            "rm": query_bool(request, "rm", True),
+            "forcerm": query_bool(request, "forcerm"),
+            "labels": {str(k): str(v) for k, v in labels.items()},
+            "networkmode": q.get("networkmode") or "default",
+            "platform": q.get("platform") or None,
+            "cachefrom": [str(c) for c in cachefrom],
+            "quiet": query_bool(request, "q"),
+        }
+        loop = asyncio.get_running_loop()
+        body = BlockingBody(request, loop)
+
+        async def job(progress: Progress) -> None:
+            from dockyard.build.runner import RunError
+            from dockyard.build.service import error_message
+
+            try:
+                image_id = await asyncio.to_thread(
+                    self.builder.build, body, on_message=progress, **options
+                )
+            except RunError as err:  # after its output: the errorDetail carries the code
+                progress(error_message(err))
+                return
+            if self.events is not None:
+                for tag in options["tags"]:
+                    self.events.publish("image", "tag", image_id, {"name": tag})
+
+        return await stream_progress(request, job)

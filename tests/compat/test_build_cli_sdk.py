@@ -1,0 +1,122 @@
+"""Acceptance 4 of issue 6: the real docker CLI (classic builder), the docker SDK and
+dockyard's CLI build against our daemon: streamed output, tags, cache, exit statuses."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import docker
+import pytest
+
+from daemon_fixture import running_daemon
+
+
+@pytest.fixture(scope="module")
+def d(busybox_rootfs):
+    with running_daemon() as daemon:
+        daemon.import_busybox(busybox_rootfs)
+        yield daemon
+
+
+@pytest.fixture
+def ctx():
+    with tempfile.TemporaryDirectory(prefix="dyb-ctx-") as path:
+        yield path
+
+
+def docker_env(d, extra: dict[str, str], *args: str):
+    import subprocess
+
+    from daemon_fixture import DOCKER
+
+    return subprocess.run(
+        [DOCKER, *args], env={**d.env, **extra}, capture_output=True, text=True, timeout=120
+    )
+
+
+def write(ctx: str, files: dict[str, str]) -> str:
+    for name, text in files.items():
+        full = os.path.join(ctx, name)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "w") as f:
+            f.write(text)
+    return ctx
+
+
+APP = {
+    "Dockerfile": "FROM busybox\nWORKDIR /app\nCOPY msg.txt .\nRUN echo built-by-run\n"
+    'CMD ["cat", "/app/msg.txt"]\n',
+    "msg.txt": "hello from the build\n",
+    ".dockerignore": "secret\n",
+    "secret": "s",
+}
+
+
+def test_docker_cli_classic_build(d, ctx) -> None:
+    write(ctx, APP)
+    env = {"DOCKER_BUILDKIT": "0"}
+    r = docker_env(d, env, "build", "-t", "cli-built", ctx)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "Step 1/5 : FROM busybox" in r.stdout
+    assert "built-by-run" in r.stdout
+    assert "Successfully tagged cli-built:latest" in r.stdout
+    assert d.docker("run", "--rm", "cli-built").stdout == "hello from the build\n"
+    again = docker_env(d, env, "build", "-t", "cli-built", ctx)
+    assert again.returncode == 0
+    assert again.stdout.count(" ---> Using cache") == 4
+    ls = d.docker("run", "--rm", "cli-built", "ls", "/app")
+    assert ls.stdout.split() == ["msg.txt"]
+
+
+def test_docker_cli_failing_run_exit_status(d, ctx) -> None:
+    write(ctx, {"Dockerfile": "FROM busybox\nRUN echo doomed && exit 3\n"})
+    r = docker_env(d, {"DOCKER_BUILDKIT": "0"}, "build", ctx)
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert "doomed" in r.stdout
+    assert "The command '/bin/sh -c echo doomed && exit 3' returned a non-zero code: 3" in r.stderr
+    assert d.docker("ps", "-aq").stdout == ""
+
+
+def test_docker_cli_parse_error(d, ctx) -> None:
+    write(ctx, {"Dockerfile": "FROM busybox\nFROMM x\n"})
+    r = docker_env(d, {"DOCKER_BUILDKIT": "0"}, "build", ctx)
+    assert r.returncode == 1
+    assert (
+        "Error response from daemon: dockerfile parse error on line 2: unknown instruction: FROMM"
+        in r.stderr
+    )
+
+
+def test_docker_sdk_build(d, ctx) -> None:
+    write(ctx, APP)
+    client = docker.DockerClient(base_url=d.host, version="1.47")
+    try:
+        image, logs = client.images.build(path=ctx, tag="sdk-built:1", buildargs={"X": "1"})
+        assert "sdk-built:1" in image.tags
+        assert image.attrs["Config"]["Cmd"] == ["cat", "/app/msg.txt"]
+        assert image.attrs["Config"]["WorkingDir"] == "/app"
+        assert any("built-by-run" in chunk.get("stream", "") for chunk in logs)
+        write(ctx, {"Dockerfile": "FROM busybox\nRUN exit 5\n"})
+        with pytest.raises(docker.errors.BuildError) as info:
+            client.images.build(path=ctx)
+        assert "returned a non-zero code: 5" in str(info.value)
+    finally:
+        client.close()
+
+
+def test_dockyard_cli_build(d, ctx) -> None:
+    write(ctx, APP)
+    r = d.dockyard("build", "-t", "dy-built", "--label", "a=b", ctx)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert r.stdout.startswith("Sending build context to Docker daemon")
+    assert "Step 6/6 : LABEL a=b" in r.stdout
+    assert "Successfully tagged dy-built:latest" in r.stdout
+    q = d.dockyard("build", "-q", ctx)
+    assert q.returncode == 0 and q.stdout.startswith("sha256:"), q
+    write(ctx, {"Dockerfile": "FROM busybox\nRUN exit 4\n"})
+    bad = d.dockyard("build", ctx)
+    assert bad.returncode == 4
+    assert "returned a non-zero code: 4" in bad.stderr
+    stdin = d.dockyard("build", "-t", "from-stdin", "-", input='FROM busybox\nCMD ["x"]\n')
+    assert stdin.returncode == 0, stdin.stderr
