@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard.api.app import Routes, make_app
+from dockyard.api.build import BuildRoutes
 from dockyard.api.containers import ContainerRoutes
 from dockyard.api.images import ImageRoutes
 from dockyard.api.system import SystemRoutes
@@ -105,6 +106,14 @@ class Engine:
             run_dir=os.path.join(run, "containers"),
             cgroup_parent=cfg.get("cgroup-parent") or "dockyard",
             init_path=find_init(),
+        )
+        from dockyard.build.service import BuildService
+
+        self.builder = BuildService(
+            os.path.join(root, "build"),
+            images=self.images,
+            snapshots=self.snapshots,
+            containers=self.containers,
         )
         self.volumes.set_usage_probe(self._volume_users)
         # Start-up recovery, in dependency order.
@@ -191,6 +200,7 @@ class Engine:
                 self.images, self.content, self.events, self.registry_config, self._image_users
             ).setup,
             ContainerRoutes(self.containers).setup,
+            BuildRoutes(self.builder, self.events).setup,
         ]
 
     async def reconcile(self) -> None:
