@@ -29,6 +29,7 @@ OPTIONAL_MODULES = [
     "dockyard.cli.container",
     "dockyard.cli.network",
     "dockyard.cli.build",
+    "dockyard.cli.compose",
 ]
 
 
