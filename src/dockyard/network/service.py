@@ -22,11 +22,9 @@ write_hostname` -> start the container in the namespace at the returned path -> 
 from __future__ import annotations
 
 import datetime
-import errno
 import functools
 import ipaddress
 import itertools
-import json
 import os
 import secrets
 import socket
@@ -39,10 +37,11 @@ from typing import Any, TypeVar
 from pyroute2 import IPRoute
 
 from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
-from dockyard.fsutil import read_json, write_json
-from dockyard.network import etcfiles, firewall, ipam, links, netns
+from dockyard.network import etcfiles, firewall, ipam, links, netns, views
 from dockyard.network.dns import DnsServer
+from dockyard.network.portmap import HostPortTable
 from dockyard.network.ports import PortBinding, exposed_bindings
+from dockyard.network.store import NetworkStore
 
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
 PREDEFINED = ("bridge", "host", "none")
@@ -111,10 +110,8 @@ class NetworkService:
         self.root = root
         self.exec_root = exec_root
         self.netns_dir = os.path.join(exec_root, "netns")
-        self._networks_dir = os.path.join(root, "networks")
-        self._sandboxes_dir = os.path.join(root, "sandboxes")
-        for d in (self._networks_dir, self._sandboxes_dir, self.netns_dir):
-            os.makedirs(d, exist_ok=True)
+        self._store = NetworkStore(root)
+        os.makedirs(self.netns_dir, exist_ok=True)
         self._pools = ipam.pools_from_config(default_address_pools)
         self._dns_forwarders = dns_forwarders
         self._host_resolv_conf = host_resolv_conf
@@ -125,13 +122,12 @@ class NetworkService:
         self._networks: dict[str, dict] = {}
         self._sandboxes: dict[str, dict] = {}
         self._allocators: dict[str, ipam.AddressAllocator] = {}
-        self._host_ports: dict[tuple[str, int], list[tuple[str, str]]] = {}
+        self._host_ports = HostPortTable()
         self._rr = itertools.count()
         # per sandbox: a netlink socket (later its IPRoute) inside its namespace, and its DNS
         # socket until it is served
         self._ns_links: dict[str, IPRoute | socket.socket] = {}
         self._ns_dns: dict[str, socket.socket] = {}
-        self._port_cursor = 0
         self._bridge_indexes: dict[str, int] = {}
         try:
             self._worker.submit(self._start, default_bridge_name, default_bridge_subnet).result()
@@ -152,24 +148,18 @@ class NetworkService:
     # ----- start-up ---------------------------------------------------------------------
 
     def _load(self) -> None:
-        for entry in sorted(os.listdir(self._networks_dir)):
-            if entry.endswith(".json"):
-                record = read_json(os.path.join(self._networks_dir, entry))
-                self._networks[record["Id"]] = record
-                self._make_allocator(record)
-        for entry in sorted(os.listdir(self._sandboxes_dir)):
-            if ".json.tmp-" in entry:  # a write cut short by a crash
-                os.unlink(os.path.join(self._sandboxes_dir, entry))
-            elif entry.endswith(".json"):
-                record = read_json(os.path.join(self._sandboxes_dir, entry))
-                self._sandboxes[record["ContainerID"]] = record
-                for net_id, ep in record["Endpoints"].items():
-                    if ep.get("IPAddress") and net_id in self._allocators:
-                        self._allocators[net_id].take(ipaddress.ip_address(ep["IPAddress"]))
-                for port in record.get("Ports", []):
-                    self._host_ports.setdefault((port["Proto"], port["HostPort"]), []).append(
-                        (port["HostIp"], record["ContainerID"])
-                    )
+        for record in self._store.networks():
+            self._networks[record["Id"]] = record
+            self._make_allocator(record)
+        for record in self._store.sandboxes():
+            self._sandboxes[record["ContainerID"]] = record
+            for net_id, ep in record["Endpoints"].items():
+                if ep.get("IPAddress") and net_id in self._allocators:
+                    self._allocators[net_id].take(ipaddress.ip_address(ep["IPAddress"]))
+            for port in record.get("Ports", []):
+                self._host_ports.hold(
+                    port["Proto"], port["HostIp"], port["HostPort"], record["ContainerID"]
+                )
 
     def _make_allocator(self, record: dict) -> None:
         if record["Driver"] != "bridge":
@@ -211,7 +201,7 @@ class NetworkService:
         for name, driver in (("host", "host"), ("none", "null")):
             if name not in names:
                 record = self._base_record(name, driver, False, {}, {}, False)
-                write_json(self._network_path(record["Id"]), record)
+                self._store.save_network(record)
                 self._networks[record["Id"]] = record
         for record in self._bridge_networks():
             self._bring_up(record, rollback=False)
@@ -220,9 +210,6 @@ class NetworkService:
         return [n for n in self._networks.values() if n["Driver"] == "bridge"]
 
     # ----- networks ---------------------------------------------------------------------
-
-    def _network_path(self, net_id: str) -> str:
-        return os.path.join(self._networks_dir, net_id + ".json")
 
     def _base_record(
         self, name: str, driver: str, internal: bool, labels: dict, options: dict, attachable: bool
@@ -273,7 +260,7 @@ class NetworkService:
         record["Adopted"] = kind == "bridge"  # a bridge made by someone else stays at removal
         self._bring_up(record)
         try:
-            write_json(self._network_path(record["Id"]), record)
+            self._store.save_network(record)
         except BaseException:
             self._tear_down(record)
             raise
@@ -422,42 +409,8 @@ class NetworkService:
             return self._render(self._find(id_or_name))
 
     def _render(self, record: dict) -> dict:
-        config = []
-        if record["Subnet"]:
-            entry = {"Subnet": record["Subnet"], "Gateway": record["Gateway"]}
-            if record.get("IPRange"):
-                entry["IPRange"] = record["IPRange"]
-            config.append(entry)
-        containers = {}
-        for cid, _sb, ep in self._members(record["Id"]):
-            containers[cid] = {
-                "Name": ep["Name"],
-                "EndpointID": ep["EndpointID"],
-                "MacAddress": ep["MacAddress"],
-                "IPv4Address": f"{ep['IPAddress']}/{ep['IPPrefixLen']}" if ep["IPAddress"] else "",
-                "IPv6Address": "",
-            }
-        return {
-            "Name": record["Name"],
-            "Id": record["Id"],
-            "Created": record["Created"],
-            "Scope": "local",
-            "Driver": record["Driver"],
-            "EnableIPv6": False,
-            "IPAM": {
-                "Driver": "default",
-                "Options": None if record["Driver"] != "bridge" else {},
-                "Config": config,
-            },
-            "Internal": record["Internal"],
-            "Attachable": record["Attachable"],
-            "Ingress": False,
-            "ConfigFrom": {"Network": ""},
-            "ConfigOnly": False,
-            "Containers": containers,
-            "Options": dict(record["Options"]),
-            "Labels": dict(record["Labels"]),
-        }
+        members = [(cid, ep) for cid, _sb, ep in self._members(record["Id"])]
+        return views.network_view(record, members)
 
     @_on_worker
     def list(self, filters: Mapping[str, Iterable[str]] | None = None) -> list[dict]:
@@ -508,7 +461,7 @@ class NetworkService:
                     f"endpoints {details}"
                 )
             self._tear_down(record)
-            os.unlink(self._network_path(record["Id"]))
+            self._store.delete_network(record["Id"])
             del self._networks[record["Id"]]
             self._allocators.pop(record["Id"], None)
 
@@ -531,22 +484,8 @@ class NetworkService:
 
     # ----- sandboxes --------------------------------------------------------------------
 
-    def _sandbox_path(self, container_id: str) -> str:
-        return os.path.join(self._sandboxes_dir, container_id + ".json")
-
     def _save_sandbox(self, sandbox: dict) -> None:
-        """Write a sandbox record atomically (temp file + rename) but without fsync.
-
-        A sandbox record describes kernel objects (namespace, veths, DNAT rules) that do not
-        outlive a boot, and a killed daemon loses nothing that reached the page cache; fsync
-        would only guard against a power cut, after which the objects are gone anyway. This
-        keeps a connect at one cheap write (fsync costs 6-9 ms on this machine's disk).
-        """
-        path = self._sandbox_path(sandbox["ContainerID"])
-        tmp = f"{path}.tmp-{threading.get_native_id()}"
-        with open(tmp, "w") as f:
-            json.dump(sandbox, f, separators=(",", ":"))
-        os.rename(tmp, path)
+        self._store.save_sandbox(sandbox)
 
     def _new_sandbox(self, container_id: str, netns_path: str, owned: bool) -> dict:
         return {
@@ -645,10 +584,7 @@ class NetworkService:
             self._release_ns_handles(container_id)
             if sandbox["Owned"] and sandbox["NetnsPath"]:
                 netns.remove_netns(sandbox["NetnsPath"])
-            try:
-                os.unlink(self._sandbox_path(container_id))
-            except FileNotFoundError:
-                pass
+            self._store.delete_sandbox(container_id)
             del self._sandboxes[container_id]
 
     def _ns_ipr(self, sandbox: dict) -> IPRoute:
@@ -890,48 +826,6 @@ class NetworkService:
 
     # ----- published ports --------------------------------------------------------------
 
-    def _port_taken(self, proto: str, host_ip: str, port: int) -> bool:
-        for other_ip, _cid in self._host_ports.get((proto, port), []):
-            if other_ip in ("", "0.0.0.0") or host_ip in ("", "0.0.0.0") or other_ip == host_ip:
-                return True
-        return False
-
-    @staticmethod
-    def _host_port_free(proto: str, host_ip: str, port: int) -> bool:
-        """Probe with bind(): False when a host process already holds the port."""
-        kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
-        with socket.socket(socket.AF_INET, kind) as s:
-            if kind == socket.SOCK_STREAM:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                s.bind((host_ip or "0.0.0.0", port))
-            except OSError as e:
-                if e.errno == errno.EADDRNOTAVAIL:
-                    raise InvalidParameter(
-                        f"listen {proto} {host_ip}:{port}: bind: cannot assign requested address"
-                    ) from None
-                return False
-        return True
-
-    def _pick_port(self, proto: str, host_ip: str, lo: int, hi: int) -> int | None:
-        dynamic = lo == 0
-        if dynamic:
-            with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-                lo, hi = (int(x) for x in f.read().split())
-            span = hi - lo + 1
-            start = self._port_cursor % span
-            candidates = [lo + (start + i) % span for i in range(span)]
-        else:
-            candidates = list(range(lo, hi + 1))
-        for port in candidates:
-            if not self._port_taken(proto, host_ip, port) and self._host_port_free(
-                proto, host_ip, port
-            ):
-                if dynamic:
-                    self._port_cursor = port - lo + 1
-                return port
-        return None
-
     def _publish(self, record: dict, sandbox: dict, ep: dict, bindings: list[PortBinding]) -> None:
         added: list[dict] = []
         try:
@@ -939,7 +833,7 @@ class NetworkService:
                 host_ip = b.host_ip or "0.0.0.0"
                 if b.host_ip and ipaddress.ip_address(b.host_ip).version != 4:
                     continue  # IPv6 host addresses: not supported, skipped as on an IPv4 host
-                port = self._pick_port(b.proto, host_ip, b.host_port_lo, b.host_port_hi)
+                port = self._host_ports.pick(b.proto, host_ip, b.host_port_lo, b.host_port_hi)
                 if port is None:
                     shown = (
                         b.host_port_lo
@@ -962,9 +856,7 @@ class NetworkService:
                     "ContainerIP": ep["IPAddress"],
                     "NetworkID": record["Id"],
                 }
-                self._host_ports.setdefault((b.proto, port), []).append(
-                    (host_ip, sandbox["ContainerID"])
-                )
+                self._host_ports.hold(b.proto, host_ip, port, sandbox["ContainerID"])
                 added.append(entry)
             firewall.add_rules(r for p in added for r in self._port_rules(record, p))
         except BaseException:
@@ -985,11 +877,7 @@ class NetworkService:
         )
 
     def _release_host_port(self, port: dict, container_id: str) -> None:
-        holders = self._host_ports.get((port["Proto"], port["HostPort"]), [])
-        if (port["HostIp"], container_id) in holders:
-            holders.remove((port["HostIp"], container_id))
-        if not holders:
-            self._host_ports.pop((port["Proto"], port["HostPort"]), None)
+        self._host_ports.release(port["Proto"], port["HostIp"], port["HostPort"], container_id)
 
     def _unpublish(self, sandbox: dict, ports: list[dict], record: dict | None) -> None:
         if record is not None:
@@ -1007,52 +895,7 @@ class NetworkService:
             sandbox = self._sandboxes.get(container_id) or self._new_sandbox(
                 container_id, "", False
             )
-            networks = {}
-            legacy: dict[str, Any] = {}
-            for net_id, ep in sandbox["Endpoints"].items():
-                networks[ep["NetworkName"]] = {
-                    "IPAMConfig": ep["IPAMConfig"],
-                    "Links": None,
-                    "Aliases": ep["Aliases"] or None,
-                    "MacAddress": ep["MacAddress"],
-                    "DriverOpts": None,
-                    "NetworkID": net_id,
-                    "EndpointID": ep["EndpointID"],
-                    "Gateway": ep["Gateway"],
-                    "IPAddress": ep["IPAddress"],
-                    "IPPrefixLen": ep["IPPrefixLen"],
-                    "IPv6Gateway": "",
-                    "GlobalIPv6Address": "",
-                    "GlobalIPv6PrefixLen": 0,
-                    "DNSNames": ep["DNSNames"],
-                }
-                if ep["NetworkName"] == "bridge":
-                    legacy = ep
-            ports: dict[str, Any] = {key: None for key in sandbox["Exposed"]}
-            for p in sandbox["Ports"]:
-                current = ports.get(p["Key"]) or []
-                current.append({"HostIp": p["HostIp"], "HostPort": str(p["HostPort"])})
-                ports[p["Key"]] = current
-            return {
-                "Bridge": "",
-                "SandboxID": sandbox["SandboxID"] if sandbox["NetnsPath"] else "",
-                "SandboxKey": sandbox["NetnsPath"],
-                "HairpinMode": False,
-                "LinkLocalIPv6Address": "",
-                "LinkLocalIPv6PrefixLen": 0,
-                "Ports": ports,
-                "SecondaryIPAddresses": None,
-                "SecondaryIPv6Addresses": None,
-                "EndpointID": legacy.get("EndpointID", ""),
-                "Gateway": legacy.get("Gateway", ""),
-                "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0,
-                "IPAddress": legacy.get("IPAddress", ""),
-                "IPPrefixLen": legacy.get("IPPrefixLen", 0),
-                "IPv6Gateway": "",
-                "MacAddress": legacy.get("MacAddress", ""),
-                "Networks": networks,
-            }
+            return views.network_settings_view(sandbox)
 
     @_on_worker
     def ports(self, container_id: str) -> list[dict]:
@@ -1283,7 +1126,7 @@ class NetworkService:
                 if record["Driver"] == "bridge":
                     self._tear_down(record)
                 try:
-                    os.unlink(self._network_path(record["Id"]))
+                    self._store.delete_network(record["Id"])
                 except FileNotFoundError:
                     pass
             self._networks.clear()

@@ -146,7 +146,7 @@ def count_state(service: NetworkService, subnets: list[str]) -> dict:
         "bridge_ports": sorted(ports),
         "netns": sorted(os.listdir(service.netns_dir)),
         "leases": {k: sorted(map(str, a.leases)) for k, a in service._allocators.items()},
-        "sandbox_records": sorted(os.listdir(service._sandboxes_dir)),
+        "sandbox_records": sorted(os.listdir(service._store.sandboxes_dir)),
         "rules": sorted(rules),
         "dns_listeners": service._dns.listening(),
     }
