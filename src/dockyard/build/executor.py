@@ -433,8 +433,10 @@ class Executor:
             network_mode=str(network),
             on_output=self.out,
             on_created=created,
+            keep=not self.options.rm and not self.options.forcerm,
         )
-        self.out(f"Removing intermediate container {short_id(result.container_id)}\n")
+        if self.options.rm or self.options.forcerm:
+            self.out(f"Removing intermediate container {short_id(result.container_id)}\n")
         try:
             self.commit_layer(state, step, result.layer, container=result.container_id)
         finally:

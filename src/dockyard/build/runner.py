@@ -67,8 +67,12 @@ def run_step(
     network_mode: str,
     on_output: Callable[[str], None],
     on_created: Callable[[str], None],
+    keep: bool = False,
 ) -> RunResult:
-    """Run `cmd` on `image_id`; raise RunError on a non-zero exit (container removed)."""
+    """Run `cmd` on `image_id`; raise RunError on a non-zero exit.
+
+    The container is removed afterwards, unless `keep` (`--rm=false`) and it succeeded.
+    """
     config = {
         "Image": image_id,
         "Cmd": cmd,
@@ -81,6 +85,7 @@ def run_step(
     }
     host_config = {"NetworkMode": network_mode, "LogConfig": {"Type": "json-file"}}
     cid = containers.create(None, config, host_config)["Id"]
+    ok = False
     try:
         on_created(cid)
         containers.start(cid)
@@ -89,12 +94,15 @@ def run_step(
         code = containers.wait(cid)["StatusCode"]
         if code != 0:
             raise RunError(f"The command '{' '.join(cmd)}' returned a non-zero code: {code}", code)
-        return RunResult(cid, _layer_of(containers, snapshots, cid))
+        result = RunResult(cid, _layer_of(containers, snapshots, cid))
+        ok = True
+        return result
     finally:
-        try:
-            containers.remove(cid, force=True, volumes=True)
-        except NotFound:
-            pass
+        if not (ok and keep):
+            try:
+                containers.remove(cid, force=True, volumes=True)
+            except NotFound:
+                pass
 
 
 def _layer_of(containers: Any, snapshots: Any, cid: str) -> BinaryIO | None:

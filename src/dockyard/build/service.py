@@ -9,8 +9,9 @@ messages it hands to `on_message`, in Docker's JSON stream shapes:
 
 from __future__ import annotations
 
+import asyncio
 import os
-import threading
+import shutil
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
@@ -36,6 +37,20 @@ def error_message(err: BaseException) -> Message:
     return {"errorDetail": detail, "error": message}
 
 
+def _puller(content: Any, images: Any, registry_config: Any) -> PullFn:
+    def pull(name: str, platform: str | None) -> Image:
+        from dockyard.distribution.pull import pull as fetch_and_register
+
+        # The build runs in a worker thread without an event loop of its own.
+        return asyncio.run(
+            fetch_and_register(
+                name, content, images, registry_config=registry_config, platform=platform
+            )
+        )
+
+    return pull
+
+
 class BuildService:
     """Builds images from a context tar and a Dockerfile in it."""
 
@@ -47,8 +62,12 @@ class BuildService:
         snapshots: Any,
         containers: Any,
         pull: PullFn | None = None,
+        content: Any = None,
+        registry_config: Any = None,
         tmp_dir: str | None = None,
     ) -> None:
+        """`pull(name, platform)` fetches a base image that is not here (or with `pull`);
+        without it, given the content store, the distribution client does it."""
         self.root = root
         os.makedirs(root, exist_ok=True)
         self.tmp_dir = tmp_dir or os.path.join(root, "tmp")
@@ -58,9 +77,22 @@ class BuildService:
             snapshots=snapshots,
             containers=containers,
             cache=BuildCache(os.path.join(root, "cache"), images),
-            pull=pull,
+            pull=pull or (_puller(content, images, registry_config) if content else None),
         )
-        self._lock = threading.Lock()
+
+    def reconcile(self) -> list[str]:
+        """At daemon start: drop what a build cut short left (its snapshots, its temp files)."""
+        removed: list[str] = []
+        for info in list(self.engine.snapshots.walk()):
+            if info.kind != "committed" and info.name.startswith(("build-", "build-view-")):
+                try:
+                    self.engine.snapshots.remove(info.name)
+                    removed.append(info.name)
+                except DockyardError:
+                    pass
+        for name in os.listdir(self.tmp_dir):
+            shutil.rmtree(os.path.join(self.tmp_dir, name), ignore_errors=True)
+        return removed
 
     def build(
         self,
