@@ -114,6 +114,8 @@ class Engine:
             images=self.images,
             snapshots=self.snapshots,
             containers=self.containers,
+            content=self.content,
+            registry_config=self.registry_config,
         )
         self.volumes.set_usage_probe(self._volume_users)
         # Start-up recovery, in dependency order.
@@ -122,6 +124,7 @@ class Engine:
             self.snapshots.reconcile,
             self.images.reconcile,
             self.containers.reconcile,
+            self.builder.reconcile,
             self._reconcile_network,
         ]
         self.closers: list[Callable[[], Any]] = [self.containers.close]
