@@ -23,7 +23,7 @@ from dockyard.api.streams import (
     iterate_in_thread,
     stdcopy_frame,
 )
-from dockyard.errors import InvalidParameter, NotFound
+from dockyard.errors import Conflict, InvalidParameter, NotFound
 
 log = logging.getLogger("dockyard.api")
 _STREAM_NO = {"stdout": 1, "stderr": 2}
@@ -467,12 +467,30 @@ class ContainerRoutes:
         tty = field(body, "Tty", bool, None, "ExecStartConfig")
         size = field(body, "ConsoleSize", list, None, "ExecStartConfig")
         info = await asyncio.to_thread(self.c.exec_inspect, exec_id)
-        stream = await asyncio.to_thread(self.c.exec_start, exec_id, detach, tty, size)
-        if detach or stream is None:
+        if detach:
+            await asyncio.to_thread(self.c.exec_start, exec_id, True, tty, size)
             return web.Response(status=200)
-        ctype = RAW_STREAM if stream.tty else MULTIPLEXED_STREAM
-        resp, conn = await hijack(request, ctype)
-        keys = parse_detach_keys(info.get("DetachKeys") if isinstance(info, dict) else None)
+        if info.get("Running"):
+            raise Conflict(f"Error: Exec command {exec_id} is already running")
+        if info.get("Pid") or info.get("ExitCode") is not None:
+            raise Conflict(f"Error: Exec command {exec_id} has already run")
+        tty_ = bool(info.get("ProcessConfig", {}).get("tty")) if tty is None else tty
+        # Answer the upgrade before the process starts (as dockerd does): clients that read
+        # the 101 through a buffer (docker-py) would lose output that came with it.
+        resp, conn = await hijack(request, RAW_STREAM if tty_ else MULTIPLEXED_STREAM)
+        try:
+            stream = await asyncio.to_thread(self.c.exec_start, exec_id, False, tty, size)
+        except Exception as exc:  # noqa: BLE001 - the 101 went out: say it in the stream
+            message = (getattr(exc, "message", None) or str(exc)) + "\r\n"
+            await _safe_write(
+                conn, message.encode() if tty_ else stdcopy_frame(1, message.encode())
+            )
+            conn.close()
+            return resp
+        if stream is None:
+            conn.close()
+            return resp
+        keys = parse_detach_keys(info.get("DetachKeys") or None)
         await pump(conn, stream, bool(info.get("OpenStdin")), keys)
         return resp
 

@@ -26,6 +26,7 @@ from dockyard.api.app import Routes, make_app
 from dockyard.api.build import BuildRoutes
 from dockyard.api.containers import ContainerRoutes
 from dockyard.api.images import ImageRoutes
+from dockyard.api.networks import NetworkRoutes
 from dockyard.api.system import SystemRoutes
 from dockyard.api.volumes import VolumeRoutes
 from dockyard.daemon import sysinfo
@@ -187,11 +188,22 @@ class Engine:
             "Volumes": [],
             "BuildCache": [],
         }
+        containers = await asyncio.to_thread(self.containers.list, True, -1, "container" in want)
+        if "image" in want:
+            images = await asyncio.to_thread(self.images.list, True)
+            for img in images:
+                img["Containers"] = sum(1 for c in containers if c.get("ImageID") == img["Id"])
+                img["SharedSize"] = 0
+            out["Images"] = images
+            out["LayersSize"] = sum(i.get("Size", 0) for i in images)
+        if "container" in want:
+            out["Containers"] = containers
         if "volume" in want:
             vols = await asyncio.to_thread(self.volumes.list, None)
             for v in vols:
                 size = await asyncio.to_thread(self.volumes.size, v["Name"])
-                v["UsageData"] = {"Size": size, "RefCount": 0}
+                users = await asyncio.to_thread(self._volume_users, v["Name"])
+                v["UsageData"] = {"Size": size, "RefCount": len(users)}
             out["Volumes"] = vols
         return out
 
@@ -204,6 +216,11 @@ class Engine:
             ).setup,
             ContainerRoutes(self.containers).setup,
             BuildRoutes(self.builder, self.events).setup,
+            *(
+                [NetworkRoutes(self.network.service, self.containers, self.events).setup]
+                if self.network is not None
+                else []
+            ),
         ]
 
     async def reconcile(self) -> None:
@@ -285,6 +302,13 @@ async def serve(cfg: DaemonConfig) -> None:
     os.makedirs(cfg.exec_root, mode=0o700, exist_ok=True)
     pidfile = cfg.pidfile or os.path.join(cfg.exec_root, "dockyard.pid")
     _check_pidfile(pidfile)
+    # Waits, attaches and followed logs hold a worker thread each for their whole life:
+    # the default pool (CPUs + 4) would run out with a few clients.
+    from concurrent.futures import ThreadPoolExecutor
+
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=256, thread_name_prefix="dockyard")
+    )
     engine = Engine(cfg)
     await engine.reconcile()
     app = make_app(engine.route_setups())
