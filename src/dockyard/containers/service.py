@@ -101,6 +101,7 @@ class ContainerService:
         self._removed: set[str] = set()
         self._removed_codes: dict[str, int] = {}
         self._pending_attach: dict[str, list[Stream]] = {}
+        self._active: set[str] = set()  # started runs whose end was not processed yet
         self.watcher = Watcher(self._on_monitor_event, self._on_monitor_gone)
         from dockyard.containers.execs import ExecManager
         from dockyard.containers.health import HealthMonitor
@@ -268,6 +269,8 @@ class ContainerService:
             if state["Status"] == "removing":
                 raise Conflict(f"container {cid} is marked for removal and cannot be started")
             self._wait_monitor_gone(cid, state)
+            if cid in self._active:  # the last run ended; the watcher has not said so yet
+                self._on_monitor_gone(cid)
             self._start(cid)
 
     def _wait_monitor_gone(self, cid: str, state: dict[str, Any], timeout: float = 10) -> None:
@@ -359,6 +362,7 @@ class ContainerService:
                     a.connect(None)
             self._release(cid, mounted_volumes, net is not None)
             raise
+        self._active.add(cid)
         self._event("start", cid)
         self.store.write_health(cid, None)
         if not self.watcher.watch(cid, self.socket_path(cid)):
@@ -453,18 +457,25 @@ class ContainerService:
                 self._event("oom", cid)
 
     def _on_monitor_gone(self, cid: str) -> None:
-        """The monitor closed its watch connection: it has exited (or is just about to)."""
-        try:
-            state = self.store.read_state(cid)
-        except Exception:  # noqa: BLE001
-            return
-        if state["Status"] in RUNNING:
-            # It died without writing a final state (killed): record what happened.
-            if _pid_alive(state.get("MonitorPid", 0)):
+        """The monitor closed its watch connection: it has exited (or is just about to).
+
+        Runs once per run (`_active` marks a run whose resources are still set up), under
+        the container's lock, so it never tears down what a newer start set up."""
+        with self._lock(cid):
+            try:
+                state = self.store.read_state(cid)
+            except Exception:  # noqa: BLE001
                 return
-            self._lost_monitor(cid, state)
-            state = self.store.read_state(cid)
-        self._release(cid)
+            if state["Status"] in RUNNING:
+                if _pid_alive(state.get("MonitorPid", 0)):
+                    return  # a newer run, or still alive: its own watch reports its end
+                # It died without writing a final state (killed): record what happened.
+                self._lost_monitor(cid, state)
+                state = self.store.read_state(cid)
+            if cid not in self._active:
+                return
+            self._active.discard(cid)
+            self._release(cid)
         self._event("die", cid, {"exitCode": str(state["ExitCode"])})
         self._bump_exit(cid)
         try:
@@ -526,9 +537,14 @@ class ContainerService:
                 state["Status"] = "dead"
                 self.store.write_state(cid, state)
                 continue
-            if state["Status"] in RUNNING and self.watcher.watch(cid, self.socket_path(cid)):
-                self._start_health(cid, self.store.config(cid))
-                continue
+            if state["Status"] in RUNNING:
+                self._active.add(cid)
+                if self.watcher.watch(cid, self.socket_path(cid)):
+                    self._start_health(cid, self.store.config(cid))
+                    continue
+                self._active.discard(cid)
+            elif os.path.ismount(os.path.join(self.store.dir(cid), "bundle", "rootfs")):
+                self._release(cid)  # a start interrupted by a crash of the daemon
             if state["Status"] in RUNNING:
                 self._lost_monitor(cid, state)
                 self._release(cid)
@@ -670,27 +686,31 @@ class ContainerService:
         if link:
             raise InvalidParameter("Conflict, cannot remove the default link name of the container")
         cid = self.resolve(ref)
-        with self._lock(cid):
-            state = self.state(cid)
-            if state["Status"] in RUNNING:
-                if not force:
-                    if state["Status"] == "paused":
-                        raise Conflict(
-                            f'cannot remove container "{ref}": container is '
-                            "paused and must be unpaused first"
-                        )
+        state = self.state(cid)
+        if state["Status"] in RUNNING:
+            if not force:
+                if state["Status"] == "paused":
                     raise Conflict(
-                        f'cannot remove container "{ref}": container is running: '
-                        "stop the container before removing or force remove"
+                        f'cannot remove container "{ref}": container is '
+                        "paused and must be unpaused first"
                     )
-                try:
-                    self.kill(cid, signal.SIGKILL)
-                except Conflict:
-                    pass
-                state = self.store.read_state(cid)
+                raise Conflict(
+                    f'cannot remove container "{ref}": container is running: '
+                    "stop the container before removing or force remove"
+                )
+            try:
+                self.kill(cid, signal.SIGKILL)  # not under the lock: its end takes the lock
+            except Conflict:
+                pass
+        with self._lock(cid):
+            state = self.store.read_state(cid)
             self._wait_monitor_gone(cid, state)
+            state = self.store.read_state(cid)
             if _pid_alive(state.get("MonitorPid", 0)):
                 raise Conflict(f'cannot remove container "{ref}": could not stop its monitor')
+            if state["Status"] in RUNNING or cid in self._active:
+                self._on_monitor_gone(cid)  # the watcher did not get to it yet
+                state = self.store.read_state(cid)
             cfg = self.store.config(cid)
             state["Status"] = "removing"
             self.store.write_state(cid, state)
