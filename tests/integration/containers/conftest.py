@@ -146,3 +146,14 @@ def engine(busybox_tar):
     finally:
         problems = destroy_engine(engine)
         assert not problems, problems
+
+
+@pytest.fixture
+def runc_engine(busybox_tar):
+    """An engine whose monitors drive runc instead of dockyard's runtime."""
+    engine = make_engine(busybox_tar, runtime="dockyard.containers.runc:RuncRuntime")
+    try:
+        yield engine
+    finally:
+        problems = destroy_engine(engine)
+        assert not problems, problems

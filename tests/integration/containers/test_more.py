@@ -1,0 +1,114 @@
+"""restart, prune, update of the restart policy, list filters, rename conflicts, export of a
+never-started container, and the runc backend driven by the same monitor."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from dockyard.errors import Conflict, InvalidParameter, NotModified
+
+
+def wait_for(pred, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_restart_gives_a_new_process(engine):
+    svc = engine.containers
+    cid = svc.create("r1", {"Image": "busybox", "Cmd": ["sleep", "1000"]}, {})["Id"]
+    svc.start(cid)
+    pid = svc.inspect(cid)["State"]["Pid"]
+    svc.restart(cid, timeout=0)
+    state = svc.inspect(cid)["State"]
+    assert state["Status"] == "running" and state["Pid"] != pid
+    assert engine.actions(cid)[-3:] == ["die", "start", "restart"] or "restart" in engine.actions(
+        cid
+    )
+    svc.kill(cid, "SIGKILL")
+    with pytest.raises(Conflict):
+        svc.kill(cid)
+
+
+def test_prune_and_filters(engine):
+    svc = engine.containers
+    keep = svc.create(
+        "keep", {"Image": "busybox", "Cmd": ["sleep", "1000"], "Labels": {"tier": "web"}}, {}
+    )["Id"]
+    svc.start(keep)
+    done = svc.create(
+        "done", {"Image": "busybox", "Cmd": ["sh", "-c", "exit 4"], "Labels": {"tier": "job"}}, {}
+    )["Id"]
+    svc.start(done)
+    svc.wait(done)
+    fresh = svc.create("fresh", {"Image": "busybox", "Cmd": ["true"]}, {})["Id"]
+    all_ids = lambda **f: [c["Id"] for c in svc.list(all=True, filters=f)]  # noqa: E731
+    assert all_ids(status=["exited"]) == [done]
+    assert all_ids(exited=["4"]) == [done]
+    assert all_ids(label=["tier=web"]) == [keep]
+    assert sorted(all_ids(label=["tier"])) == sorted([keep, done])
+    assert all_ids(ancestor=["busybox"]) == [fresh, done, keep]
+    assert all_ids(since=["keep"]) == [fresh, done]
+    assert all_ids(before=["done"]) == [keep]
+    assert all_ids(id=[fresh[:6]]) == [fresh]
+    assert [c["Id"] for c in svc.list(all=True, limit=1)] == [fresh]
+    with pytest.raises(InvalidParameter):
+        svc.list(filters={"colour": ["red"]})
+    report = svc.prune({"label": ["tier=job"]})
+    assert report["ContainersDeleted"] == [done]
+    report = svc.prune()
+    assert report["ContainersDeleted"] == [fresh]
+    assert svc.ids() == [keep]
+
+
+def test_update_restart_policy_of_running_container(engine):
+    svc = engine.containers
+    cid = svc.create(None, {"Image": "busybox", "Cmd": ["sleep", "1000"]}, {})["Id"]
+    svc.start(cid)
+    svc.update(cid, {"RestartPolicy": {"Name": "always"}})
+    pid = svc.inspect(cid)["State"]["Pid"]
+    import os
+    import signal
+
+    os.kill(pid, signal.SIGKILL)  # dies "by itself": the new policy restarts it
+    assert wait_for(
+        lambda: (
+            svc.inspect(cid)["State"]["Status"] == "running"
+            and svc.inspect(cid)["State"]["Pid"] != pid
+        )
+    )
+    assert svc.inspect(cid)["RestartCount"] == 1
+    assert svc.inspect(cid)["HostConfig"]["RestartPolicy"]["Name"] == "always"
+
+
+def test_rename_conflict_and_not_modified(engine):
+    svc = engine.containers
+    a = svc.create("aa", {"Image": "busybox", "Cmd": ["true"]}, {})["Id"]
+    svc.create("bb", {"Image": "busybox", "Cmd": ["true"]}, {})
+    with pytest.raises(Conflict):
+        svc.rename(a, "bb")
+    with pytest.raises(NotModified):
+        svc.stop(a)
+
+
+def test_runc_backend(runc_engine):
+    """The monitor drives runc through the same interface (Docker's default runtime)."""
+    svc = runc_engine.containers
+    cid = svc.create(None, {"Image": "busybox", "Cmd": ["sh", "-c", "echo via runc; exit 6"]}, {})[
+        "Id"
+    ]
+    svc.start(cid)
+    assert svc.wait(cid)["StatusCode"] == 6
+    assert [d for _, d in svc.logs(cid)] == [b"via runc\n"]
+    cid = svc.create(None, {"Image": "busybox", "Cmd": ["sleep", "1000"]}, {})["Id"]
+    svc.start(cid)
+    eid = svc.exec_create(cid, {"Cmd": ["sh", "-c", "exit 9"]})["Id"]
+    list(svc.exec_start(eid))
+    assert svc.exec_inspect(eid)["ExitCode"] == 9
+    svc.stop(cid, timeout=0)
+    assert svc.inspect(cid)["State"]["ExitCode"] == 137
