@@ -43,3 +43,82 @@ def test_up_creates_network_and_containers_with_labels_then_down_removes_them(co
     assert f"Container {p}-web-1" in r.stderr and "Removed" in r.stderr
     assert compose.names() == []
     assert compose.networks() == []
+
+
+def test_up_twice_recreates_only_the_changed_service(compose):
+    compose.write("compose.yaml", SIMPLE)
+    compose.run("up", "-d")
+    p = compose.name
+    before = {n: compose.inspect(n)["Id"] for n in compose.names()}
+    compose.write("compose.yaml", SIMPLE.replace("echo web ready", "echo web changed"))
+    r = compose.run("up", "-d")
+    after = {n: compose.inspect(n)["Id"] for n in compose.names()}
+    assert after[f"{p}-db-1"] == before[f"{p}-db-1"]
+    assert after[f"{p}-web-1"] != before[f"{p}-web-1"]
+    assert f"Container {p}-web-1" in r.stderr and "Started" in r.stderr
+    assert "Running" in [line.split()[-1] for line in r.stderr.splitlines() if "db-1" in line]
+    # Nothing changed: nothing is recreated.
+    r = compose.run("up", "-d")
+    assert {n: compose.inspect(n)["Id"] for n in compose.names()} == after
+    # --force-recreate recreates everything; --no-recreate keeps a changed service.
+    compose.run("up", "-d", "--force-recreate")
+    forced = {n: compose.inspect(n)["Id"] for n in compose.names()}
+    assert not set(forced.values()) & set(after.values())
+    compose.write("compose.yaml", SIMPLE.replace("echo web ready", "echo web again"))
+    compose.run("up", "-d", "--no-recreate")
+    assert {n: compose.inspect(n)["Id"] for n in compose.names()} == forced
+
+
+def test_scale_up_and_down(compose):
+    compose.write("compose.yaml", SIMPLE)
+    p = compose.name
+    compose.run("up", "-d", "--scale", "web=3")
+    assert compose.names() == [f"{p}-db-1", f"{p}-web-1", f"{p}-web-2", f"{p}-web-3"]
+    labels = compose.inspect(f"{p}-web-3")["Config"]["Labels"]
+    assert labels["com.docker.compose.container-number"] == "3"
+    first = compose.inspect(f"{p}-web-1")["Id"]
+    r = compose.run("up", "-d", "--scale", "web=1")
+    assert compose.names() == [f"{p}-db-1", f"{p}-web-1"]
+    assert compose.inspect(f"{p}-web-1")["Id"] == first
+    assert f"Container {p}-web-3" in r.stderr and "Removed" in r.stderr
+
+
+def test_deploy_replicas_and_dns_answers_every_replica(compose):
+    compose.write(
+        "compose.yaml",
+        """
+        services:
+          web:
+            image: busybox
+            command: ["sleep", "600"]
+            stop_signal: SIGKILL
+            deploy:
+              replicas: 3
+          client:
+            image: busybox
+            command: ["sleep", "600"]
+            stop_signal: SIGKILL
+        """,
+    )
+    p = compose.name
+    compose.run("up", "-d")
+    addresses = set()
+    for n in (1, 2, 3):
+        nets = compose.inspect(f"{p}-web-{n}")["NetworkSettings"]["Networks"]
+        addresses.add(nets[f"{p}_default"]["IPAddress"])
+    assert len(addresses) == 3
+    out = compose.exec(f"{p}-client-1", "nslookup", "web")
+    answered = {line.split()[-1] for line in out.splitlines() if line.startswith("Address")}
+    assert addresses <= answered, out
+
+
+def test_remove_orphans(compose):
+    compose.write("compose.yaml", SIMPLE)
+    p = compose.name
+    compose.run("up", "-d")
+    compose.write("compose.yaml", SIMPLE.split("  db:")[0])
+    r = compose.run("up", "-d")
+    assert "orphan containers" in r.stderr and f"{p}-db-1" in r.stderr
+    assert f"{p}-db-1" in compose.names()
+    compose.run("up", "-d", "--remove-orphans")
+    assert compose.names() == [f"{p}-web-1"]
