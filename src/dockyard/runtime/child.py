@@ -141,6 +141,9 @@ def _init(plan: Plan, chan: _Channel) -> None:
     if new_flags & sc.CLONE_NEWNET:
         sc.link_up("lo")
 
+    if (conf.get("hooks") or {}).get("startContainer"):
+        import subprocess  # noqa: F401 - the hooks need it after pivot_root hides the host
+
     root = conf["root"]["path"]
     mounts = conf.get("mounts") or []
     pending_hooks = any((conf.get("hooks") or {}).get(k) for k in ("prestart", "createRuntime"))

@@ -173,12 +173,16 @@ def apply_user_and_caps(process: dict[str, Any], caps: CapabilityPlan | None) ->
 
 
 def chdir_cwd(cwd: str) -> None:
-    """chdir into the container's cwd (after pivot_root or setns: nothing of the host)."""
+    """chdir into the container's cwd (after pivot_root or setns: nothing of the host), making
+    it when missing, and refuse a cwd that resolved outside the container's root."""
     try:
-        os.chdir(cwd)
-    except FileNotFoundError:
-        os.makedirs(cwd, mode=0o755, exist_ok=True)
-        os.chdir(cwd)
+        try:
+            os.chdir(cwd)
+        except FileNotFoundError:
+            os.makedirs(cwd, mode=0o755, exist_ok=True)
+            os.chdir(cwd)
+    except OSError as e:
+        raise OSError(e.errno, f"process.cwd {cwd}: {e.strerror}") from None
     try:
         here = os.getcwd()
     except OSError:

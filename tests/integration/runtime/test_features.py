@@ -363,3 +363,32 @@ def test_cli_run_with_terminal_proxies_the_pty(bundles, state_root):
         assert b"/dev/pts/0" in out and b"got:hello" in out, out
     finally:
         os.close(master)
+
+
+def test_start_container_hook_runs_inside_before_the_program(bundles, rt, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def edit(conf):
+        conf["mounts"].append(
+            {"destination": "/out", "type": "bind", "source": str(out), "options": ["rbind"]}
+        )
+        conf["hooks"] = {
+            "startContainer": [
+                {
+                    "path": "/bin/sh",
+                    "args": [
+                        "sh",
+                        "-c",
+                        "hostname > /out/hook; cat >> /out/hook; echo >> /out/hook",
+                    ],
+                }
+            ]
+        }
+
+    bundle = bundles.make(["sh", "-c", "echo program >> /out/hook"], edit=edit)
+    assert rt.run("starthook", bundle) == 0
+    lines = (out / "hook").read_text().splitlines()
+    assert lines[0] == "runc"  # the container's hostname: the hook ran inside
+    assert json.loads(lines[1])["id"] == "starthook"
+    assert lines[2] == "program"

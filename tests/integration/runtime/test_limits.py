@@ -32,12 +32,16 @@ def test_fork_bomb_stops_at_pids_limit(bundles, rt):
     def edit(conf):
         conf["linux"]["resources"]["pids"] = {"limit": limit}
 
-    bundle = bundles.make(["sh", "-c", "bomb() { bomb | bomb & }; bomb; wait"], edit=edit)
-    null = os.open("/dev/null", os.O_WRONLY)
+    # the init must outlive the bomb (its exit would end the namespace): it execs, no fork
+    bundle = bundles.make(
+        ["sh", "-c", "bomb() { bomb | bomb & }; bomb; exec sleep 1000"], edit=edit
+    )
+    log_path = os.path.join(os.path.dirname(bundle), "bomb.log")
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT, 0o644)
     try:
-        pid = rt.create("bomb", bundle, stdout=null, stderr=null)
+        pid = rt.create("bomb", bundle, stdout=log, stderr=log)
     finally:
-        os.close(null)
+        os.close(log)
     try:
         cg = CgroupSet.from_dict(rt.store.load("bomb").cgroups)
         pids_dir = cg.v1["pids"]
@@ -48,7 +52,9 @@ def test_fork_bomb_stops_at_pids_limit(bundles, rt):
                 refused = int(f.read().split()[1])
             if refused > 0:
                 break
-            assert time.monotonic() < deadline, "the bomb never hit the limit"
+            if time.monotonic() > deadline:
+                with open(log_path) as f:
+                    raise AssertionError(f"the bomb never hit the limit: {f.read()[-500:]}")
             time.sleep(0.05)
         for _ in range(10):
             with open(os.path.join(pids_dir, "pids.current")) as f:
