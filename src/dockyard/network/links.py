@@ -14,6 +14,8 @@ import ipaddress
 import logging
 import secrets
 import socket
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -183,3 +185,43 @@ def set_default_route(nsr: IPRoute, gateway: ipaddress.IPv4Address | None) -> No
             nsr.route("del", dst="0.0.0.0/0")
     else:
         nsr.route("replace", dst="0.0.0.0/0", gateway=str(gateway))
+
+
+class LinkReaper:
+    """Deletes links on its own thread and then runs a callback.
+
+    Deleting a veth waits in the kernel for an RCU grace period (10-40 ms here), which a
+    container's removal need not wait for: the service hands the host side of a removed
+    container's veth over and releases the address lease in the callback, once the link is
+    gone, so the address is never reused while the old link lives.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="link-reaper")
+        self._ipr: IPRoute | None = None
+
+    def delete(self, name: str, then: Callable[[], None]) -> None:
+        self._pool.submit(self._run, name, then)
+
+    def _run(self, name: str, then: Callable[[], None]) -> None:
+        try:
+            if self._ipr is None:
+                self._ipr = IPRoute()  # made on the reaper's thread, used only there
+            delete_link(self._ipr, name)
+        except Exception:  # noqa: BLE001 - reconcile deletes what is left on our bridges
+            logging.getLogger(__name__).exception("cannot delete link %s", name)
+        finally:
+            then()
+
+    def wait(self) -> None:
+        """Return once every deletion handed over so far is done."""
+        self._pool.submit(lambda: None).result()
+
+    def close(self) -> None:
+        self._pool.submit(self._close_ipr)
+        self._pool.shutdown(wait=True)
+
+    def _close_ipr(self) -> None:
+        if self._ipr is not None:
+            self._ipr.close()
+            self._ipr = None

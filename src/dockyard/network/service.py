@@ -118,6 +118,7 @@ class NetworkService:
         self._lock = threading.RLock()
         self._closed = False
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="network")
+        self._reaper = links.LinkReaper()
         self._worker_ident = self._worker.submit(threading.get_ident).result()
         self._networks: dict[str, dict] = {}
         self._sandboxes: dict[str, dict] = {}
@@ -790,16 +791,34 @@ class NetworkService:
         mine = [p for p in sandbox["Ports"] if p["NetworkID"] == net_id]
         if mine:
             self._unpublish(sandbox, mine, record)
-        if ep.get("HostIfName"):
-            links.delete_link(self._ipr, ep["HostIfName"])
-        if ep.get("IPAddress") and net_id in self._allocators:
-            self._allocators[net_id].release(ipaddress.ip_address(ep["IPAddress"]))
+        address = ipaddress.ip_address(ep["IPAddress"]) if ep.get("IPAddress") else None
+        if ep.get("HostIfName") and teardown:
+            # the container is gone: delete its veth off this thread, free the lease after
+            self._reaper.delete(
+                ep["HostIfName"], functools.partial(self._release_lease, net_id, address)
+            )
+        else:
+            if ep.get("HostIfName"):
+                links.delete_link(self._ipr, ep["HostIfName"])
+            self._release_lease(net_id, address)
         if ep.get("GatewayRoute") and not teardown:
             self._move_gateway(sandbox)
         if not self._user_bridge_endpoints(sandbox):
             self._dns.unlisten(sandbox["ContainerID"])
         if save and sandbox["ContainerID"] in self._sandboxes:
             self._save_sandbox(sandbox)
+
+    def _release_lease(self, net_id: str, address: ipaddress.IPv4Address | None) -> None:
+        if address is None:
+            return
+        with self._lock:
+            allocator = self._allocators.get(net_id)
+            if allocator is not None:
+                allocator.release(address)
+
+    def wait_idle(self) -> None:
+        """Wait until the veths of removed containers are deleted and their leases freed."""
+        self._reaper.wait()
 
     def _move_gateway(self, sandbox: dict) -> None:
         """The default-route endpoint went: route via another non-internal network, if any."""
@@ -1051,6 +1070,8 @@ class NetworkService:
                 if cid not in live:
                     self.sandbox_remove(cid)
                     removed["sandboxes"] += 1
+        self._reaper.wait()  # their veths are gone now (the reaper needs the lock: not held)
+        with self._lock:
             known_paths = {sb["NetnsPath"] for sb in self._sandboxes.values()}
             for entry in os.listdir(self.netns_dir):
                 path = os.path.join(self.netns_dir, entry)
@@ -1102,6 +1123,7 @@ class NetworkService:
         """Stop serving DNS and release sockets; namespaces, links and rules stay (live restore)."""
         if self._closed:
             return
+        self._reaper.close()
         self._worker.submit(self._release_all).result()
         self._closed = True
         self._worker.shutdown(wait=True)

@@ -49,6 +49,7 @@ def test_fifty_endpoints_leave_nothing_behind(service):
     assert len(service.inspect(net)["Containers"]) == 50
     for x in ids:
         service.sandbox_remove(x)
+    service.wait_idle()  # veths of removed containers are deleted off the caller's path
     after = count_state(service, subnets)
     assert after == before
     with IPRoute() as ipr:
