@@ -174,9 +174,18 @@ def parse_chmod(chmod: str) -> int | None:
 
 @dataclass
 class _Owner:
+    """Who owns what is copied: uid/gid, or (`preserve`) the source's own owner."""
+
     uid: int
     gid: int
     mode: int | None
+    preserve: bool = False
+
+    def chown(self, path: str, st: os.stat_result | None) -> None:
+        if self.preserve and st is not None:
+            os.lchown(path, st.st_uid, st.st_gid)
+        else:
+            os.lchown(path, self.uid, self.gid)
 
 
 def _mkdir_all(rootfs: str, path: str, owner: _Owner) -> str:
@@ -210,7 +219,7 @@ def _copy_file(src: str, dst: str, owner: _Owner) -> None:
         os.mkfifo(dst)
     else:
         return  # sockets and devices are not copied
-    os.lchown(dst, owner.uid, owner.gid)
+    owner.chown(dst, st)
     os.chmod(dst, owner.mode if owner.mode is not None else stat.S_IMODE(st.st_mode))
     os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
 
@@ -227,7 +236,7 @@ def _copy_tree(src: str, dst: str, owner: _Owner) -> None:
                 else:
                     os.unlink(target)
             os.symlink(os.readlink(entry.path), target)
-            os.lchown(target, owner.uid, owner.gid)
+            owner.chown(target, st)
             os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
         elif stat.S_ISDIR(st.st_mode):
             if os.path.lexists(target) and not (
@@ -243,7 +252,7 @@ def _copy_tree(src: str, dst: str, owner: _Owner) -> None:
 
 
 def _set_dir(path: str, st: os.stat_result, owner: _Owner) -> None:
-    os.lchown(path, owner.uid, owner.gid)
+    owner.chown(path, st)
     os.chmod(path, owner.mode if owner.mode is not None else stat.S_IMODE(st.st_mode))
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
@@ -273,15 +282,13 @@ def copy_sources(
     gid: int = 0,
     mode: int | None = None,
     decompress: bool = False,
-    cmd: str = "COPY",
+    preserve_owner: bool = False,
 ) -> None:
-    """Copy `sources` to image path `dest` (absolute; a trailing `/` kept) inside `rootfs`."""
-    if len(sources) > 1 and not dest.endswith("/"):
-        raise CopyError(
-            f"When using {cmd} with more than one source file, "
-            "the destination must be a directory and end with a /"
-        )
-    owner = _Owner(uid, gid, mode)
+    """Copy `sources` to image path `dest` (absolute; a trailing `/` kept) inside `rootfs`.
+
+    `preserve_owner` keeps the sources' owners (COPY --from without --chown, as Docker).
+    """
+    owner = _Owner(uid, gid, mode, preserve_owner)
     for source in sources:
         if source.is_dir:
             target = _mkdir_all(rootfs, dest, owner)
@@ -300,6 +307,15 @@ def copy_sources(
             _mkdir_all(rootfs, posixpath.dirname(dest.rstrip("/")) or "/", owner)
             target = resolve_in_root(rootfs, dest)
         _copy_file(source.path, target, owner)
+
+
+def check_several(cmd: str, sources: list[Source], dest: str) -> None:
+    """Several sources need a destination (as written) that ends with `/`."""
+    if len(sources) > 1 and not dest.endswith("/"):
+        raise CopyError(
+            f"When using {cmd} with more than one source file, "
+            "the destination must be a directory and end with a /"
+        )
 
 
 def normalize_dest(workdir: str, dest: str) -> str:

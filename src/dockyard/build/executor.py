@@ -356,7 +356,8 @@ class Executor:
     def _cmd(self, state: StageState, ins: Instruction) -> None:
         cmd = self._command(state, ins)
         state.run["Cmd"] = cmd
-        state.cmd_set = True
+        if ins.args:
+            state.cmd_set = True
         self.commit_meta(state, f"CMD {go_strings(cmd)}")
 
     def _entrypoint(self, state: StageState, ins: Instruction) -> None:
@@ -401,8 +402,13 @@ class Executor:
     # --- RUN ----------------------------------------------------------------------------
 
     def _run(self, state: StageState, ins: Instruction) -> None:
-        if ins.flags.get("mount") or ins.flags.get("security"):
-            raise BuildError("the --mount and --security options require BuildKit")
+        used = [name for name, value in ins.flags.items() if value not in (None, "", [], False)]
+        if used:  # the classic builder's RUN has no flags
+            raise BuildError(
+                f"the --{used[0]} option requires BuildKit. Refer to "
+                "https://docs.docker.com/go/buildkit/ to learn how to build images with "
+                "BuildKit enabled"
+            )
         cmd = self._run_command(state, ins)
         env = list(state.run.get("Env") or [])
         build_env = state.args.run_env(env)
@@ -416,7 +422,6 @@ class Executor:
         if not state.image_id:
             self._commit_scratch(state)
         network = self.options.networkmode or "default"
-        network = ins.flags.get("network") or network
         if network == "default":
             network = "host"
 
@@ -476,18 +481,23 @@ class Executor:
         from_ref = ins.flags.get("from")
         with self._sources(state, ins, cmd, srcs, from_ref) as (sources, hasher):
             try:
+                copier.check_several(cmd, sources, ins.args[-1])
+            except copier.CopyError as err:
+                raise BuildError(err.message) from None
+            try:
                 digest = copier.source_hash(sources, hasher)
             except OSError as err:
                 raise BuildError(f"{cmd} failed: {err}") from None
-            chown_part = f"--chown={chown} " if chown else ""
+            # Docker writes "--chown=%s" right before the hash, without a space.
+            chown_part = f"--chown={chown}" if chown else ""
             chmod_part = f"--chmod={ins.flags.get('chmod')} " if chmod is not None else ""
-            step = self._nop(state, f"{cmd} {chown_part}{chmod_part}{digest} in {ins.args[-1]} ")
+            step = self._nop(state, f"{cmd} {chmod_part}{chown_part}{digest} in {ins.args[-1]} ")
             if self._probe(state, step):
                 return
 
             def make(rootfs: str) -> None:
-                uid, gid = copier.parse_chown(rootfs, chown)
                 try:
+                    uid, gid = copier.parse_chown(rootfs, chown)
                     copier.copy_sources(
                         rootfs,
                         sources,
@@ -496,10 +506,10 @@ class Executor:
                         gid=gid,
                         mode=chmod,
                         decompress=cmd == "ADD" and not from_ref,
-                        cmd=cmd,
+                        preserve_owner=bool(from_ref) and not chown,
                     )
                 except copier.CopyError as err:
-                    raise BuildError(f"{cmd} failed: {err.message}") from None
+                    raise BuildError(err.message) from None
 
             self.commit_layer(state, step, self._layer_from(state, make))
 

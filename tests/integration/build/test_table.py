@@ -332,7 +332,7 @@ CASES = [
             "/n/b": F("A", uid=65534, gid=65534),
             "/n": Entry("dir", None, 65534, 65534, 0o755),
         },
-        history=["re:COPY --chown=daemon:nogroup file:", "re:COPY --chown=nobody file:"],
+        history=["re:COPY --chown=daemon:nogroupfile:", "re:COPY --chown=nobodyfile:"],
     ),
     Case(
         "copy-chown-unknown-user",
@@ -404,6 +404,17 @@ CASES = [
         "FROM busybox\nRUN echo zero > /z\nFROM scratch\nCOPY --from=0 /z /bin/busybox /\n",
         tree={"/z": F("zero\n"), "/etc": ABSENT},
         config={"Env": [PATH]},
+    ),
+    Case(
+        "copy-from-keeps-owner-unless-chown",
+        "FROM busybox AS src\nRUN echo o > /f && chown 1:65534 /f\n"
+        "FROM busybox\nCOPY --from=src /f /kept\nCOPY --from=src --chown=0:0 /f /root-owned\n",
+        tree={"/kept": F("o\n", uid=1, gid=65534), "/root-owned": F("o\n", uid=0, gid=0)},
+    ),
+    Case(
+        "run-flags-need-buildkit",
+        B + "RUN --mount=type=cache,target=/c true\n",
+        error="the --mount option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/",
     ),
     Case(
         "copy-from-image",
