@@ -301,8 +301,28 @@ def _check_inside(fs: ContainerFS, host_path: str) -> None:
         raise InvalidParameter(f"path {host_path} is outside the container")
 
 
+# What Docker keeps in a container's "-init" layer, not in its own: never in `docker diff`.
+INIT_LAYER_PATHS = frozenset(
+    {
+        "/dev/pts",
+        "/dev/shm",
+        "/dev/console",
+        "/proc",
+        "/sys",
+        "/.dockerenv",
+        "/etc/resolv.conf",
+        "/etc/hosts",
+        "/etc/hostname",
+        "/etc/mtab",
+    }
+)
+
+
 def changes(upper: str, lowers: list[str]) -> list[dict[str, Any]]:
-    """`docker diff` from the overlay upper directory: Kind 0 modified, 1 added, 2 deleted."""
+    """`docker diff` from the overlay upper directory: Kind 0 modified, 1 added, 2 deleted.
+
+    Mount points the engine made for the init layer's files are left out, and so is a
+    directory that is only in the upper layer because of them."""
     out: dict[str, int] = {}
 
     def in_lower(rel: str) -> bool:
@@ -313,9 +333,18 @@ def changes(upper: str, lowers: list[str]) -> list[dict[str, Any]]:
         for name in dirnames + filenames:
             full = os.path.join(dirpath, name)
             rel = os.path.join(rel_dir, name)
+            if rel in INIT_LAYER_PATHS:
+                continue
             st = os.lstat(full)
             if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
                 out[rel] = 2  # an overlay whiteout
                 continue
             out[rel] = 0 if in_lower(rel) else 1
+    for rel in [p for p, k in out.items() if k == 0]:
+        full = os.path.join(upper, rel.lstrip("/"))
+        if os.path.isdir(full) and not os.path.islink(full):
+            prefix = rel.rstrip("/") + "/"
+            held = [i for i in INIT_LAYER_PATHS if i.startswith(prefix)]
+            if held and not any(p.startswith(prefix) for p in out):
+                del out[rel]  # only there to hold init-layer mount points
     return [{"Path": p, "Kind": k} for p, k in sorted(out.items())]

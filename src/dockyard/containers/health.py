@@ -42,7 +42,9 @@ class HealthMonitor:
         self._lock = threading.Lock()
         self._threads: dict[str, threading.Event] = {}
 
-    def start(self, cid: str, healthcheck: dict[str, Any]) -> None:
+    def start(self, cid: str, healthcheck: dict[str, Any], reset: bool = True) -> None:
+        """Run the checks of a started container (`reset`: from "starting"; a daemon
+        restart keeps the status it finds)."""
         cmd = check_command(healthcheck)
         if cmd is None:
             return
@@ -52,7 +54,8 @@ class HealthMonitor:
             if old:
                 old.set()
             self._threads[cid] = stop
-        self._svc.store.write_health(cid, {"Status": "starting", "FailingStreak": 0, "Log": []})
+        if reset or self._svc.store.read_health(cid) is None:
+            self._svc.store.write_health(cid, {"Status": "starting", "FailingStreak": 0, "Log": []})
         threading.Thread(
             target=self._run,
             args=(cid, cmd, healthcheck, stop),

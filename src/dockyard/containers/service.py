@@ -370,10 +370,10 @@ class ContainerService:
             return
         self._start_health(cid, cfg)
 
-    def _start_health(self, cid: str, cfg: dict[str, Any]) -> None:
+    def _start_health(self, cid: str, cfg: dict[str, Any], reset: bool = True) -> None:
         hc = cfg["Config"].get("Healthcheck")
         if hc:
-            self.health.start(cid, hc)
+            self.health.start(cid, hc, reset)
 
     def _copy_up(self, spec: dict[str, Any], rootfs: str) -> None:
         from dockyard.runtime.user import resolve_in_root
@@ -540,7 +540,7 @@ class ContainerService:
             if state["Status"] in RUNNING:
                 self._active.add(cid)
                 if self.watcher.watch(cid, self.socket_path(cid)):
-                    self._start_health(cid, self.store.config(cid))
+                    self._start_health(cid, self.store.config(cid), reset=False)
                     continue
                 self._active.discard(cid)
             elif os.path.ismount(os.path.join(self.store.dir(cid), "bundle", "rootfs")):

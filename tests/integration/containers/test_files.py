@@ -159,3 +159,18 @@ def test_named_volume_copied_up_from_image(engine):
     assert b"passwd" in names and b"group" in names
     svc.remove(cid)
     engine.volumes.remove("dyetc")
+
+
+def test_diff_hides_init_layer_files(engine):
+    svc = engine.containers
+    cid = svc.create(
+        None, {"Image": "busybox", "Cmd": ["sh", "-c", "echo x > /tmp/new; rm /etc/group"]}, {}
+    )["Id"]
+    svc.start(cid)
+    svc.wait(cid)
+    changes = {c["Path"]: c["Kind"] for c in svc.changes(cid)}
+    assert changes == {"/tmp": 0, "/tmp/new": 1, "/etc": 0, "/etc/group": 2}
+    quiet = svc.create(None, {"Image": "busybox", "Cmd": ["true"]}, {})["Id"]
+    svc.start(quiet)
+    svc.wait(quiet)
+    assert svc.changes(quiet) == []
