@@ -4,8 +4,13 @@
 container's init and exec'd processes are forked from the caller and stay its children, so a
 monitor process (a subreaper) can waitpid() them. No interpreter is started per container.
 
-Threads: the caller must be single-threaded when it calls create/exec/run (they fork, and the
-pid namespace of the caller's next child is changed for the duration of the fork).
+Threads: the caller should be single-threaded when it calls create/exec/run. They fork, and a
+forked child holds only the calling thread (a lock another thread held stays locked in it);
+the child then runs Python until it executes the user's program. The switch of the pid
+namespace for the next child around the fork is per thread (unshare/setns of CLONE_NEWPID).
+
+Reaping: the caller reaps its children (init and exec'd processes); `delete` never waits for
+them, so a monitor keeps the exit status. `state` reports a zombie init as stopped.
 """
 
 from __future__ import annotations
