@@ -114,7 +114,8 @@ class ExecManager:
         if pc["user"]:
             from dockyard.runtime.user import resolve_user
 
-            uid, gid, sgids = resolve_user(spec["root"]["path"], pc["user"])
+            root = os.path.join(cdir, "bundle", spec["root"]["path"])  # absolute stays
+            uid, gid, sgids = resolve_user(root, pc["user"])
             proc["user"] = {"uid": uid, "gid": gid, "additionalGids": sgids}
         if pc["privileged"]:
             caps = sorted(

@@ -136,7 +136,10 @@ class ContainerService:
             pass
 
     def socket_path(self, cid: str) -> str:
-        return os.path.join(self.run_dir, cid + ".sock")
+        """The monitor's socket (a shorter name when a long run dir would pass the 107 bytes
+        a UNIX socket path may have)."""
+        path = os.path.join(self.run_dir, cid + ".sock")
+        return path if len(path) <= 107 else os.path.join(self.run_dir, cid[:16] + ".sock")
 
     def cgroups_path(self, cid: str) -> str:
         cfg = self.store.config(cid)

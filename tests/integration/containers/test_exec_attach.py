@@ -201,3 +201,21 @@ def test_stop_events_order(engine):
     cid = start(svc, ["sleep", "1000"])
     svc.stop(cid, timeout=0)
     assert engine.actions(cid)[-3:] == ["kill", "die", "stop"]
+
+
+def test_exec_user_workdir_env(engine):
+    svc = engine.containers
+    cid = start(svc, ["sleep", "1000"], Env=["FROM_CONTAINER=1"])
+    eid = svc.exec_create(
+        cid,
+        {
+            "Cmd": ["sh", "-c", "id -u; pwd; echo $FROM_CONTAINER $EXTRA"],
+            "User": "nobody",
+            "WorkingDir": "/tmp",
+            "Env": ["EXTRA=2"],
+            "AttachStdout": True,
+        },
+    )["Id"]
+    assert collect(svc.exec_start(eid))["stdout"] == b"65534\n/tmp\n1 2\n"
+    info = svc.exec_inspect(eid)
+    assert info["ProcessConfig"]["user"] == "nobody" and info["ExitCode"] == 0
