@@ -110,8 +110,11 @@ class Executor:
         context: BuildContext,
         options: BuildOptions,
         out: Callable[[str], None],
+        aux: Callable[[str], None] = lambda image_id: None,
     ) -> None:
+        """`out` gets the text of the build's output; `aux` each stage's image ID."""
         self.engine = engine
+        self.aux = aux
         self.images = engine.images
         self.snapshots = engine.snapshots
         self.context = context
@@ -159,6 +162,8 @@ class Executor:
                     self._label(state, label, expand=False)
                     self._print_id(state)
             self.stage_images[stage.index] = state.image_id
+            if state.image_id:
+                self.aux(state.image_id)
         assert state is not None
         if not state.image_id:
             raise BuildError("No image was generated. Is your Dockerfile empty?")
@@ -240,8 +245,6 @@ class Executor:
             state.doc = {"architecture": plat.architecture, "os": plat.os}
             state.run = container_config(None)
         state.run["Env"] = ensure_path(state.run.get("Env"))
-        if state.image_id:
-            self._print_id(state)
         triggers = list(state.run.get("OnBuild") or [])
         if triggers:
             state.run["OnBuild"] = None
@@ -249,6 +252,7 @@ class Executor:
             self.out(f"# Executing {len(triggers)} build {word}\n")
             for text in triggers:
                 self.dispatch(state, _parse_trigger(text))
+        self._print_id(state)  # " ---> " alone for scratch, as Docker prints it
         return state
 
     def _base_image(self, name: str, platform: str | None) -> Image:

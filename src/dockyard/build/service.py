@@ -141,12 +141,14 @@ class BuildService:
             with BuildContext.from_tar(context, self.tmp_dir) as ctx:
                 df = parse(ctx.read_dockerfile(options.dockerfile))
                 ctx.apply_dockerignore()
-                image_id = Executor(self.engine, ctx, options, out).build(df)
+                executor = Executor(
+                    self.engine, ctx, options, out, lambda i: on_message({"aux": {"ID": i}})
+                )
+                image_id = executor.build(df)
         except BaseException:
             for message in held:
                 on_message(message)
             raise
-        on_message({"aux": {"ID": image_id}})
         if quiet:
             on_message({"stream": image_id + "\n"})
         else:
