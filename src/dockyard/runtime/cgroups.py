@@ -254,20 +254,23 @@ class CgroupSet:
             _write(os.path.join(d, "cgroup.procs"), str(pid))
 
     def procs(self) -> list[int]:
-        pids: set[int] = set()
-        for d in self.directories():
+        """The pids in the container's cgroup. Every process of a container is in all of its
+        hierarchies (the container cannot move itself: its cgroupfs is read-only), so one
+        directory tells: pids, else freezer, else the first that answers."""
+        preferred = [self._subsys_dir("pids"), self._subsys_dir("freezer")]
+        for d in [d for d in preferred if d] + self.directories():
             try:
                 text = _read(os.path.join(d, "cgroup.procs"))
             except OSError:
                 continue
-            pids.update(int(p) for p in text.split())
-            if pids:
-                break
-        return sorted(pids)
+            return sorted(int(p) for p in text.split())
+        return []
 
     def signal_all(self, sig: int) -> None:
         """Send `sig` to every process in the container; with SIGKILL the cgroup is frozen first
         so that nothing forks away between reading cgroup.procs and killing."""
+        if not self.procs():
+            return
         frozen = sig == signal.SIGKILL and self._freeze(True)
         try:
             for pid in self.procs():
