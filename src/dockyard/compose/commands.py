@@ -634,7 +634,6 @@ def run(session: Session, args: argparse.Namespace) -> int:
     body["AttachStdin"] = interactive
     body["StdinOnce"] = interactive
     cid = session.engine.create(name, body)
-    planner.connect_other_networks(service, cid)
     if args.detach:
         session.engine.start(cid)
         print(name)

@@ -26,7 +26,7 @@ from dockyard.compose.errors import ComposeError
 from dockyard.compose.graph import dependents_order
 from dockyard.compose.model import Project, Service
 from dockyard.compose.progress import Progress
-from dockyard.compose.spec import create_body, endpoints, primary_networks
+from dockyard.compose.spec import create_body, primary_networks
 
 HEALTH_POLL = 0.2
 
@@ -334,18 +334,9 @@ class Planner:
         name = L.container_name(self.project, service, number)
         self.progress.event("Container", name, "Creating")
         body = create_body(self.project, service, number, image_id=image_id)
-        cid = self.engine.create(name, body)
-        self.connect_other_networks(service, cid)
+        self.engine.create(name, body)
         self.progress.event("Container", name, "Created")
         return name
-
-    def connect_other_networks(self, service: Service, cid: str) -> None:
-        first = True
-        for net, endpoint in endpoints(self.project, service).items():
-            if first:
-                first = False
-                continue
-            self.engine.connect(net, cid, endpoint)
 
     def start_container(self, name: str) -> None:
         self.progress.event("Container", name, "Starting")
@@ -362,8 +353,7 @@ class Planner:
             self.engine.stop(old["Id"], opts.timeout)
         self.engine.remove(old["Id"], force=True)
         body = create_body(self.project, service, number, image_id=image_id)
-        cid = self.engine.create(L.container_name(self.project, service, number), body)
-        self.connect_other_networks(service, cid)
+        self.engine.create(L.container_name(self.project, service, number), body)
         self.progress.event("Container", name, "Recreated")
         if not opts.no_start:
             self.start_container(name)

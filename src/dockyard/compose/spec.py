@@ -3,8 +3,9 @@
 Every service field maps to Config, HostConfig or NetworkingConfig the way Docker Compose
 maps it: environment as `K=V`, ports as ExposedPorts + PortBindings, volumes as Mounts (a
 short-syntax bind, whose host path compose creates, as Binds), stop_grace_period as
-StopTimeout, cpus as NanoCpus, and an endpoint on the first network with the service name
-as an alias (so every replica answers DNS for the service).
+StopTimeout, cpus as NanoCpus, and an endpoint on each network with the service name as an
+alias (so every replica answers DNS for the service); all endpoints go in the create body,
+as API 1.44+ allows, so no `network connect` is needed.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def create_body(
     if exposed:
         config["ExposedPorts"] = {key: {} for key in sorted(exposed)}
     config["HostConfig"] = _host_config(project, service, oneoff)
-    config["NetworkingConfig"] = {"EndpointsConfig": endpoints(project, service, first_only=True)}
+    config["NetworkingConfig"] = {"EndpointsConfig": endpoints(project, service)}
     return config
 
 
@@ -82,13 +83,11 @@ def primary_networks(service: Service) -> list[str]:
     return sorted(service.networks)
 
 
-def endpoints(
-    project: Project, service: Service, *, first_only: bool = False
-) -> dict[str, dict[str, Any]]:
+def endpoints(project: Project, service: Service) -> dict[str, dict[str, Any]]:
     """EndpointsConfig per engine network name: aliases (the service name first), addresses."""
     out: dict[str, dict[str, Any]] = {}
     keys = primary_networks(service)
-    for key in keys[:1] if first_only else keys:
+    for key in keys:
         spec = service.networks[key]
         aliases = [service.name]
         endpoint: dict[str, Any] = {}

@@ -21,7 +21,6 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 sys.path.insert(0, os.path.join(REPO, "examples"))
 
 from daemon_fixture import Daemon, running_daemon  # noqa: E402
-
 from dockyard.client import APIClient  # noqa: E402
 
 BUSYBOX_CHANGES = [

@@ -125,5 +125,5 @@ def test_failed_job_stops_up(compose):
     p = compose.name
     r = compose.run("up", "-d", check=False)
     assert r.returncode != 0
-    assert "service \"init\" didn't complete successfully: exit 3" in r.stderr
+    assert 'service "init" didn\'t complete successfully: exit 3' in r.stderr
     assert f"{p}-web-1" not in compose.names()

@@ -1,0 +1,179 @@
+"""run, exec, logs, the lifecycle commands, ls/images/top, and `up` in the foreground."""
+
+from __future__ import annotations
+
+import select
+import signal
+import time
+
+SLEEPER = """
+services:
+  app:
+    image: busybox
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+    environment:
+      FROM_SERVICE: service
+  dep:
+    image: busybox
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+"""
+
+
+def test_run_rm_with_env_and_exit_code(compose):
+    compose.write(
+        "compose.yaml",
+        SLEEPER.replace("  app:\n", "  app:\n    depends_on: [dep]\n"),
+    )
+    p = compose.name
+    r = compose.run("run", "--rm", "-e", "EXTRA=given", "app", "sh", "-c",
+                    "echo $FROM_SERVICE $EXTRA; exit 3", check=False)  # fmt: skip
+    assert r.returncode == 3, r.stderr
+    assert r.stdout == "service given\n"
+    # the dependency was started, the one-off container is gone
+    assert compose.names() == [f"{p}-dep-1"]
+    compose.run("down")
+    r = compose.run("run", "--no-deps", "app", "echo", "kept")
+    assert r.stdout == "kept\n"
+    names = compose.names()
+    assert len(names) == 1 and names[0].startswith(f"{p}-app-run-")
+    labels = compose.inspect(names[0])["Config"]["Labels"]
+    assert labels["com.docker.compose.oneoff"] == "True"
+    compose.run("down")
+    assert compose.names() == []
+
+
+def test_exec(compose):
+    compose.write("compose.yaml", SLEEPER)
+    compose.run("up", "-d")
+    r = compose.run("exec", "-T", "app", "sh", "-c", "echo $FROM_SERVICE; echo err >&2")
+    assert r.stdout == "service\n" and "err" in r.stderr
+    r = compose.run("exec", "-T", "-e", "X=1", "-w", "/tmp", "app", "sh", "-c", "echo $X $PWD")
+    assert r.stdout == "1 /tmp\n"
+    r = compose.run("exec", "-T", "app", "sh", "-c", "exit 7", check=False)
+    assert r.returncode == 7
+    r = compose.run("exec", "-T", "dep", "true")
+    compose.run("stop", "dep")
+    r = compose.run("exec", "-T", "dep", "true", check=False)
+    assert r.returncode != 0 and "not running" in r.stderr
+
+
+def test_logs_follow_tail_and_timestamps(compose):
+    compose.write(
+        "compose.yaml",
+        """
+        services:
+          ticker:
+            image: busybox
+            command: ["sh", "-c", "i=0; while true; do i=$$((i+1)); echo tick $$i; sleep 0.3; done"]
+            stop_signal: SIGKILL
+          once:
+            image: busybox
+            command: ["echo", "only once"]
+        """,
+    )
+    p = compose.name
+    compose.run("up", "-d")
+    compose.wait_for(lambda: "tick 3" in compose.run("logs", "ticker").stdout, what="ticks")
+    out = compose.run("logs", "--tail", "1", "ticker").stdout
+    assert len(out.splitlines()) == 1 and out.startswith(f"{p}-ticker-1  | tick ")
+    out = compose.run("logs", "-t", "once").stdout
+    line = out.splitlines()[0]
+    assert line.startswith(f"{p}-once-1  | 20") and line.endswith(" only once")
+    both = compose.run("logs", "--no-color").stdout
+    assert f"{p}-once-1    | only once" in both  # padded to the longest name
+    proc = compose.popen("logs", "-f", "--tail", "0", "ticker")
+    try:
+        seen: list[str] = []
+        deadline = time.monotonic() + 10
+        while len(seen) < 3 and time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stdout], [], [], 1)
+            if ready:
+                seen.append(proc.stdout.readline())
+        assert len(seen) == 3, seen
+        numbers = [int(line.split()[-1]) for line in seen]
+        assert numbers == list(range(numbers[0], numbers[0] + 3)) and numbers[0] > 3, seen
+        assert all(line.startswith(f"{p}-ticker-1  | tick") for line in seen)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_lifecycle_commands(compose):
+    compose.write("compose.yaml", SLEEPER)
+    p = compose.name
+    compose.run("up", "-d")
+
+    def state(name: str) -> str:
+        return compose.inspect(f"{p}-{name}-1")["State"]["Status"]
+
+    compose.run("stop", "app")
+    assert state("app") == "exited" and state("dep") == "running"
+    assert f"{p}-app-1" not in compose.run("ps").stdout
+    assert f"{p}-app-1" in compose.run("ps", "-a").stdout
+    compose.run("start", "app")
+    assert state("app") == "running"
+    started = compose.inspect(f"{p}-app-1")["State"]["StartedAt"]
+    r = compose.run("restart", "app")
+    assert "Restarting" in r.stderr or "Started" in r.stderr
+    assert compose.inspect(f"{p}-app-1")["State"]["StartedAt"] != started
+    compose.run("pause", "app")
+    assert state("app") == "paused"
+    compose.run("unpause", "app")
+    assert state("app") == "running"
+    top = compose.run("top", "app").stdout
+    assert f"{p}-app-1" in top and "sleep 600" in top
+    compose.run("kill", "dep")
+    assert state("dep") == "exited"
+    compose.run("rm", "-f", "dep")
+    assert compose.names() == [f"{p}-app-1"]
+    images = compose.run("images").stdout.splitlines()
+    assert images[0].split() == ["CONTAINER", "REPOSITORY", "TAG", "IMAGE", "ID", "SIZE"]
+    assert images[1].split()[:3] == [f"{p}-app-1", "busybox", "latest"]
+    ls = compose.run("ls", project=False).stdout
+    assert any(line.split()[:2] == [p, "running(1)"] for line in ls.splitlines()), ls
+    assert compose.run("ps", "-q").stdout.strip() == compose.inspect(f"{p}-app-1")["Id"]
+    assert compose.run("ps", "--services").stdout.split() == ["app", "dep"]
+
+
+def test_up_in_the_foreground_streams_logs_and_stops_on_ctrl_c(compose):
+    compose.write(
+        "compose.yaml",
+        """
+        services:
+          talker:
+            image: busybox
+            command: ["sh", "-c", "echo hello from talker; sleep 600"]
+            stop_grace_period: 1s
+          quitter:
+            image: busybox
+            command: ["sh", "-c", "echo bye; exit 4"]
+        """,
+    )
+    p = compose.name
+    proc = compose.popen("up")
+    try:
+        out: list[str] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stdout], [], [], 1)
+            if ready:
+                line = proc.stdout.readline()
+                out.append(line)
+            text = "".join(out)
+            if "hello from talker" in text and "exited with code 4" in text:
+                break
+        text = "".join(out)
+        assert f"{p}-talker-1   | hello from talker" in text, text
+        assert f"{p}-quitter-1  | bye" in text, text
+        assert f"{p}-quitter-1 exited with code 4" in text, text
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=30)
+        assert "Gracefully stopping..." in rest
+        assert proc.returncode == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert compose.inspect(f"{p}-talker-1")["State"]["Status"] == "exited"
