@@ -120,3 +120,36 @@ def test_dockyard_cli_build(d, ctx) -> None:
     assert "returned a non-zero code: 4" in bad.stderr
     stdin = d.dockyard("build", "-t", "from-stdin", "-", input='FROM busybox\nCMD ["x"]\n')
     assert stdin.returncode == 0, stdin.stderr
+
+
+def test_interrupted_client_stops_the_build(d, ctx) -> None:
+    import signal
+    import subprocess
+    import time
+
+    from daemon_fixture import DOCKER
+
+    write(ctx, {"Dockerfile": "FROM busybox\nRUN echo started && sleep 60\n"})
+    proc = subprocess.Popen(
+        [DOCKER, "build", "--no-cache", ctx],
+        env={**d.env, "DOCKER_BUILDKIT": "0"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        for line in proc.stdout:
+            if line == "started\n" or time.monotonic() > deadline:
+                break
+        assert d.docker("ps", "-q").stdout.strip() != ""
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 15
+        while d.docker("ps", "-aq").stdout.strip() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert d.docker("ps", "-aq").stdout == ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

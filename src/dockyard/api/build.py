@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from typing import Any
 
 from aiohttp import web
@@ -68,15 +69,28 @@ class BuildRoutes:
         }
         loop = asyncio.get_running_loop()
         body = BlockingBody(request, loop)
+        cancel = threading.Event()
 
         async def job(progress: Progress) -> None:
             from dockyard.build.runner import RunError
             from dockyard.build.service import error_message
 
-            try:
-                image_id = await asyncio.to_thread(
-                    self.builder.build, body, on_message=progress, **options
+            work = asyncio.ensure_future(
+                asyncio.to_thread(
+                    self.builder.build, body, on_message=progress, cancel=cancel, **options
                 )
+            )
+            try:
+                # A step may be silent for long: notice a client that went away meanwhile.
+                while not work.done():
+                    await asyncio.wait([work], timeout=0.5)
+                    transport = request.transport
+                    if transport is None or transport.is_closing():
+                        cancel.set()
+                image_id = await work
+            except asyncio.CancelledError:  # the client went away: stop the build
+                cancel.set()
+                raise
             except RunError as err:  # after its output: the errorDetail carries the code
                 progress(error_message(err))
                 return

@@ -17,6 +17,7 @@ import os
 import posixpath
 import signal as signals
 import tempfile
+import threading
 import urllib.parse
 import urllib.request
 import uuid
@@ -111,10 +112,13 @@ class Executor:
         options: BuildOptions,
         out: Callable[[str], None],
         aux: Callable[[str], None] = lambda image_id: None,
+        cancel: threading.Event | None = None,
     ) -> None:
-        """`out` gets the text of the build's output; `aux` each stage's image ID."""
+        """`out` gets the text of the build's output; `aux` each stage's image ID; setting
+        `cancel` stops the build at the next step (and kills a running RUN)."""
         self.engine = engine
         self.aux = aux
+        self.cancel = cancel
         self.images = engine.images
         self.snapshots = engine.snapshots
         self.context = context
@@ -212,6 +216,8 @@ class Executor:
         return needed
 
     def _print_step(self, instruction: Instruction) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise BuildError("context canceled")
         self.step += 1
         self.out(f"Step {self.step}/{self.total} : {instruction.original}\n")
 
@@ -443,6 +449,7 @@ class Executor:
             on_output=self.out,
             on_created=created,
             keep=not self.options.rm and not self.options.forcerm,
+            cancel=self.cancel,
         )
         if self.options.rm or self.options.forcerm:
             self.out(f"Removing intermediate container {short_id(result.container_id)}\n")

@@ -15,6 +15,7 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -68,10 +69,12 @@ def run_step(
     on_output: Callable[[str], None],
     on_created: Callable[[str], None],
     keep: bool = False,
+    cancel: threading.Event | None = None,
 ) -> RunResult:
     """Run `cmd` on `image_id`; raise RunError on a non-zero exit.
 
     The container is removed afterwards, unless `keep` (`--rm=false`) and it succeeded.
+    Setting `cancel` kills the container (the build was abandoned).
     """
     config = {
         "Image": image_id,
@@ -89,9 +92,19 @@ def run_step(
     try:
         on_created(cid)
         containers.start(cid)
-        for _stream, data in containers.logs(cid, follow=True):
-            on_output(data.decode("utf-8", "replace"))
-        code = containers.wait(cid)["StatusCode"]
+        done = threading.Event()
+        if cancel is not None:
+            threading.Thread(
+                target=_kill_on_cancel, args=(containers, cid, cancel, done), daemon=True
+            ).start()
+        try:
+            for _stream, data in containers.logs(cid, follow=True):
+                on_output(data.decode("utf-8", "replace"))
+            code = containers.wait(cid)["StatusCode"]
+        finally:
+            done.set()
+        if cancel is not None and cancel.is_set():
+            raise RunError("context canceled", code or 137)
         if code != 0:
             raise RunError(f"The command '{' '.join(cmd)}' returned a non-zero code: {code}", code)
         result = RunResult(cid, _layer_of(containers, snapshots, cid))
@@ -103,6 +116,18 @@ def run_step(
                 containers.remove(cid, force=True, volumes=True)
             except NotFound:
                 pass
+
+
+def _kill_on_cancel(
+    containers: Any, cid: str, cancel: threading.Event, done: threading.Event
+) -> None:
+    while not done.is_set():
+        if cancel.wait(0.2):
+            try:
+                containers.kill(cid)
+            except DockyardError:
+                pass  # it has exited meanwhile
+            return
 
 
 def _layer_of(containers: Any, snapshots: Any, cid: str) -> BinaryIO | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
@@ -112,8 +113,12 @@ class BuildService:
         cachefrom: list[str] | None = None,
         quiet: bool = False,
         on_message: Callable[[Message], None] = lambda m: None,
+        cancel: threading.Event | None = None,
     ) -> str:
-        """Build the image; returns its ID. Errors are raised (see `error_message`)."""
+        """Build the image; returns its ID. Errors are raised (see `error_message`).
+
+        Setting `cancel` (the client went away) stops the build at its next step.
+        """
         refs = [parse_reference(t) for t in tags or []]
         options = BuildOptions(
             dockerfile=dockerfile or "Dockerfile",
@@ -142,7 +147,12 @@ class BuildService:
                 df = parse(ctx.read_dockerfile(options.dockerfile))
                 ctx.apply_dockerignore()
                 executor = Executor(
-                    self.engine, ctx, options, out, lambda i: on_message({"aux": {"ID": i}})
+                    self.engine,
+                    ctx,
+                    options,
+                    out,
+                    lambda i: on_message({"aux": {"ID": i}}),
+                    cancel,
                 )
                 image_id = executor.build(df)
         except BaseException:

@@ -105,7 +105,7 @@ def _build(client: Any, args: argparse.Namespace) -> int:
     size = context.seek(0, 2)
     context.seek(0)
     if not args.quiet:
-        print(f"Sending build context to Docker daemon  {_human_size(size)}", flush=True)
+        print(f"Sending build context to Docker daemon  {_human_size(size)}\n", flush=True)
     labels = {k: v or "" for k, v in _kv(args.label, False).items()}
     image_id = ""
     for message in Build(client.transport).build(

@@ -78,3 +78,39 @@ def test_missing_dockerfile(engine) -> None:
     assert "Cannot locate specified Dockerfile: Dockerfile.prod" in str(result.error)
     result = build(engine, {"Dockerfile.dev": "FROM busybox\n"}, dockerfile="Dockerfile.dev")
     assert result.error is None
+
+
+def test_cancel_kills_the_running_step(engine) -> None:
+    import threading
+    import time
+
+    from buildsupport import tar_of
+
+    cancel = threading.Event()
+    messages: list[dict] = []
+    outcome: dict = {}
+
+    def on_message(m: dict) -> None:
+        messages.append(m)
+        if "Running in" in m.get("stream", ""):
+            cancel.set()
+
+    def run() -> None:
+        try:
+            engine.builder.build(
+                tar_of({"Dockerfile": "FROM busybox\nRUN sleep 30\nRUN echo never\n"}),
+                on_message=on_message,
+                cancel=cancel,
+                nocache=True,
+            )
+        except Exception as err:  # noqa: BLE001
+            outcome["error"] = err
+
+    started = time.monotonic()
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(20)
+    assert not thread.is_alive()
+    assert time.monotonic() - started < 10
+    assert "context canceled" in str(outcome.get("error"))
+    assert engine.containers.ids() == []
