@@ -85,12 +85,16 @@ _ST_TO_MS = [
 
 
 def parse_options(options: list[str]) -> tuple[int, list[int], str]:
-    """Split mount options into flags, propagation flags and the data string."""
+    """Split mount options into flags, propagation flags and the data string. "rro"
+    (recursively read-only, as Docker asks for read-only binds) is MS_RDONLY here; the caller
+    applies it to the submounts too."""
     flags = 0
     propagation: list[int] = []
     data: list[str] = []
     for opt in options:
-        if opt in MOUNT_FLAGS:
+        if opt == "rro":
+            flags |= sc.MS_RDONLY
+        elif opt in MOUNT_FLAGS:
             clear, flag = MOUNT_FLAGS[opt]
             flags = flags & ~flag if clear else flags | flag
         elif opt in PROPAGATION_FLAGS:
@@ -197,6 +201,8 @@ def mount_entry(
                 | extra
                 | (_existing_flags(dest) & ~sc.MS_RDONLY),
             )
+        if "rro" in options:
+            sc.mount_setattr_recursive(dest, sc.MOUNT_ATTR_RDONLY)
     elif kind == "cgroup":
         _mount_cgroup(dest, flags, data, cgroup_dirs, unified)
     else:

@@ -79,6 +79,9 @@ PR_SET_NO_NEW_PRIVS = 38
 
 _SYS_PIVOT_ROOT = 155  # x86_64
 _SYS_CLOSE_RANGE = 436
+_SYS_MOUNT_SETATTR = 442
+_AT_RECURSIVE = 0x8000
+MOUNT_ATTR_RDONLY = 0x1
 CLOSE_RANGE_CLOEXEC = 1 << 2
 
 
@@ -107,6 +110,29 @@ def mount(
     _check(
         rc, f"mount {source or fstype} on {target} (type {fstype}, flags {flags:#x}, data {data!r})"
     )
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
+
+
+def mount_setattr_recursive(path: str, attr_set: int) -> None:
+    """mount_setattr(2) with AT_RECURSIVE: set `attr_set` on `path` and every mount below."""
+    attr = _MountAttr(attr_set, 0, 0, 0)
+    rc = _libc.syscall(
+        _SYS_MOUNT_SETATTR,
+        ctypes.c_int(-100),
+        _b(path),
+        ctypes.c_uint(_AT_RECURSIVE),
+        ctypes.byref(attr),
+        ctypes.c_size_t(ctypes.sizeof(attr)),
+    )
+    _check(rc, f"mount_setattr({path}, AT_RECURSIVE)")
 
 
 def umount2(target: str, flags: int = 0) -> None:

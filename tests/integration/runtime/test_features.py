@@ -392,3 +392,38 @@ def test_start_container_hook_runs_inside_before_the_program(bundles, rt, tmp_pa
     assert lines[0] == "runc"  # the container's hostname: the hook ran inside
     assert json.loads(lines[1])["id"] == "starthook"
     assert lines[2] == "program"
+
+
+def test_rro_makes_submounts_read_only_too(bundles, rt, tmp_path):
+    from dockyard.runtime import syscalls as sc
+
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    sc.mount("tmpfs", str(src / "sub"), "tmpfs", 0, "size=1m")
+    try:
+
+        def edit(opt):
+            def apply(conf):
+                conf["mounts"].append(
+                    {
+                        "destination": "/data",
+                        "type": "bind",
+                        "source": str(src),
+                        "options": ["rbind", opt],
+                    }
+                )
+
+            return apply
+
+        script = "touch /data/sub/x 2>&1 && echo writable; true"
+        status, out = run_capture(
+            rt, "rro", bundles.make(["sh", "-c", script], edit=edit("rro")), tmp_path
+        )
+        assert status == 0 and "Read-only file system" in out, out
+        # plain "ro" is not recursive (as runc and Docker's ReadOnlyNonRecursive)
+        status, out = run_capture(
+            rt, "ro", bundles.make(["sh", "-c", script], edit=edit("ro")), tmp_path
+        )
+        assert status == 0 and "writable" in out, out
+    finally:
+        sc.umount2(str(src / "sub"), sc.MNT_DETACH)
