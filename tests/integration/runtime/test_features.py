@@ -427,3 +427,21 @@ def test_rro_makes_submounts_read_only_too(bundles, rt, tmp_path):
         assert status == 0 and "writable" in out, out
     finally:
         sc.umount2(str(src / "sub"), sc.MNT_DETACH)
+
+
+def test_host_namespaces(bundles, rt, tmp_path):
+    """--pid host --network host --ipc host --uts host: only the mount namespace is new."""
+
+    def edit(conf):
+        conf["linux"]["namespaces"] = [{"type": "mount"}]
+        conf.pop("hostname", None)
+
+    bundle = bundles.make(
+        ["sh", "-c", "for n in net pid uts; do readlink /proc/self/ns/$n; done; echo $$"],
+        edit=edit,
+    )
+    status, out = run_capture(rt, "hostns", bundle, tmp_path)
+    assert status == 0, out
+    lines = out.splitlines()
+    assert lines[:3] == [os.readlink(f"/proc/self/ns/{n}") for n in ("net", "pid", "uts")]
+    assert int(lines[3]) > 1

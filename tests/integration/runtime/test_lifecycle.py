@@ -198,3 +198,32 @@ def test_kill_all_reaches_every_process(bundles, rt):
         assert cg.procs() == []
     finally:
         rt.delete("killall", force=True)
+
+
+@pytest.mark.parametrize("which", ["runc", "ours"])
+def test_run_forwards_signals(which, bundles, state_root):
+    cmd = _cli(which, state_root)
+    bundle = bundles.make(
+        [
+            "sh",
+            "-c",
+            'trap "echo got-usr1" USR1; trap "exit 5" TERM; echo ready; '
+            "while true; do sleep 0.05; done",
+        ],
+        name=f"fwd-{which}",
+    )
+    p = subprocess.Popen(
+        cmd + ["run", "--bundle", bundle, f"fwd-{which}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        p.send_signal(signal.SIGUSR1)
+        assert p.stdout.readline().strip() == "got-usr1"
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(10) == 5
+    finally:
+        p.kill()
+        p.wait()
