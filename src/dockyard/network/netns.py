@@ -64,21 +64,30 @@ def loopback_up() -> None:
         fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
 
 
-def dns_socket() -> socket.socket:
-    """A UDP socket bound to the embedded DNS address, in the calling thread's namespace."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+DnsSockets = tuple[socket.socket, socket.socket]
+
+
+def dns_sockets() -> DnsSockets:
+    """UDP and TCP sockets on the embedded DNS address (127.0.0.11:53), in the calling
+    thread's namespace; the TCP one listening."""
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        s.bind(("127.0.0.11", 53))
+        udp.bind(("127.0.0.11", 53))
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        tcp.bind(("127.0.0.11", 53))
+        tcp.listen(64)
     except BaseException:
-        s.close()
+        udp.close()
+        tcp.close()
         raise
-    return s
+    return udp, tcp
 
 
-def create_netns(path: str, with_dns: bool = False) -> tuple[socket.socket, socket.socket | None]:
+def create_netns(path: str, with_dns: bool = False) -> tuple[socket.socket, DnsSockets | None]:
     """Create a network namespace pinned at `path`, with its loopback up.
 
-    Returns a NETLINK_ROUTE socket inside it (and, with `with_dns`, the embedded DNS socket),
+    Returns a NETLINK_ROUTE socket inside it (and, with `with_dns`, the embedded DNS sockets),
     made by the thread that created the namespace: joining it later with setns() costs from
     one to tens of milliseconds.
     """
@@ -86,7 +95,7 @@ def create_netns(path: str, with_dns: bool = False) -> tuple[socket.socket, sock
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444)
     os.close(fd)
 
-    def make() -> tuple[socket.socket, socket.socket | None]:
+    def make() -> tuple[socket.socket, DnsSockets | None]:
         _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
         source = f"/proc/self/task/{threading.get_native_id()}/ns/net".encode()
         _check(_libc.mount(source, path.encode(), None, MS_BIND, None), "bind mount netns")
@@ -96,7 +105,7 @@ def create_netns(path: str, with_dns: bool = False) -> tuple[socket.socket, sock
         with open("/proc/sys/net/ipv6/conf/default/disable_ipv6", "w") as f:
             f.write("1")
         nl = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
-        return nl, dns_socket() if with_dns else None
+        return nl, dns_sockets() if with_dns else None
 
     try:
         return _in_thread(make)

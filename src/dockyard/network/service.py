@@ -128,7 +128,7 @@ class NetworkService:
         # per sandbox: a netlink socket (later its IPRoute) inside its namespace, and its DNS
         # socket until it is served
         self._ns_links: dict[str, IPRoute | socket.socket] = {}
-        self._ns_dns: dict[str, socket.socket] = {}
+        self._ns_dns: dict[str, netns.DnsSockets] = {}
         self._bridge_indexes: dict[str, int] = {}
         try:
             self._worker.submit(self._start, default_bridge_name, default_bridge_subnet).result()
@@ -509,17 +509,18 @@ class NetworkService:
             path = os.path.join(self.netns_dir, container_id[:SHORT])
             if os.path.exists(path):
                 netns.remove_netns(path)  # a leftover of a crash before the record was written
-            nl_sock, dns_sock = netns.create_netns(path, with_dns=True)
+            nl_sock, dns_socks = netns.create_netns(path, with_dns=True)
             sandbox = self._new_sandbox(container_id, path, owned=True)
             try:
                 self._save_sandbox(sandbox)
             except BaseException:
                 nl_sock.close()
-                dns_sock.close()
+                for sock in dns_socks:
+                    sock.close()
                 netns.remove_netns(path)
                 raise
             self._ns_links[container_id] = nl_sock
-            self._ns_dns[container_id] = dns_sock
+            self._ns_dns[container_id] = dns_socks
             self._sandboxes[container_id] = sandbox
             return path
 
@@ -603,9 +604,8 @@ class NetworkService:
         nsr = self._ns_links.pop(container_id, None)
         if nsr is not None:
             nsr.close()  # an IPRoute closes the socket it was given
-        dns_sock = self._ns_dns.pop(container_id, None)
-        if dns_sock is not None:
-            dns_sock.close()
+        for sock in self._ns_dns.pop(container_id, ()):
+            sock.close()
 
     # ----- endpoints --------------------------------------------------------------------
 

@@ -51,6 +51,22 @@ def test_names_aliases_short_ids_and_forwarding(service, upstream):
     assert lookup(pa, UPSTREAM_NAME) == [UPSTREAM_ADDRESS]
     assert UPSTREAM_NAME in upstream.queries
     assert lookup(pa, "nosuch.dockyard.test") == []
+    # over TCP too (a client retrying a truncated answer)
+    tcp = subprocess.run(
+        [
+            "nsenter",
+            f"--net={pa}",
+            sys.executable,
+            "-c",
+            "from dnslib import DNSRecord; import sys; "
+            "r = DNSRecord.parse(DNSRecord.question('db').send('127.0.0.11', 53, tcp=True, "
+            "timeout=5)); print(r.rr[0].rdata)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert tcp.stdout.strip() == eb.ip_address, tcp.stderr
     reverse = ns_run(pa, "nslookup", eb.ip_address, "127.0.0.11").stdout
     assert f"beta.{net}" in reverse
     # records go with the endpoint

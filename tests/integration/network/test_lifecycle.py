@@ -75,7 +75,8 @@ def test_reconcile_after_simulated_crash(service_factory, tmp_path):
     stray_ns = os.path.join(first.netns_dir, "stray")
     from dockyard.network import netns
 
-    netns.create_netns(stray_ns)
+    nl_sock, _ = netns.create_netns(stray_ns)
+    nl_sock.close()
     with IPRoute() as ipr:
         bridge = first.inspect(net)["Options"].get("com.docker.network.bridge.name") or (
             "br-" + first.inspect(net)["Id"][:12]

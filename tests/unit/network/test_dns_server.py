@@ -17,6 +17,25 @@ def udp_socket() -> socket.socket:
     return s
 
 
+def dns_sockets() -> tuple[socket.socket, socket.socket]:
+    """A UDP and a listening TCP socket on the same port of 127.0.0.1."""
+    while True:
+        udp = udp_socket()
+        tcp = socket.socket()
+        try:
+            tcp.bind(("127.0.0.1", udp.getsockname()[1]))
+        except OSError:
+            udp.close()
+            tcp.close()
+            continue
+        tcp.listen()
+        return udp, tcp
+
+
+def ask_tcp(port: int, name: str) -> DNSRecord:
+    return DNSRecord.parse(DNSRecord.question(name).send("127.0.0.1", port, tcp=True, timeout=5))
+
+
 def ask(port: int, name: str, qtype: str = "A") -> DNSRecord:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(5)
@@ -40,7 +59,10 @@ def upstream():
                 reply.add_answer(RR(q.q.qname, QTYPE.A, rdata=A("192.0.2.77"), ttl=30))
             else:
                 reply.header.rcode = RCODE.NXDOMAIN
-            sock.sendto(reply.pack(), peer)
+            try:
+                sock.sendto(reply.pack(), peer)
+            except OSError:  # closed by the fixture meanwhile
+                return
 
     threading.Thread(target=serve, daemon=True).start()
     yield f"127.0.0.1:{sock.getsockname()[1]}"
@@ -61,9 +83,9 @@ def server(upstream):
         return found[shift:] + found[:shift]
 
     srv = DnsServer(lookup, lambda cid: [upstream])
-    sock = udp_socket()
-    port = sock.getsockname()[1]
-    srv.listen("c1", "", sock)
+    socks = dns_sockets()
+    port = socks[0].getsockname()[1]
+    srv.listen("c1", "", socks)
     yield srv, port
     srv.close()
 
@@ -79,6 +101,12 @@ def test_answers_known_names_round_robin(server):
     assert aaaa.header.rcode == RCODE.NOERROR and not aaaa.rr
 
 
+def test_tcp_queries(server):
+    _srv, port = server
+    assert [str(rr.rdata) for rr in ask_tcp(port, "db").rr] == ["10.0.0.9"]
+    assert [str(rr.rdata) for rr in ask_tcp(port, "outside.test").rr] == ["192.0.2.77"]
+
+
 def test_forwards_unknown_names(server):
     _srv, port = server
     assert [str(rr.rdata) for rr in ask(port, "outside.test").rr] == ["192.0.2.77"]
@@ -90,10 +118,10 @@ def test_unreachable_upstream_gives_servfail():
     dead_port = dead.getsockname()[1]
     dead.close()
     srv = DnsServer(lambda cid, name: None, lambda cid: [f"127.0.0.1:{dead_port}"])
-    sock = udp_socket()
-    srv.listen("x", "", sock)
+    socks = dns_sockets()
+    srv.listen("x", "", socks)
     try:
-        assert ask(sock.getsockname()[1], "any.test").header.rcode == RCODE.SERVFAIL
+        assert ask(socks[0].getsockname()[1], "any.test").header.rcode == RCODE.SERVFAIL
     finally:
         srv.close()
     assert forward_query(b"junk", []) is None
