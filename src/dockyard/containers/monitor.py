@@ -39,6 +39,7 @@ MNT_DETACH = 2
 READ_SIZE = 32 * 1024
 MAX_CLIENT_BACKLOG = 4 * 1024 * 1024
 DRAIN_TIMEOUT = 2.0
+MAX_ORPHANS = 64
 BACKOFF_START = 0.1
 BACKOFF_MAX = 60.0
 BACKOFF_RESET_AFTER = 10.0
@@ -464,7 +465,11 @@ class Monitor:
                 return
             s = self.sessions.get(pid)
             if s is None:
+                # a process whose pid we do not know yet (an exec that ended at once), or one
+                # the runtime left to us: keep the latest few for adopt()
                 self.orphans[pid] = status
+                if len(self.orphans) > MAX_ORPHANS:
+                    del self.orphans[next(iter(self.orphans))]
                 continue
             s.status = status
             s.exited_at = time.monotonic()

@@ -98,8 +98,7 @@ class ContainerService:
         self._locks_lock = threading.Lock()
         self._cond = threading.Condition()
         self._exits: dict[str, int] = {}  # cid -> number of exits seen (wakes `wait`)
-        self._removed: set[str] = set()
-        self._removed_codes: dict[str, int] = {}
+        self._removed: dict[str, int] = {}  # recently removed: cid -> last exit code
         self._pending_attach: dict[str, list[Stream]] = {}
         self._active: set[str] = set()  # started runs whose end was not processed yet
         self.watcher = Watcher(self._on_monitor_event, self._on_monitor_gone)
@@ -679,7 +678,7 @@ class ContainerService:
                 if not self._cond.wait(timeout if timeout is not None else 1.0) and timeout:
                     break
         if condition == "removed" and cid in self._removed:
-            code_holder["code"] = self._removed_codes.get(cid, code_holder.get("code", 0))
+            code_holder["code"] = self._removed.get(cid, code_holder.get("code", 0))
         return {"StatusCode": code_holder.get("code", 0), "Error": None}
 
     # -- remove ----------------------------------------------------------------------------
@@ -733,9 +732,16 @@ class ContainerService:
             self._event("destroy", cid)
             self.store.delete(cid)
             with self._cond:
-                self._removed.add(cid)
-                self._removed_codes[cid] = state["ExitCode"]
+                self._removed[cid] = state["ExitCode"]
+                while len(self._removed) > 1024:  # waiters woke long ago; keep it bounded
+                    del self._removed[next(iter(self._removed))]
+                self._exits.pop(cid, None)
                 self._cond.notify_all()
+            with self._locks_lock:
+                self._locks.pop(cid, None)
+                waiting = self._pending_attach.pop(cid, [])
+            for stream in waiting:
+                stream.connect(None)  # an attach waiting for a start that will never come
 
     # -- inspect and list ------------------------------------------------------------------
     def inspect(self, ref: str, size: bool = False) -> dict[str, Any]:
