@@ -24,6 +24,7 @@ from dockyard.errors import DockyardError, NotFound
 from dockyard.snapshots.layer import write_diff
 from dockyard.snapshots.mount import unmount_all
 
+HOST_NETWORK_FILES = ("/etc/resolv.conf", "/etc/hosts")
 # Docker's init layer: mount points made for the container, never part of a RUN's layer.
 INIT_PATHS = (
     "dev/pts",
@@ -86,7 +87,16 @@ def run_step(
         "Healthcheck": {"Test": ["NONE"]},
         "Labels": {},
     }
-    host_config = {"NetworkMode": network_mode, "LogConfig": {"Type": "json-file"}}
+    host_config: dict[str, Any] = {
+        "NetworkMode": network_mode,
+        "LogConfig": {"Type": "json-file"},
+    }
+    if network_mode == "host":
+        # On the host's network a step resolves names as the host does (read-only: the
+        # host's files are not the step's to change).
+        host_config["Binds"] = [
+            f"{path}:{path}:ro" for path in HOST_NETWORK_FILES if os.path.isfile(path)
+        ]
     cid = containers.create(None, config, host_config)["Id"]
     ok = False
     try:

@@ -113,3 +113,31 @@ def test_output_steps_and_final_messages(engine) -> None:
         "Successfully tagged out-test:latest\n",
     ]
     assert {"aux": {"ID": result.image_id}} in result.messages
+
+
+def _layer_names(engine, image_id: str) -> list[str]:
+    import tarfile
+
+    image = engine.images.get(image_id)
+    with engine.images.layer_tar(image.diff_ids[-1]) as f, tarfile.open(fileobj=f) as tar:
+        return sorted(m.name for m in tar)
+
+
+def test_host_network_run_resolves_like_the_host(engine) -> None:
+    df = "FROM busybox\nRUN cat /etc/resolv.conf > /r && wc -l < /proc/net/dev > /n\n"
+    result = build(engine, {"Dockerfile": df}, nocache=True)
+    assert result.error is None, result.output
+    with open("/etc/resolv.conf", "rb") as f:
+        host = f.read()
+    tree = read_tree(engine, result.image_id, ["/r", "/etc/resolv.conf"])
+    assert tree["/r"].data == host
+    assert tree["/etc/resolv.conf"] is None  # the mount point is not part of the layer
+    assert _layer_names(engine, result.image_id) == ["n", "r"]
+
+
+def test_network_none_run(engine) -> None:
+    df = "FROM busybox\nRUN wc -l < /proc/net/dev > /n\n"
+    result = build(engine, {"Dockerfile": df}, networkmode="none", nocache=True)
+    assert result.error is None, result.output
+    assert read_tree(engine, result.image_id, ["/n"])["/n"].data.strip() == b"3"  # lo only
+    assert _layer_names(engine, result.image_id) == ["n"]
