@@ -16,6 +16,7 @@ Who does what:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -27,6 +28,7 @@ from typing import Any
 from dockyard.containers import config as cconfig
 from dockyard.containers import etcfiles, files, procs, protocol, views
 from dockyard.containers import mounts as cmounts
+from dockyard.containers.archive import ContainerFS
 from dockyard.containers.jsonlog import format_time, log_options, read_log
 from dockyard.containers.launcher import Launcher
 from dockyard.containers.names import generate_name, validate_name
@@ -101,6 +103,7 @@ class ContainerService:
         self._removed: dict[str, int] = {}  # recently removed: cid -> last exit code
         self._pending_attach: dict[str, list[Stream]] = {}
         self._active: set[str] = set()  # started runs whose end was not processed yet
+        self._fs_users: dict[str, int] = {}  # cp/export users of a temporarily mounted rootfs
         self.watcher = Watcher(self._on_monitor_event, self._on_monitor_gone)
         from dockyard.containers.execs import ExecManager
         from dockyard.containers.health import HealthMonitor
@@ -1093,7 +1096,9 @@ class ContainerService:
         cid = self.resolve(ref)
         if self.state(cid)["Status"] not in ("running", "paused"):
             raise Conflict(f"Container {cid} is not running")
-        return procs.top(self.cgroups_path(cid), ps_args)
+        result = procs.top(self.cgroups_path(cid), ps_args)
+        self._event("top", cid)
+        return result
 
     def stats(
         self, ref: str, stream: bool = True, one_shot: bool = False, interval: float = 1.0
@@ -1134,33 +1139,34 @@ class ContainerService:
         return gen()
 
     # -- files: cp, export, diff -----------------------------------------------------------
-    def _fs(self, cid: str):
-        """A context manager giving the container's ContainerFS, mounting a stopped
-        container's root file system for the duration."""
-        import contextlib
-
-        from dockyard.containers.archive import ContainerFS
+    def _fs(self, cid: str) -> contextlib.AbstractContextManager[ContainerFS]:
+        """A context manager giving the container's ContainerFS. A stopped container's root
+        file system is mounted for the duration (shared by concurrent users, counted)."""
         from dockyard.snapshots.mount import mount_all, unmount_all
 
         svc = self
 
         @contextlib.contextmanager
-        def cm():
+        def cm() -> Iterator[ContainerFS]:
             cfg = svc.store.config(cid)
             rootfs = os.path.join(svc.store.dir(cid), "bundle", "rootfs")
             with svc._lock(cid):
-                mounted = False
-                if not os.path.ismount(rootfs):
+                if svc._fs_users.get(cid, 0) == 0 and not os.path.ismount(rootfs):
                     os.makedirs(rootfs, exist_ok=True)
                     mount_all(svc.snapshotter.mounts(cid), rootfs)
-                    mounted = True
+                    svc._fs_users[cid] = 1
+                elif cid in svc._fs_users:
+                    svc._fs_users[cid] += 1
             try:
                 yield ContainerFS(rootfs, cfg["MountSpecs"])
             finally:
-                if mounted:
-                    with svc._lock(cid):
-                        if svc.store.read_state(cid)["Status"] not in RUNNING:
-                            unmount_all(rootfs)
+                with svc._lock(cid):
+                    if cid in svc._fs_users:
+                        svc._fs_users[cid] -= 1
+                        if svc._fs_users[cid] == 0:
+                            del svc._fs_users[cid]
+                            if svc.store.read_state(cid)["Status"] not in RUNNING:
+                                unmount_all(rootfs)
 
         return cm()
 
@@ -1190,6 +1196,7 @@ class ContainerService:
             finally:
                 cm.__exit__(None, None, None)
 
+        self._event("archive-path", cid)
         return info, gen()
 
     def archive_put(
