@@ -63,7 +63,121 @@ def parse_signal(text: str) -> int:
         raise CliError(f'unknown signal "{text}"') from None
 
 
-def _parser() -> argparse.ArgumentParser:
+def _args_common_create(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--bundle", "-b", default=".")
+    c.add_argument("--console-socket", default=None)
+    c.add_argument("--pid-file", default=None)
+    c.add_argument("--preserve-fds", type=int, default=0)
+    c.add_argument("--no-pivot", action="store_true")
+    c.add_argument("--no-new-keyring", action="store_true")
+    c.add_argument("id")
+
+
+def _args_run(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--detach", "-d", action="store_true")
+    c.add_argument("--keep", action="store_true")
+    c.add_argument("--no-subreaper", action="store_true")
+    _args_common_create(c)
+
+
+def _args_id(c: argparse.ArgumentParser) -> None:
+    c.add_argument("id")
+
+
+def _args_kill(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--all", "-a", action="store_true")
+    c.add_argument("id")
+    c.add_argument("signal", nargs="?", default="SIGTERM")
+
+
+def _args_delete(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--force", "-f", action="store_true")
+    c.add_argument("id")
+
+
+def _args_list(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--format", "-f", default="table", choices=["table", "json"])
+    c.add_argument("--quiet", "-q", action="store_true")
+
+
+def _args_exec(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--process", "-p", default=None)
+    c.add_argument("--tty", "-t", action="store_true")
+    c.add_argument("--env", "-e", action="append", default=[])
+    c.add_argument("--cwd", default=None)
+    c.add_argument("--user", "-u", default=None)
+    c.add_argument("--additional-gids", "-g", action="append", type=int, default=[])
+    c.add_argument("--cap", "-c", action="append", default=[])
+    c.add_argument("--no-new-privs", action="store_true")
+    c.add_argument("--detach", "-d", action="store_true")
+    c.add_argument("--pid-file", default=None)
+    c.add_argument("--console-socket", default=None)
+    c.add_argument("--preserve-fds", type=int, default=0)
+    c.add_argument("id")
+    c.add_argument("args", nargs=argparse.REMAINDER)
+
+
+def _args_update(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--resources", "-r", default=None, help="linux.resources JSON file, - for stdin")
+    for flag in (
+        "--memory",
+        "--memory-swap",
+        "--pids-limit",
+        "--cpu-quota",
+        "--cpu-period",
+        "--cpu-share",
+    ):
+        c.add_argument(flag, type=int, default=None)
+    c.add_argument("--cpuset-cpus", default=None)
+    c.add_argument("--cpuset-mems", default=None)
+    c.add_argument("id")
+
+
+def _args_events(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--stats", action="store_true")
+    c.add_argument("id")
+
+
+def _args_spec(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--bundle", "-b", default=".")
+
+
+# name -> (help, aliases, arguments)
+_COMMANDS: dict[str, tuple[str, list[str], Any]] = {
+    "create": ("create a container", [], _args_common_create),
+    "run": ("create and run a container", [], _args_run),
+    "start": ("start a created container", [], _args_id),
+    "state": ("print the state of a container", [], _args_id),
+    "kill": ("send a signal to a container's init", [], _args_kill),
+    "delete": ("delete a container", [], _args_delete),
+    "list": ("list containers", ["ps"], _args_list),
+    "exec": ("run a process in a running container", [], _args_exec),
+    "pause": ("freeze a container's processes", [], _args_id),
+    "resume": ("thaw a paused container", [], _args_id),
+    "update": ("change a container's resource limits", [], _args_update),
+    "events": ("print a container's resource usage", [], _args_events),
+    "spec": ("write a default config.json", [], _args_spec),
+}
+_GLOBAL_WITH_VALUE = ("--root", "--log", "--log-format")
+
+
+def _command_in(argv: list[str]) -> str | None:
+    """The command word of argv (after the global options), to build only its parser."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _GLOBAL_WITH_VALUE:
+            i += 2
+        elif arg.startswith("-"):
+            i += 1
+        else:
+            return arg
+    return None
+
+
+def _parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """runc's grammar. Only the parser of the command in `argv` is built (building all of
+    them costs more than the command itself); all of them for help and unknown commands."""
     p = argparse.ArgumentParser(
         prog="dockyard-runtime", description="An OCI runtime with runc's command line"
     )
@@ -74,72 +188,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--systemd-cgroup", action="store_true")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-
-    def common_create(c: argparse.ArgumentParser) -> None:
-        c.add_argument("--bundle", "-b", default=".")
-        c.add_argument("--console-socket", default=None)
-        c.add_argument("--pid-file", default=None)
-        c.add_argument("--preserve-fds", type=int, default=0)
-        c.add_argument("--no-pivot", action="store_true")
-        c.add_argument("--no-new-keyring", action="store_true")
-        c.add_argument("id")
-
-    common_create(sub.add_parser("create", help="create a container"))
-    run = sub.add_parser("run", help="create and run a container")
-    run.add_argument("--detach", "-d", action="store_true")
-    run.add_argument("--keep", action="store_true")
-    run.add_argument("--no-subreaper", action="store_true")
-    common_create(run)
-    for name in ("start", "state", "pause", "resume"):
-        sub.add_parser(name).add_argument("id")
-    kill = sub.add_parser("kill", help="send a signal to a container's init")
-    kill.add_argument("--all", "-a", action="store_true")
-    kill.add_argument("id")
-    kill.add_argument("signal", nargs="?", default="SIGTERM")
-    delete = sub.add_parser("delete", help="delete a container")
-    delete.add_argument("--force", "-f", action="store_true")
-    delete.add_argument("id")
-    ls = sub.add_parser("list", aliases=["ps"], help="list containers")
-    ls.add_argument("--format", "-f", default="table", choices=["table", "json"])
-    ls.add_argument("--quiet", "-q", action="store_true")
-    ex = sub.add_parser("exec", help="run a process in a running container")
-    ex.add_argument("--process", "-p", default=None)
-    ex.add_argument("--tty", "-t", action="store_true")
-    ex.add_argument("--env", "-e", action="append", default=[])
-    ex.add_argument("--cwd", default=None)
-    ex.add_argument("--user", "-u", default=None)
-    ex.add_argument("--additional-gids", "-g", action="append", type=int, default=[])
-    ex.add_argument("--cap", "-c", action="append", default=[])
-    ex.add_argument("--no-new-privs", action="store_true")
-    ex.add_argument("--detach", "-d", action="store_true")
-    ex.add_argument("--pid-file", default=None)
-    ex.add_argument("--console-socket", default=None)
-    ex.add_argument("--preserve-fds", type=int, default=0)
-    ex.add_argument("id")
-    ex.add_argument("args", nargs=argparse.REMAINDER)
-    upd = sub.add_parser("update", help="change a container's resource limits")
-    upd.add_argument(
-        "--resources", "-r", default=None, help="linux.resources JSON file, - for stdin"
-    )
-    upd.add_argument("--memory", type=int, default=None)
-    upd.add_argument("--memory-swap", type=int, default=None)
-    upd.add_argument("--pids-limit", type=int, default=None)
-    upd.add_argument("--cpu-quota", type=int, default=None)
-    upd.add_argument("--cpu-period", type=int, default=None)
-    upd.add_argument("--cpu-share", type=int, default=None)
-    upd.add_argument("--cpuset-cpus", default=None)
-    upd.add_argument("--cpuset-mems", default=None)
-    upd.add_argument("id")
-    events = sub.add_parser("events", help="print a container's resource usage")
-    events.add_argument("--stats", action="store_true")
-    events.add_argument("id")
-    spec = sub.add_parser("spec", help="write a default config.json")
-    spec.add_argument("--bundle", "-b", default=".")
+    word = _command_in(argv if argv is not None else sys.argv[1:])
+    known = {a: n for n, (_, aliases, _) in _COMMANDS.items() for a in [n, *aliases]}
+    for name, (help_, aliases, build) in _COMMANDS.items():
+        if word in known and known[word] != name:
+            continue
+        build(sub.add_parser(name, help=help_, aliases=aliases))
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser(argv).parse_args(argv)
     log = _Log(args.log, args.log_format)
     rt = Runtime(args.root)
     try:
