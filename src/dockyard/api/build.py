@@ -4,6 +4,8 @@ Docker's JSON stream of `stream`, `aux` and `errorDetail` messages as the answer
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import threading
 from typing import Any
@@ -30,6 +32,22 @@ def _json_query(request: web.Request, name: str, kind: type, what: str) -> Any:
     if not isinstance(value, kind):
         raise InvalidParameter(f"invalid {what} JSON: {raw}")
     return value
+
+
+def _registry_config(request: web.Request) -> dict[str, dict]:
+    """X-Registry-Config: base64 JSON of auth configs by registry (what the CLI knows)."""
+    raw = (request.headers.get("X-Registry-Config") or "").strip()
+    if not raw:
+        return {}
+    padded = raw + "=" * (-len(raw) % 4)
+    for decode in (base64.urlsafe_b64decode, base64.b64decode):
+        try:
+            doc = json.loads(decode(padded))
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            continue
+        if isinstance(doc, dict):
+            return {k: v for k, v in doc.items() if isinstance(v, dict)}
+    return {}
 
 
 class BuildRoutes:
@@ -65,6 +83,7 @@ class BuildRoutes:
             "networkmode": q.get("networkmode") or "default",
             "platform": q.get("platform") or None,
             "cachefrom": [str(c) for c in cachefrom],
+            "registry_auth": _registry_config(request),
             "quiet": query_bool(request, "q"),
         }
         loop = asyncio.get_running_loop()

@@ -201,11 +201,15 @@ class ContainerRoutes:
         await asyncio.to_thread(self.c.resolve, ref)  # 404 before the 200
         if condition not in ("not-running", "next-exit", "removed"):
             raise InvalidParameter(f'invalid condition: "{condition}"')
+        # Let the service take note of the container's state before we answer the headers:
+        # `docker run` starts the container as soon as it has them.
+        waiting = asyncio.ensure_future(asyncio.to_thread(self.c.wait, ref, condition))
+        await asyncio.sleep(0.02)
         resp = web.StreamResponse(headers={"Content-Type": "application/json"})
         resp.enable_chunked_encoding()
         await resp.prepare(request)
         try:
-            result = await asyncio.to_thread(self.c.wait, ref, condition)
+            result = await waiting
         except NotFound:
             result = {"StatusCode": 0, "Error": None}
         except Exception as exc:  # noqa: BLE001 - the 200 went out: report in the body

@@ -203,20 +203,21 @@ _DECIMAL = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
 _BINARY = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"]
 
 
-def _units(size: float, base: float, units: list[str]) -> str:
+def _units(size: float, base: float, units: list[str], precision: int = 4) -> str:
     i = 0
     while size >= base and i < len(units) - 1:
         size /= base
         i += 1
-    text = f"{size:.4g}"
+    text = f"{size:.{precision}g}"
     if "e" in text:
         text = f"{size:.0f}"
     return f"{text}{units[i]}"
 
 
-def human_size(size: float) -> str:
-    """docker's units.HumanSize: decimal units with 4 significant digits ("1.23MB")."""
-    return _units(float(size), 1000.0, _DECIMAL)
+def human_size(size: float, precision: int = 4) -> str:
+    """docker's units.HumanSizeWithPrecision: decimal units ("1.235MB"); docker's image,
+    history and container size columns use 3 significant digits ("1.23MB")."""
+    return _units(float(size), 1000.0, _DECIMAL, precision)
 
 
 def bytes_size(size: float) -> str:

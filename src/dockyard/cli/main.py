@@ -19,18 +19,56 @@ from collections.abc import Callable
 
 from dockyard.client import APIClient, APIError, ClientError, DaemonUnreachable, StreamError
 
-# Modules that register commands, in help order (each has `register(cli: CLI)`).
-COMMAND_MODULES = [
-    "dockyard.cli.system",
-    "dockyard.cli.volume",
-]
-OPTIONAL_MODULES = [
-    "dockyard.cli.image",
-    "dockyard.cli.container",
-    "dockyard.cli.network",
-    "dockyard.cli.build",
-    "dockyard.cli.compose",
-]
+# Modules that register commands, in help order (each has `register(cli: CLI)`), with the
+# command words each one adds: a command line imports only the modules of its command (the
+# compose commands pull in YAML and JSON-schema, which `dockyard ps` must not pay for).
+COMMAND_MODULES: dict[str, set[str]] = {
+    "dockyard.cli.system": {"version", "info", "events", "system"},
+    "dockyard.cli.volume": {"volume"},
+    "dockyard.cli.image": {
+        "images",
+        "pull",
+        "push",
+        "tag",
+        "rmi",
+        "save",
+        "load",
+        "import",
+        "history",
+        "login",
+        "logout",
+        "image",
+    },
+    "dockyard.cli.container": {
+        "run",
+        "create",
+        "ps",
+        "start",
+        "stop",
+        "restart",
+        "kill",
+        "rm",
+        "logs",
+        "inspect",
+        "exec",
+        "attach",
+        "top",
+        "stats",
+        "cp",
+        "rename",
+        "pause",
+        "unpause",
+        "wait",
+        "port",
+        "export",
+        "diff",
+        "update",
+        "container",
+    },
+    "dockyard.cli.network": {"network"},
+    "dockyard.cli.build": {"build", "image", "builder"},
+    "dockyard.cli.compose": {"compose"},
+}
 
 
 class UsageError(Exception):
@@ -105,11 +143,11 @@ def _group_help(p: argparse.ArgumentParser) -> int:
     return 0
 
 
-def build_cli() -> CLI:
+def build_cli(command: str | None = None) -> CLI:
+    """The parser with the modules `command` needs (all of them when None or unknown)."""
     cli = CLI()
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(cli)
-    for name in OPTIONAL_MODULES:
+    wanted = [m for m, words in COMMAND_MODULES.items() if command in words]
+    for name in wanted or list(COMMAND_MODULES):
         try:
             mod = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -118,6 +156,20 @@ def build_cli() -> CLI:
             continue
         mod.register(cli)
     return cli
+
+
+def _command_word(argv: list[str]) -> str | None:
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in _GLOBAL_WITH_VALUE:
+            i += 2
+            continue
+        if a.startswith("-"):
+            i += 1
+            continue
+        return a
+    return None
 
 
 _GLOBAL_WITH_VALUE = {"-H", "--host", "-l", "--log-level", "--config", "-c", "--context"}
@@ -153,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         from dockyard.distribution.server import main as registry_main
 
         return registry_main(rest) or 0
-    cli = build_cli()
+    cli = build_cli(_command_word(argv))
     args = cli.parser.parse_args(argv)
     if args.version:
         from dockyard import __version__

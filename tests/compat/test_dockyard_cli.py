@@ -1,0 +1,180 @@
+"""Acceptance 3 of issue 4: the same scenarios through `dockyard`, with docker's columns."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import select
+import sys
+import time
+
+import pytest
+
+from daemon_fixture import running_daemon
+
+
+@pytest.fixture(scope="module")
+def d(busybox_rootfs):
+    with running_daemon() as daemon:
+        daemon.import_busybox(busybox_rootfs)
+        yield daemon
+
+
+def ok(r):
+    assert r.returncode == 0, (r.args, r.stdout, r.stderr)
+    return r
+
+
+def same(d, *args: str) -> str:
+    """dockyard and docker print the same thing (ages may tick between the two runs)."""
+    ours, theirs = d.dockyard(*args), d.docker(*args)
+    norm = lambda s: re.sub(
+        r"(\d+|Less than a|About a(n)?) (seconds?|minutes?|second)",  # noqa: E731
+        "N units",
+        s,
+    )
+    assert ours.returncode == theirs.returncode, (args, ours.stderr, theirs.stderr)
+    assert norm(ours.stdout) == norm(theirs.stdout), args
+    return ours.stdout
+
+
+def test_run_and_exit_codes(d):
+    assert ok(d.dockyard("run", "--rm", "busybox", "echo", "hello")).stdout == "hello\n"
+    assert d.dockyard("run", "--rm", "busybox", "sh", "-c", "exit 3").returncode == 3
+    r = d.dockyard("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2")
+    assert (r.stdout, r.stderr) == ("out\n", "err\n")
+    assert d.dockyard("ps", "-aq").stdout == ""
+
+
+def test_detached_scenario_matches_docker(d):
+    cid = ok(
+        d.dockyard("run", "-d", "--name", "dweb", "-l", "a=b", "busybox", "sleep", "1000")
+    ).stdout.strip()
+    try:
+        assert len(cid) == 64
+        for args in (
+            ["ps"],
+            ["ps", "-a"],
+            ["ps", "-q"],
+            ["ps", "--no-trunc"],
+            ["ps", "--format", '{{.ID}} {{.Names}} {{.Label "a"}}'],
+            ["ps", "--format", "table {{.Names}}\t{{.Image}}"],
+            ["ps", "--format", "{{json .Names}}"],
+            ["inspect", "-f", "{{.State.Status}} {{.Config.Image}}", "dweb"],
+            ["images"],
+            ["images", "-q"],
+            ["port", "dweb"],
+            ["volume", "ls"],
+            ["network", "ls"],
+        ):
+            same(d, *args)
+        assert ok(d.dockyard("exec", "dweb", "ps")).stdout.splitlines()[1].split()[:3] == [
+            "1",
+            "root",
+            "sleep",
+        ]
+        assert d.dockyard("exec", "dweb", "sh", "-c", "exit 4").returncode == 4
+        top = ok(d.dockyard("top", "dweb")).stdout.splitlines()
+        assert top[0].split()[:3] == ["UID", "PID", "PPID"] and "sleep 1000" in top[1]
+        stats = ok(d.dockyard("stats", "--no-stream", "dweb")).stdout.splitlines()
+        assert stats[0] == (
+            "CONTAINER ID   NAME      CPU %     MEM USAGE / LIMIT   MEM %     "
+            "NET I/O   BLOCK I/O   PIDS"
+        ) or stats[0].startswith("CONTAINER ID")
+        (c,) = json.loads(ok(d.dockyard("inspect", "dweb")).stdout)
+        assert c["Id"] == cid and c["State"]["Running"] is True
+        t = time.monotonic()
+        assert ok(d.dockyard("stop", "-t", "1", "dweb")).stdout == "dweb\n"
+        assert time.monotonic() - t < 6
+        same(d, "ps", "-a")
+        assert ok(d.dockyard("start", "dweb")).stdout == "dweb\n"
+    finally:
+        d.dockyard("rm", "-f", "dweb")
+    assert "dweb" not in d.docker("ps", "-a").stdout
+
+
+def test_logs_wait_cp_volumes(d, tmp_path):
+    ok(
+        d.dockyard(
+            "run",
+            "-d",
+            "--name",
+            "dlog",
+            "-v",
+            "dvol:/data",
+            "busybox",
+            "sh",
+            "-c",
+            "echo one; echo two >&2; echo saved > /data/f; exit 6",
+        )
+    )
+    try:
+        assert ok(d.dockyard("wait", "dlog")).stdout == "6\n"
+        r = ok(d.dockyard("logs", "dlog"))
+        assert (r.stdout, r.stderr) == ("one\n", "two\n")
+        assert ok(d.dockyard("logs", "--tail", "1", "dlog")).stdout == ""
+        ok(d.dockyard("cp", "dlog:/data/f", str(tmp_path / "f")))
+        assert (tmp_path / "f").read_text() == "saved\n"
+        (tmp_path / "up.txt").write_text("uploaded\n")
+        ok(d.dockyard("cp", str(tmp_path / "up.txt"), "dlog:/tmp/"))
+        ok(d.dockyard("cp", "dlog:/tmp/up.txt", str(tmp_path / "back.txt")))
+        assert (tmp_path / "back.txt").read_text() == "uploaded\n"
+    finally:
+        d.dockyard("rm", "-f", "dlog")
+    r = ok(d.dockyard("run", "--rm", "-v", "dvol:/data", "busybox", "cat", "/data/f"))
+    assert r.stdout == "saved\n"
+    assert ok(d.dockyard("volume", "rm", "dvol")).stdout == "dvol\n"
+
+
+def test_errors_like_docker(d):
+    for args in (
+        ["stop", "web9"],
+        ["rm", "web9"],
+        ["logs", "web9"],
+        ["inspect", "web9"],
+        ["volume", "inspect", "web9"],
+        ["rmi", "nosuchimage"],
+    ):
+        ours, theirs = d.dockyard(*args), d.docker(*args)
+        assert ours.returncode == theirs.returncode == 1, args
+        assert ours.stderr == theirs.stderr, args
+
+
+def test_run_it_pty(d):
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(
+            sys.executable,
+            [sys.executable, "-m", "dockyard.cli.main", "run", "-it", "--rm", "busybox", "sh"],
+            d.env,
+        )
+    out = b""
+
+    def read_until(token: bytes, timeout: float = 20) -> bytes:
+        nonlocal out
+        deadline = time.monotonic() + timeout
+        while token not in out and time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.2)
+            if r:
+                try:
+                    out += os.read(fd, 4096)
+                except OSError:
+                    break
+        return out
+
+    try:
+        read_until(b"# ")
+        os.write(fd, b"echo $((6*7))\n")
+        assert b"42" in read_until(b"42")
+        os.write(fd, b"exit 5\n")
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 5
+    finally:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
