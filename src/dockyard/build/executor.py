@@ -70,6 +70,7 @@ class BuildOptions:
     networkmode: str = "default"
     platform: str | None = None
     cachefrom: list[str] = field(default_factory=list)
+    registry_auth: dict[str, dict] = field(default_factory=dict)  # X-Registry-Config
 
 
 @dataclass
@@ -99,7 +100,7 @@ class Engine:
     snapshots: Any
     containers: Any
     cache: BuildCache
-    pull: Callable[[str, str | None], Image] | None = None
+    pull: Callable[[str, str | None, dict[str, dict]], Image] | None = None
 
 
 class Executor:
@@ -266,7 +267,7 @@ class Executor:
         if not self.options.pull and self.images.exists(name):
             image = self.images.get(name)
         elif self.engine.pull is not None:
-            image = self.engine.pull(name, platform)
+            image = self.engine.pull(name, platform, self.options.registry_auth)
         elif self.images.exists(name):
             image = self.images.get(name)
         if image is None:

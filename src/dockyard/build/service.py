@@ -10,6 +10,7 @@ messages it hands to `on_message`, in Docker's JSON stream shapes:
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import shutil
 import threading
@@ -26,7 +27,8 @@ from dockyard.images.reference import parse_reference
 from dockyard.images.service import Image, short_id
 
 Message = dict[str, Any]
-PullFn = Callable[[str, str | None], Image]
+# pull(name, platform, auth configs by registry as X-Registry-Config has them) -> Image
+PullFn = Callable[[str, str | None, dict[str, dict]], Image]
 
 
 def error_message(err: BaseException) -> Message:
@@ -38,14 +40,39 @@ def error_message(err: BaseException) -> Message:
     return {"errorDetail": detail, "error": message}
 
 
+def auth_for(name: str, auth_configs: dict[str, dict]) -> dict | None:
+    """The credentials X-Registry-Config holds for the registry of image `name`."""
+    from dockyard.distribution.client import normalize_registry
+
+    registry = normalize_registry(parse_reference(name).registry)
+    for server, config in auth_configs.items():
+        if not isinstance(config, dict) or normalize_registry(server) != registry:
+            continue
+        creds = {k.lower(): v for k, v in config.items() if isinstance(v, str) and v}
+        if creds.get("auth") and not creds.get("username"):
+            user, _, password = base64.b64decode(creds["auth"]).decode().partition(":")
+            creds["username"], creds["password"] = user, password
+        picked = {
+            k: creds[k] for k in ("username", "password", "identitytoken", "registrytoken")
+            if k in creds
+        }  # fmt: skip
+        return picked or None
+    return None
+
+
 def _puller(content: Any, images: Any, registry_config: Any) -> PullFn:
-    def pull(name: str, platform: str | None) -> Image:
+    def pull(name: str, platform: str | None, auth_configs: dict[str, dict]) -> Image:
         from dockyard.distribution.pull import pull as fetch_and_register
 
         # The build runs in a worker thread without an event loop of its own.
         return asyncio.run(
             fetch_and_register(
-                name, content, images, registry_config=registry_config, platform=platform
+                name,
+                content,
+                images,
+                registry_config=registry_config,
+                auth=auth_for(name, auth_configs),
+                platform=platform,
             )
         )
 
@@ -111,6 +138,7 @@ class BuildService:
         networkmode: str = "default",
         platform: str | None = None,
         cachefrom: list[str] | None = None,
+        registry_auth: dict[str, dict] | None = None,
         quiet: bool = False,
         on_message: Callable[[Message], None] = lambda m: None,
         cancel: threading.Event | None = None,
@@ -133,6 +161,7 @@ class BuildService:
             networkmode=networkmode or "default",
             platform=platform or None,
             cachefrom=list(cachefrom or []),
+            registry_auth=dict(registry_auth or {}),
         )
         held: list[Message] = []
 
