@@ -39,6 +39,11 @@ def daemon(busybox_rootfs):
             d.import_busybox(busybox_rootfs)
             yield d
         finally:
+            # containers first: their processes live in their own mount namespaces, where
+            # the fixture's search for processes under its roots does not see them
+            ids = d.docker("ps", "-aq").stdout.split()
+            if ids:
+                d.docker("rm", "-f", *ids)
             d.stop()
             remove_network_state(os.path.join(d.data_root, "network"), d.exec_root)
 
