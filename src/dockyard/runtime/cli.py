@@ -198,6 +198,20 @@ def _parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line. Run as the program (argv None), it leaves with os._exit once its
+    output is flushed: the interpreter's teardown would cost as much as running a container."""
+    code = _main(argv)
+    if argv is None:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except OSError:
+            code = code or 1
+        os._exit(code)
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser(argv).parse_args(argv)
     log = _Log(args.log, args.log_format)
     rt = Runtime(args.root)
