@@ -12,28 +12,20 @@ RUN, `Removing intermediate container ...`, ` ---> <id>`.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import posixpath
 import signal as signals
 import tempfile
 import threading
-import urllib.parse
-import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
-from typing import Any, BinaryIO
+from typing import Any
 
 from dockyard.build import copier
 from dockyard.build.buildargs import BuildArgs
-from dockyard.build.cache import BuildCache, history_match, step_key
+from dockyard.build.commit import Committer
 from dockyard.build.contextdir import BuildContext
 from dockyard.build.imageconfig import (
-    DEFAULT_SHELL,
-    compact,
     container_config,
     ensure_path,
     go_strings,
@@ -44,63 +36,10 @@ from dockyard.build.imageconfig import (
 )
 from dockyard.build.parser import Dockerfile, DockerfileParseError, Instruction, Stage, parse
 from dockyard.build.runner import run_step
-from dockyard.errors import InvalidParameter, NotFound
+from dockyard.build.state import BuildError, BuildOptions, Engine, StageState
+from dockyard.errors import NotFound
 from dockyard.images import manifest as mf
-from dockyard.images.service import Image, LayerDescriptor, short_id
-from dockyard.images.timefmt import now_rfc3339
-from dockyard.snapshots.layer import write_diff
-from dockyard.snapshots.mount import mount_all, unmount_all
-
-
-class BuildError(InvalidParameter):
-    """A build that cannot go on (Docker's words in the message)."""
-
-
-@dataclass
-class BuildOptions:
-    dockerfile: str = "Dockerfile"
-    tags: list[str] = field(default_factory=list)
-    buildargs: dict[str, str | None] = field(default_factory=dict)
-    target: str | None = None
-    nocache: bool = False
-    pull: bool = False
-    rm: bool = True
-    forcerm: bool = False
-    labels: dict[str, str] = field(default_factory=dict)
-    networkmode: str = "default"
-    platform: str | None = None
-    cachefrom: list[str] = field(default_factory=list)
-    registry_auth: dict[str, dict] = field(default_factory=dict)  # X-Registry-Config
-
-
-@dataclass
-class StageState:
-    """What a stage has built so far."""
-
-    stage: Stage
-    args: BuildArgs
-    image_id: str = ""  # "" before the first step of a stage FROM scratch
-    doc: dict[str, Any] = field(default_factory=dict)  # the image config document
-    run: dict[str, Any] = field(default_factory=dict)  # its "config" (container.Config)
-    cmd_set: bool = False
-
-    @property
-    def shell(self) -> list[str]:
-        return list(self.run.get("Shell") or DEFAULT_SHELL)
-
-    def env(self) -> dict[str, str]:
-        return self.args.substitution_env(self.run.get("Env") or [])
-
-
-@dataclass
-class Engine:
-    """The services a build uses."""
-
-    images: Any
-    snapshots: Any
-    containers: Any
-    cache: BuildCache
-    pull: Callable[[str, str | None, dict[str, dict]], Image] | None = None
+from dockyard.images.service import Image, short_id
 
 
 class Executor:
@@ -129,8 +68,9 @@ class Executor:
         self._stages_by_index: dict[int, Stage] = {}
         self.step = 0
         self.total = 0
-        self.cache_from = [self.images.get(ref) for ref in options.cachefrom if
-                           self.images.exists(ref)]  # fmt: skip
+        cache_from = [self.images.get(ref) for ref in options.cachefrom if
+                      self.images.exists(ref)]  # fmt: skip
+        self.commit = Committer(engine, options, out, cache_from)
 
     # --- the whole build --------------------------------------------------------------
 
@@ -302,7 +242,7 @@ class Executor:
         for key, value in ins.pairs():
             state.run["Env"] = update_env(state.run.get("Env"), key, value)
             parts.append(f"{key}={value}")
-        self.commit_meta(state, "ENV " + " ".join(parts))
+        self.commit.commit_meta(state, "ENV " + " ".join(parts))
 
     def _label(self, state: StageState, ins: Instruction, expand: bool = True) -> None:
         if expand:
@@ -313,11 +253,11 @@ class Executor:
             labels[key] = value
             comment += f" {key}={value}"
         state.run["Labels"] = labels
-        self.commit_meta(state, comment)
+        self.commit.commit_meta(state, comment)
 
     def _maintainer(self, state: StageState, ins: Instruction) -> None:
         state.doc["author"] = ins.args[0]
-        self.commit_meta(state, "MAINTAINER " + ins.args[0])
+        self.commit.commit_meta(state, "MAINTAINER " + ins.args[0])
 
     def _expose(self, state: StageState, ins: Instruction) -> None:
         ins = ins.expand(state.env())
@@ -325,12 +265,12 @@ class Executor:
         for port in parse_ports(ins.args):
             ports[port] = {}
         state.run["ExposedPorts"] = ports
-        self.commit_meta(state, "EXPOSE " + " ".join(ins.args))
+        self.commit.commit_meta(state, "EXPOSE " + " ".join(ins.args))
 
     def _user(self, state: StageState, ins: Instruction) -> None:
         ins = ins.expand(state.env())
         state.run["User"] = ins.args[0]
-        self.commit_meta(state, f"USER {ins.args[0]}")
+        self.commit.commit_meta(state, f"USER {ins.args[0]}")
 
     def _volume(self, state: StageState, ins: Instruction) -> None:
         ins = ins.expand(state.env())
@@ -341,7 +281,7 @@ class Executor:
                 raise BuildError("VOLUME specified can not be an empty string")
             volumes[v] = {}
         state.run["Volumes"] = volumes
-        self.commit_meta(state, f"VOLUME {go_values(ins.args)}")
+        self.commit.commit_meta(state, f"VOLUME {go_values(ins.args)}")
 
     def _stopsignal(self, state: StageState, ins: Instruction) -> None:
         ins = ins.expand(state.env())
@@ -349,7 +289,7 @@ class Executor:
         if not _valid_signal(sig):
             raise BuildError(f"Invalid signal: {sig}")
         state.run["StopSignal"] = sig
-        self.commit_meta(state, f"STOPSIGNAL {sig}")
+        self.commit.commit_meta(state, f"STOPSIGNAL {sig}")
 
     def _arg(self, state: StageState, ins: Instruction) -> None:
         ins = ins.expand(state.env())
@@ -357,7 +297,7 @@ class Executor:
         for name, default in ins.arg_pairs():
             state.args.declare(name, default)
             parts.append(name if default is None else f"{name}={default}")
-        self.commit_meta(state, "ARG " + " ".join(parts))
+        self.commit.commit_meta(state, "ARG " + " ".join(parts))
 
     def _command(self, state: StageState, ins: Instruction) -> list[str]:
         if ins.json_form:
@@ -369,18 +309,18 @@ class Executor:
         state.run["Cmd"] = cmd
         if ins.args:
             state.cmd_set = True
-        self.commit_meta(state, f"CMD {go_strings(cmd)}")
+        self.commit.commit_meta(state, f"CMD {go_strings(cmd)}")
 
     def _entrypoint(self, state: StageState, ins: Instruction) -> None:
         entrypoint = self._command(state, ins)
         state.run["Entrypoint"] = entrypoint
         if not state.cmd_set:
             state.run["Cmd"] = None
-        self.commit_meta(state, f"ENTRYPOINT {go_strings(entrypoint)}")
+        self.commit.commit_meta(state, f"ENTRYPOINT {go_strings(entrypoint)}")
 
     def _shell(self, state: StageState, ins: Instruction) -> None:
         state.run["Shell"] = list(ins.args)
-        self.commit_meta(state, f"SHELL {go_values(ins.args)}")
+        self.commit.commit_meta(state, f"SHELL {go_values(ins.args)}")
 
     def _healthcheck(self, state: StageState, ins: Instruction) -> None:
         old = state.run.get("Healthcheck")
@@ -388,12 +328,12 @@ class Executor:
             self.out(f"Note: overriding previous HEALTHCHECK: {go_values(old['Test'])}\n")
         hc = {k: v for k, v in ins.healthcheck().items() if v not in (0, None)}
         state.run["Healthcheck"] = hc
-        self.commit_meta(state, healthcheck_comment(hc))
+        self.commit.commit_meta(state, healthcheck_comment(hc))
 
     def _onbuild(self, state: StageState, ins: Instruction) -> None:
         expression = ins.args[0]
         state.run["OnBuild"] = [*(state.run.get("OnBuild") or []), expression]
-        self.commit_meta(state, "ONBUILD " + expression)
+        self.commit.commit_meta(state, "ONBUILD " + expression)
 
     def _workdir(self, state: StageState, ins: Instruction) -> None:
         ins = ins.expand(state.env())
@@ -401,14 +341,14 @@ class Executor:
         current = state.run.get("WorkingDir") or "/"
         state.run["WorkingDir"] = posixpath.normpath(posixpath.join("/", current, path))
         workdir = state.run["WorkingDir"]
-        step = self._nop(state, f"WORKDIR {workdir}")
-        if self._probe(state, step):
+        step = self.commit.nop(state, f"WORKDIR {workdir}")
+        if self.commit.probe(state, step):
             return
 
         def make(rootfs: str) -> None:
             copier._mkdir_all(rootfs, workdir, copier._Owner(0, 0, None))
 
-        self.commit_layer(state, step, self._layer_from(state, make))
+        self.commit.commit_layer(state, step, self.commit.layer_from(state, make))
 
     # --- RUN ----------------------------------------------------------------------------
 
@@ -428,10 +368,10 @@ class Executor:
             history = sorted(f"{k}={v}" for k, v in state.args.in_effect(env).items())
             saved = [f"|{len(history)}", *history, *cmd]
         step = dict(state.run, Cmd=saved, Entrypoint=None)
-        if self._probe(state, step):
+        if self.commit.probe(state, step):
             return
         if not state.image_id:
-            self._commit_scratch(state)
+            self.commit.commit_scratch(state)
         network = self.options.networkmode or "default"
         if network == "default":
             network = "host"
@@ -455,7 +395,7 @@ class Executor:
         if self.options.rm or self.options.forcerm:
             self.out(f"Removing intermediate container {short_id(result.container_id)}\n")
         try:
-            self.commit_layer(state, step, result.layer, container=result.container_id)
+            self.commit.commit_layer(state, step, result.layer, container=result.container_id)
         finally:
             if result.layer is not None:
                 result.layer.close()
@@ -503,8 +443,10 @@ class Executor:
             # Docker writes "--chown=%s" right before the hash, without a space.
             chown_part = f"--chown={chown}" if chown else ""
             chmod_part = f"--chmod={ins.flags.get('chmod')} " if chmod is not None else ""
-            step = self._nop(state, f"{cmd} {chmod_part}{chown_part}{digest} in {ins.args[-1]} ")
-            if self._probe(state, step):
+            step = self.commit.nop(
+                state, f"{cmd} {chmod_part}{chown_part}{digest} in {ins.args[-1]} "
+            )
+            if self.commit.probe(state, step):
                 return
 
             def make(rootfs: str) -> None:
@@ -523,7 +465,7 @@ class Executor:
                 except copier.CopyError as err:
                     raise BuildError(err.message) from None
 
-            self.commit_layer(state, step, self._layer_from(state, make))
+            self.commit.commit_layer(state, step, self.commit.layer_from(state, make))
 
     @contextmanager
     def _sources(
@@ -532,7 +474,7 @@ class Executor:
         tmp: str | None = None
         try:
             if isinstance(from_ref, str) and from_ref:
-                with self._mounted_image(self._from_image(state, from_ref)) as root:
+                with self.commit.mounted_image(self._from_image(state, from_ref)) as root:
                     try:
                         sources = copier.find_sources(root, srcs, from_context=False)
                     except copier.CopyError as err:
@@ -551,9 +493,9 @@ class Executor:
                         f.write(doc.content)
                     os.chmod(path, 0o644)
                     extra.append(copier.Source(doc.name, path, False))
-                elif cmd == "ADD" and _is_url(src):
+                elif cmd == "ADD" and copier.is_url(src):
                     tmp = tmp or tempfile.mkdtemp(prefix="dockyard-add-")
-                    extra.append(_download(src, tmp))
+                    extra.append(copier.download(src, tmp))
                 else:
                     named.append(src)
             try:
@@ -588,152 +530,6 @@ class Executor:
             if stage is not None and (stage.name == ref.lower() or str(index) == ref):
                 return image_id
         return None
-
-    @contextmanager
-    def _mounted_image(self, image: Image | None) -> Iterator[str]:
-        target = tempfile.mkdtemp(prefix="dockyard-from-")
-        key = f"build-view-{uuid.uuid4().hex}"
-        try:
-            if image is None or image.chain_id is None:
-                yield target
-                return
-            mounts = self.snapshots.view(key, image.chain_id)
-            mount_all(mounts, target)
-            try:
-                yield target
-            finally:
-                unmount_all(target)
-        finally:
-            if self.snapshots.exists(key):
-                self.snapshots.remove(key)
-            os.rmdir(target)
-
-    def _layer_from(self, state: StageState, make: Callable[[str], None]) -> BinaryIO | None:
-        """Prepare a snapshot on the state's image, let `make` change it, return its diff."""
-        parent = None
-        if state.image_id:
-            parent = self.images.get(state.image_id).chain_id
-        key = f"build-{uuid.uuid4().hex}"
-        target = tempfile.mkdtemp(prefix="dockyard-step-")
-        try:
-            mounts = self.snapshots.prepare(key, parent)
-            mount_all(mounts, target)
-            try:
-                make(target)
-            finally:
-                unmount_all(target)
-            upper = self.snapshots.upper_dir(key)
-            if not os.listdir(upper):
-                return None
-            out = tempfile.TemporaryFile()
-            write_diff([], upper, out)  # type: ignore[arg-type]
-            out.seek(0)
-            return out  # type: ignore[return-value]
-        finally:
-            if self.snapshots.exists(key):
-                self.snapshots.remove(key)
-            os.rmdir(target)
-
-    # --- committing ---------------------------------------------------------------------
-
-    def _nop(self, state: StageState, comment: str) -> dict[str, Any]:
-        """The step's container config: the run config with the `#(nop)` comment as Cmd."""
-        return dict(state.run, Cmd=[*state.shell, "#(nop) ", comment])
-
-    def _probe(self, state: StageState, step: dict[str, Any]) -> bool:
-        """A cached image for this step: use it (` ---> Using cache`)."""
-        if self.options.nocache:
-            return False
-        created_by = " ".join(step["Cmd"])
-        key = step_key(state.image_id, created_by, step)
-        hit = self.engine.cache.lookup(key)
-        if hit is None:
-            hit = self._probe_cache_from(state, step, key)
-        if hit is None:
-            return False
-        self.out(" ---> Using cache\n")
-        image = self.images.get(hit)
-        state.image_id = image.id
-        state.doc = copy.deepcopy(image.config)
-        return True
-
-    def _probe_cache_from(self, state: StageState, step: dict[str, Any], key: str) -> str | None:
-        created_by = " ".join(step["Cmd"])
-        history = list(state.doc.get("history") or []) if state.image_id else []
-        diff_ids = list((state.doc.get("rootfs") or {}).get("diff_ids") or [])
-        for candidate in self.cache_from:
-            match = history_match(history, diff_ids, candidate, created_by)
-            if match is None:
-                continue
-            new_diff_ids, entry = match
-            doc = self._doc(state, step)
-            doc["history"] = [*history, entry]
-            doc["rootfs"] = {"type": "layers", "diff_ids": new_diff_ids}
-            layers = self.images.layers_of(candidate)[: len(new_diff_ids)]
-            self.images.ensure_layers(layers)
-            image = self.images.record_config(mf.canonical_json(doc), parent=state.image_id)
-            self.engine.cache.store(key, image.id)
-            return image.id
-        return None
-
-    def _doc(self, state: StageState, container_cfg: dict[str, Any]) -> dict[str, Any]:
-        run = dict(state.run, Image=state.image_id)
-        doc = {k: v for k, v in state.doc.items() if k not in ("config", "container_config")}
-        doc.pop("container", None)
-        doc.pop("comment", None)
-        doc["config"] = compact(run)
-        doc["container_config"] = compact(dict(container_cfg, Image=state.image_id))
-        doc["created"] = now_rfc3339()
-        doc.setdefault("history", [])
-        doc.setdefault("rootfs", {"type": "layers", "diff_ids": []})
-        return doc
-
-    def commit_meta(self, state: StageState, comment: str) -> None:
-        step = self._nop(state, comment)
-        if self._probe(state, step):
-            return
-        self.commit_layer(state, step, None)
-
-    def _commit_scratch(self, state: StageState) -> None:
-        """An empty image for a RUN on `scratch` (the container needs an image)."""
-        doc = self._doc(state, state.run)
-        image = self.images.record_config(mf.canonical_json(doc))
-        state.image_id = image.id
-        state.doc = doc
-
-    def commit_layer(
-        self,
-        state: StageState,
-        step: dict[str, Any],
-        layer: BinaryIO | None,
-        container: str | None = None,
-    ) -> None:
-        """Record the step's image: the parent's layers plus `layer` (None: empty_layer)."""
-        created_by = " ".join(step["Cmd"])
-        key = step_key(state.image_id, created_by, step)
-        doc = self._doc(state, step)
-        if container:
-            doc["container"] = container
-        entry: dict[str, Any] = {"created": doc["created"], "created_by": created_by}
-        parent = self.images.get(state.image_id) if state.image_id else None
-        layers: list[LayerDescriptor] = self.images.layers_of(parent) if parent else []
-        if layer is None:
-            entry["empty_layer"] = True
-        else:
-            layers.append(self.images.store_layer(layer))
-            self.images.ensure_layers(layers)
-        doc["history"] = [*list(doc.get("history") or []), entry]
-        doc["rootfs"] = {"type": "layers", "diff_ids": [d.diff_id for d in layers]}
-        image = self.images.record_config(
-            mf.canonical_json(_ordered(doc)), parent=state.image_id or None
-        )
-        self.engine.cache.store(key, image.id)
-        state.image_id = image.id
-        state.doc = doc
-
-
-def _ordered(doc: dict[str, Any]) -> dict[str, Any]:
-    return dict(sorted(doc.items()))
 
 
 def _expand_word(word: str, env: dict[str, str]) -> str:
@@ -771,33 +567,3 @@ def _valid_signal(sig: str) -> bool:
     if name.startswith("SIGRTMIN") or name.startswith("SIGRTMAX"):
         return True
     return hasattr(signals.Signals, name) and name != "SIG_DFL"
-
-
-def _is_url(src: str) -> bool:
-    return src.startswith(("http://", "https://"))
-
-
-def _download(url: str, directory: str) -> copier.Source:
-    """ADD of a URL: the file, named after the URL's last path element, mode 0600."""
-    name = posixpath.basename(urllib.parse.urlparse(url).path)
-    if not name:
-        raise BuildError(f"cannot determine filename from url: {url}")
-    path = os.path.join(directory, name)
-    try:
-        with urllib.request.urlopen(url, timeout=60) as resp, open(path, "wb") as f:  # noqa: S310
-            while chunk := resp.read(1 << 20):
-                f.write(chunk)
-            modified = resp.headers.get("Last-Modified")
-    except OSError as err:
-        raise BuildError(f"ADD failed: {url}: {err}") from None
-    os.chmod(path, 0o600)
-    if modified:
-        try:
-            ts = parsedate_to_datetime(modified).timestamp()
-            os.utime(path, (ts, ts))
-        except (TypeError, ValueError):
-            pass
-    return copier.Source(name, path, False)
-
-
-__all__ = ["BuildError", "BuildOptions", "Engine", "Executor", "json"]
