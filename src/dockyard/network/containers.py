@@ -115,6 +115,9 @@ class ContainerNetworking:
                 publish=publish if i == 0 else (),
                 exposed=exposed if i == 0 else (),
                 publish_all=bool(host_config.get("PublishAllPorts")) and i == 0,
+                mac_address=endpoint.get("MacAddress")
+                or (config.get("MacAddress") if i == 0 else None)
+                or None,
             )
 
     def _write_etc_files(self, container_id: str, record: Mapping[str, Any]) -> None:

@@ -113,6 +113,18 @@ def mac_for(ip: IPv4Address) -> str:
     return "02:42:" + ":".join(f"{b:02x}" for b in ip.packed)
 
 
+def parse_mac(text: str) -> str:
+    """`--mac-address`: six hex bytes separated by colons (or dashes), lower-cased."""
+    parts = text.replace("-", ":").lower().split(":")
+    if len(parts) != 6 or not all(
+        len(p) == 2 and all(c in "0123456789abcdef" for c in p) for p in parts
+    ):
+        raise InvalidParameter(f"{text} is not a valid mac address")
+    if int(parts[0], 16) & 1:
+        raise InvalidParameter(f"{text} is a multicast address")
+    return ":".join(parts)
+
+
 class AddressAllocator:
     """Leases of one network's subnet."""
 

@@ -622,6 +622,7 @@ class NetworkService:
         publish: Iterable[PortBinding] = (),
         exposed: Iterable[str] = (),
         publish_all: bool = False,
+        mac_address: str | None = None,
     ) -> Endpoint:
         """Attach a container to a network (at create time or while it runs).
 
@@ -661,6 +662,10 @@ class NetworkService:
                 raise InvalidParameter(
                     "network-scoped alias is supported only for containers in user defined networks"
                 )
+            if ipv4_address and not user_defined:
+                raise InvalidParameter(
+                    "user specified IP address is supported on user defined networks only"
+                )
             if ipv4_address and not record.get("UserSubnet"):
                 raise InvalidParameter(
                     "user specified IP address is supported only when connecting to networks "
@@ -691,7 +696,7 @@ class NetworkService:
                         "(call sandbox_create first)"
                     )
                 sandbox["NetnsPath"] = path
-                self._attach_bridge(record, sandbox, ep, ipv4_address)
+                self._attach_bridge(record, sandbox, ep, ipv4_address, mac_address)
             sandbox["Endpoints"][net_id] = ep
             exposed_before = list(sandbox["Exposed"])
             try:
@@ -729,9 +734,17 @@ class NetworkService:
             aliases=list(ep["Aliases"]),
         )
 
-    def _attach_bridge(self, record: dict, sandbox: dict, ep: dict, requested: str | None) -> None:
+    def _attach_bridge(
+        self,
+        record: dict,
+        sandbox: dict,
+        ep: dict,
+        requested: str | None,
+        mac_address: str | None = None,
+    ) -> None:
         allocator = self._allocators[record["Id"]]
         address = allocator.allocate(ipam.parse_address(requested) if requested else None)
+        mac = ipam.parse_mac(mac_address) if mac_address else ipam.mac_for(address)
         try:
             used = {e["IfName"] for e in sandbox["Endpoints"].values()}
             ifname = next(f"eth{i}" for i in itertools.count() if f"eth{i}" not in used)
@@ -744,7 +757,7 @@ class NetworkService:
                 bridge_index=self._bridge_index(record),
                 netns_path=sandbox["NetnsPath"],
                 ifname=ifname,
-                mac=ipam.mac_for(address),
+                mac=mac,
                 address=address,
                 prefixlen=allocator.subnet.prefixlen,
                 gateway=gateway if wants_gateway else None,
@@ -756,7 +769,7 @@ class NetworkService:
             IPAddress=str(address),
             IPPrefixLen=allocator.subnet.prefixlen,
             Gateway=str(gateway),
-            MacAddress=ipam.mac_for(address),
+            MacAddress=mac,
             IfName=ifname,
             HostIfName=host_ifname,
             GatewayRoute=wants_gateway,

@@ -64,7 +64,11 @@ def test_second_network_and_disconnect_while_running(service):
     a = cid()
     path = service.sandbox_create(a)
     e1 = service.connect(n1, a, "multi")
-    e2 = service.connect(n2, a, "multi", ipv4_address=s2.replace("0/24", "77"))
+    e2 = service.connect(
+        n2, a, "multi", ipv4_address=s2.replace("0/24", "77"), mac_address="02:42:de:ad:be:ef"
+    )
+    assert e2.mac_address == "02:42:de:ad:be:ef"
+    assert "02:42:de:ad:be:ef" in ns_run(path, "ip", "-o", "link").stdout
     assert (e1.ifname, e2.ifname) == ("eth0", "eth1")
     assert e2.ip_address.endswith(".77")
     route = ns_run(path, "ip", "route", check=True).stdout
@@ -140,8 +144,12 @@ def test_default_bridge_rejects_aliases_and_static_ip(service):
     service.sandbox_create(a)
     with pytest.raises(InvalidParameter, match="network-scoped alias"):
         service.connect("bridge", a, "x", aliases=["y"])
-    with pytest.raises(InvalidParameter, match="user configured subnets"):
+    with pytest.raises(InvalidParameter, match="supported on user defined networks only"):
         service.connect("bridge", a, "x", ipv4_address="10.1.2.3")
+    pooled = unique_name("pool")
+    service.create(pooled)
+    with pytest.raises(InvalidParameter, match="user configured subnets"):
+        service.connect(pooled, a, "x", ipv4_address="10.1.2.3")
     ep = service.connect("bridge", a, "x")
     settings = service.endpoint_settings(a)
     assert (

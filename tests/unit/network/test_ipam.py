@@ -87,3 +87,11 @@ def test_orphaned_rules():
     assert not _orphaned(dnat.format("10.1.2.3").split(), links, nets)
     assert _orphaned(dnat.format("10.9.9.9").split(), links, nets)
     assert not _orphaned("-A DOCKYARD-FORWARD -j DOCKYARD-ISOLATION-STAGE-1".split(), links, nets)
+
+
+def test_parse_mac():
+    assert ipam.parse_mac("02:42:AC:11:00:09") == "02:42:ac:11:00:09"
+    with pytest.raises(InvalidParameter, match="not a valid mac address"):
+        ipam.parse_mac("02:42:ac:11:00")
+    with pytest.raises(InvalidParameter, match="multicast"):
+        ipam.parse_mac("01:00:5e:00:00:01")
