@@ -36,6 +36,7 @@ from dockyard.build.imageconfig import (
 )
 from dockyard.build.parser import Dockerfile, DockerfileParseError, Instruction, Stage, parse
 from dockyard.build.runner import run_step
+from dockyard.build.shell import Lexer
 from dockyard.build.state import BuildError, BuildOptions, Engine, StageState
 from dockyard.errors import NotFound
 from dockyard.images import manifest as mf
@@ -489,8 +490,13 @@ class Executor:
                 if doc is not None:
                     tmp = tmp or tempfile.mkdtemp(prefix="dockyard-heredoc-")
                     path = os.path.join(tmp, doc.name)
+                    content = doc.content
+                    if doc.expand:  # an unquoted marker: variables are substituted
+                        content = Lexer(raw_quotes=True, raw_escapes=True).process_word(
+                            content, state.env()
+                        )
                     with open(path, "w") as f:
-                        f.write(doc.content)
+                        f.write(content)
                     os.chmod(path, 0o644)
                     extra.append(copier.Source(doc.name, path, False))
                 elif cmd == "ADD" and copier.is_url(src):

@@ -384,6 +384,18 @@ CASES = [
         tree={"/l": F("R")},
     ),
     Case(
+        "copy-heredoc-substitution",
+        B
+        + 'ARG FOO=bar\nCOPY <<EOF /h1\nhello ${FOO} "q"\nEOF\nCOPY <<"EOF" /h2\nhello ${FOO}\nEOF\n',
+        tree={"/h1": F('hello bar "q"\n'), "/h2": F("hello ${FOO}\n")},
+    ),
+    Case(
+        "from-platform-mismatch",
+        "FROM --platform=linux/arm64 busybox\n",
+        error="image with reference busybox was found but does not match the specified "
+        "platform: wanted linux/arm64, actual: linux/amd64",
+    ),
+    Case(
         "copy-heredoc", B + "COPY <<EOF /greeting\nhello\nEOF\n", tree={"/greeting": F("hello\n")}
     ),
     # --- ADD ---
