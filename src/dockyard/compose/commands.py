@@ -122,10 +122,12 @@ def _attach_logs(
     stream_all(session.engine, printer, containers, follow=True, on_exit=on_exit)
     if not containers:
         return 0
+    interrupted = False
     try:
         while not done.wait(0.2):
             pass
     except KeyboardInterrupt:
+        interrupted = True
         printer.message("Gracefully stopping... (press Ctrl+C again to force)")
     stopping.set()
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -138,7 +140,7 @@ def _attach_logs(
                 progress.event("Container", name_of(c), "Stopped")
     finally:
         progress.close()
-    return 130 if not exited or len(exited) < len(containers) else 0
+    return 130 if interrupted else 0
 
 
 def down(session: Session, args: argparse.Namespace) -> int:

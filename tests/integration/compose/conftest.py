@@ -19,6 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests"))
 sys.path.insert(0, os.path.join(REPO, "examples"))
+sys.path.insert(0, HERE)
 
 from daemon_fixture import Daemon, running_daemon  # noqa: E402
 from dockyard.client import APIClient  # noqa: E402
