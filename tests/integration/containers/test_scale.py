@@ -104,3 +104,43 @@ def test_monitor_unshared_memory_is_small(engine):
     print(f"monitor private memory: {kb} kB")
     assert kb < 5 * 1024
     svc.remove(cid, force=True)
+
+
+def test_20_parallel_docker_run_rm_flow(engine):
+    """What `docker run --rm` does, 20 times at once: create with AutoRemove, attach, wait
+    for removal, start, read the output."""
+    svc = engine.containers
+    results, errors = {}, []
+
+    def run(i):
+        try:
+            cid = svc.create(
+                None, {"Image": "busybox", "Cmd": ["sh", "-c", f"echo {i}"]}, {"AutoRemove": True}
+            )["Id"]
+            stream = svc.attach(cid, stdout=True, stderr=True)
+            waited = {}
+            waiter = threading.Thread(target=lambda: waited.update(svc.wait(cid, "removed")))
+            waiter.start()
+            svc.start(cid)
+            out = b"".join(d for _, d in stream)
+            waiter.join(30)
+            results[i] = (out, waited.get("StatusCode"))
+        except Exception as e:  # noqa: BLE001
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert results == {i: (f"{i}\n".encode(), 0) for i in range(20)}
+    assert wait_for_clean(engine)
+
+
+def wait_for_clean(engine, timeout=10):
+    deadline = time.monotonic() + timeout
+    while engine.containers.ids() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert_clean(engine)
+    return True
