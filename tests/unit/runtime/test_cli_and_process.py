@@ -56,3 +56,16 @@ def test_list_empty(tmp_path, capsys):
     assert capsys.readouterr().out.split() == ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
     assert main(["--root", str(tmp_path), "list", "--format", "json"]) == 0
     assert capsys.readouterr().out.strip() == "null"
+
+
+def test_command_word_after_global_options():
+    from dockyard.runtime.cli import _command_in
+
+    assert _command_in(["--root", "/x", "--log-format", "json", "run", "-d", "id"]) == "run"
+    assert _command_in(["--debug", "ps"]) == "ps"
+    assert _command_in(["--root", "/x"]) is None
+
+
+def test_kill_with_unknown_signal_is_runc_style(tmp_path, capsys):
+    assert main(["--root", str(tmp_path), "kill", "nope", "FOO"]) == 1
+    assert 'unknown signal \\"FOO\\"' in capsys.readouterr().err
