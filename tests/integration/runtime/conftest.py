@@ -90,6 +90,37 @@ def _remove_tree(d: str) -> None:
                 time.sleep(0.02)
 
 
+def container_children() -> list[int]:
+    """Our child processes that a container set-up left: in another pid namespace, or zombies
+    (other fixtures' children, such as daemons, live in ours and are not counted)."""
+    me = os.getpid()
+    own_ns = os.readlink("/proc/self/ns/pid")
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[1]) != me:
+            continue
+        try:
+            if fields[0] == "Z" or os.readlink(f"/proc/{name}/ns/pid") != own_ns:
+                found.append(int(name))
+        except OSError:
+            found.append(int(name))
+    return found
+
+
+@pytest.fixture
+def leftover_children():
+    """The function container_children, for tests that check nothing was left."""
+    return container_children
+
+
 @pytest.fixture
 def tag() -> str:
     return uuid.uuid4().hex[:10]

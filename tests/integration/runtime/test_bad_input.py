@@ -13,14 +13,13 @@ from dockyard.errors import Conflict, InvalidParameter, NotFound, SystemError_
 
 
 @pytest.fixture
-def nothing_left(rt, tag, busybox_rootfs):
+def nothing_left(rt, tag, busybox_rootfs, leftover_children):
     """Checks after the test that the runtime left nothing."""
     yield
     assert os.listdir(rt.root) == [] or rt.list() == []
     for h in os.listdir("/sys/fs/cgroup"):
         assert not os.path.exists(os.path.join("/sys/fs/cgroup", h, f"dockyard-rt-{tag}"))
-    with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)
+    assert leftover_children() == []
     with open("/proc/self/mountinfo") as f:
         assert busybox_rootfs not in f.read()
 
