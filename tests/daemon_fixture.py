@@ -208,6 +208,35 @@ def ping(sock_path: str) -> bool:
         s.close()
 
 
+def raw_request(
+    sock_path: str, method: str, path: str, body: bytes | None = None, ctype: str = ""
+) -> int:
+    """Send one raw HTTP request; the status code (0 when the daemon gave no answer)."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(30)
+    s.connect(sock_path)
+    head = f"{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+    if body is not None:
+        head += f"Content-Length: {len(body)}\r\n"
+        if ctype:
+            head += f"Content-Type: {ctype}\r\n"
+    try:
+        s.sendall(head.encode() + b"\r\n" + (body or b""))
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the daemon may refuse a huge body before it is all sent
+    data = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except ConnectionResetError:
+        pass
+    s.close()
+    return int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else 0
+
+
 def _kill_processes_referring_to(paths: list[str]) -> None:
     """SIGKILL processes whose command line, environment, cwd or root is under `paths`."""
     me = os.getpid()

@@ -30,11 +30,10 @@ def ok(r):
 def same(d, *args: str) -> str:
     """dockyard and docker print the same thing (ages may tick between the two runs)."""
     ours, theirs = d.dockyard(*args), d.docker(*args)
-    norm = lambda s: re.sub(
-        r"(\d+|Less than a|About a(n)?) (seconds?|minutes?|second)",  # noqa: E731
-        "N units",
-        s,
-    )
+
+    def norm(text: str) -> str:
+        return re.sub(r"(\d+|Less than a|About a(n)?) (seconds?|minutes?|second)", "N units", text)
+
     assert ours.returncode == theirs.returncode, (args, ours.stderr, theirs.stderr)
     assert norm(ours.stdout) == norm(theirs.stdout), args
     return ours.stdout

@@ -9,6 +9,7 @@ import socket
 import pytest
 
 from daemon_fixture import module_daemon, ping  # noqa: F401  (fixture)
+from daemon_fixture import raw_request as send
 from dockyard.client import APIClient
 
 BIG = b'{"Name": "' + b"a" * (8 * 1024 * 1024) + b'"}'
@@ -82,32 +83,6 @@ REQUESTS: list[tuple[str, str, bytes | None, str]] = [
     ("GET", "/../../etc/passwd", None, ""),
     ("GET", "/v1.47/volumes/../../../etc/passwd", None, ""),
 ]
-
-
-def send(sock_path: str, method: str, path: str, body: bytes | None, ctype: str) -> int:
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(30)
-    s.connect(sock_path)
-    head = f"{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-    if body is not None:
-        head += f"Content-Length: {len(body)}\r\n"
-        if ctype:
-            head += f"Content-Type: {ctype}\r\n"
-    try:
-        s.sendall(head.encode() + b"\r\n" + (body or b""))
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # the daemon may refuse a huge body before it is all sent
-    data = b""
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    except ConnectionResetError:
-        pass
-    s.close()
-    return int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else 0
 
 
 def state(d) -> list:

@@ -101,6 +101,7 @@ class ContainerRoutes:
         networking = field(body, "NetworkingConfig", dict, {}, "ContainerCreateConfig")
         config = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}
         _check_config_types(config)
+        _check_host_config_types(host_config)
         _default_network(host_config, networking)
         result = await asyncio.to_thread(self.c.create, name, config, host_config, networking)
         result.setdefault("Warnings", [])
@@ -757,6 +758,79 @@ _CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {
     "Shell": list,
     "ArgsEscaped": bool,
 }
+
+
+_HOST_CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {
+    "Binds": list,
+    "ContainerIDFile": str,
+    "LogConfig": dict,
+    "NetworkMode": str,
+    "PortBindings": dict,
+    "RestartPolicy": dict,
+    "AutoRemove": bool,
+    "VolumeDriver": str,
+    "VolumesFrom": list,
+    "Mounts": list,
+    "CapAdd": list,
+    "CapDrop": list,
+    "CgroupnsMode": str,
+    "Dns": list,
+    "DnsOptions": list,
+    "DnsSearch": list,
+    "ExtraHosts": list,
+    "GroupAdd": list,
+    "IpcMode": str,
+    "Cgroup": str,
+    "Links": list,
+    "OomScoreAdj": int,
+    "PidMode": str,
+    "Privileged": bool,
+    "PublishAllPorts": bool,
+    "ReadonlyRootfs": bool,
+    "SecurityOpt": list,
+    "StorageOpt": dict,
+    "Tmpfs": dict,
+    "UTSMode": str,
+    "UsernsMode": str,
+    "ShmSize": int,
+    "Sysctls": dict,
+    "Runtime": str,
+    "Isolation": str,
+    "CpuShares": int,
+    "Memory": int,
+    "NanoCpus": int,
+    "CgroupParent": str,
+    "BlkioWeight": int,
+    "CpuPeriod": int,
+    "CpuQuota": int,
+    "CpuRealtimePeriod": int,
+    "CpuRealtimeRuntime": int,
+    "CpusetCpus": str,
+    "CpusetMems": str,
+    "Devices": list,
+    "DeviceCgroupRules": list,
+    "DeviceRequests": list,
+    "MemoryReservation": int,
+    "MemorySwap": int,
+    "MemorySwappiness": int,
+    "OomKillDisable": bool,
+    "Init": bool,
+    "PidsLimit": int,
+    "Ulimits": list,
+    "CpuCount": int,
+    "CpuPercent": int,
+    "MaskedPaths": list,
+    "ReadonlyPaths": list,
+    "ConsoleSize": list,
+    "Annotations": dict,
+    "KernelMemory": int,
+    "KernelMemoryTCP": int,
+}
+
+
+def _check_host_config_types(host_config: dict[str, Any]) -> None:
+    for key, typ in _HOST_CONFIG_TYPES.items():
+        field(host_config, key, typ, None, "HostConfig")
 
 
 def _check_config_types(config: dict[str, Any]) -> None:
