@@ -444,3 +444,44 @@ def test_host_namespaces(bundles, rt, tmp_path):
     lines = out.splitlines()
     assert lines[:3] == [os.readlink(f"/proc/self/ns/{n}") for n in ("net", "pid", "uts")]
     assert int(lines[3]) > 1
+
+
+def test_cli_exec_tty_proxies_the_pty(bundles, runtime_cli, state_root, tmp_path):
+    import pty
+    import subprocess
+    import sys
+
+    bundle = bundles.make(["sleep", "30"])
+    with open(tmp_path / "log", "w") as log:
+        r = runtime_cli(
+            "run", "-d", "--bundle", bundle, "exectty", stdout=log, stderr=log, capture_output=False
+        )
+    assert r.returncode == 0
+    exe = os.path.join(os.path.dirname(sys.executable), "dockyard-runtime")
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.Popen(
+            [
+                exe,
+                "--root",
+                state_root,
+                "exec",
+                "-t",
+                "exectty",
+                "sh",
+                "-c",
+                "tty; read x; echo got:$x; exit 4",
+            ],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+        )
+        os.close(slave)
+        out = _read_until(master, b"/dev/pts/")
+        os.write(master, b"hi\r")
+        out += _read_until(master, b"got:hi")
+        assert p.wait(10) == 4, out
+        assert b"/dev/pts/" in out and b"got:hi" in out, out
+    finally:
+        os.close(master)
+        runtime_cli("delete", "-f", "exectty")
