@@ -268,10 +268,16 @@ def _is_archive(path: str) -> bool:
         return False
 
 
+def _inside_only(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+    """tarfile's "tar" filter (nothing lands outside `dest`, also through links), with the
+    archive's modes kept as they are (setuid bits included), as Docker's ADD keeps them."""
+    return tarfile.tar_filter(member, dest).replace(mode=member.mode, deep=False)
+
+
 def _extract(archive: str, dest: str) -> None:
     try:
         with tarfile.open(archive, "r:*") as tar:
-            tar.extractall(dest, numeric_owner=True, filter="tar")
+            tar.extractall(dest, numeric_owner=True, filter=_inside_only)
     except (tarfile.TarError, OSError) as err:
         raise CopyError(f"failed to extract {os.path.basename(archive)}: {err}") from None
 

@@ -21,6 +21,26 @@ PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ABSENT = None
 
 
+def _tar_with(entries: list[tarfile.TarInfo], data: bytes = b"x") -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for info in entries:
+            if info.isreg():
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            else:
+                tar.addfile(info)
+    return raw.getvalue()
+
+
+def _entry(name: str, mode: int = 0o644, link: str | None = None) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.mode = mode
+    if link is not None:
+        info.type, info.linkname = tarfile.SYMTYPE, link
+    return info
+
+
 def _targz(files: dict[str, str]) -> bytes:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w") as tar:
@@ -404,6 +424,18 @@ CASES = [
         B + "ADD app.tar.gz /x/\nADD plain.txt /p\n",
         files={"app.tar.gz": _targz({"inner.txt": "I", "d/e": "E"}), "plain.txt": "P"},
         tree={"/x/inner.txt": F("I"), "/x/d/e": F("E"), "/x/app.tar.gz": ABSENT, "/p": F("P")},
+    ),
+    Case(
+        "add-archive-keeps-modes",
+        B + "ADD modes.tar /m/\n",
+        files={"modes.tar": _tar_with([_entry("suid", 0o4755), _entry("gw", 0o664)])},
+        tree={"/m/suid": F("x", 0o4755), "/m/gw": F("x", 0o664)},
+    ),
+    Case(
+        "add-archive-cannot-escape-through-links",
+        B + "ADD evil.tar /e/\n",
+        files={"evil.tar": _tar_with([_entry("x", link="/etc"), _entry("x/dockyard-evil")])},
+        error="failed to extract evil.tar",
     ),
     # --- multi-stage ---
     Case(
