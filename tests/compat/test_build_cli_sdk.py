@@ -153,3 +153,17 @@ def test_interrupted_client_stops_the_build(d, ctx) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_docker_cli_picks_the_classic_builder_by_itself(d, ctx) -> None:
+    # the daemon's /_ping says Builder-Version: 1, so no DOCKER_BUILDKIT=0 is needed
+    write(ctx, {"Dockerfile": 'FROM busybox\nCMD ["true"]\n'})
+    env = {k: v for k, v in d.env.items() if k != "DOCKER_BUILDKIT"}
+    import subprocess
+
+    from daemon_fixture import DOCKER
+
+    r = subprocess.run([DOCKER, "build", "-t", "auto-classic", ctx], env=env,
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "Successfully tagged auto-classic:latest" in r.stdout
