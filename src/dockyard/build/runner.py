@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 from dockyard.errors import DockyardError, NotFound
 from dockyard.snapshots.layer import write_diff
-from dockyard.snapshots.mount import unmount_all
+from dockyard.snapshots.mount import is_mountpoint, unmount_all
 
 HOST_NETWORK_FILES = ("/etc/resolv.conf", "/etc/hosts")
 # Docker's init layer: mount points made for the container, never part of a RUN's layer.
@@ -128,6 +128,18 @@ def run_step(
                 pass
 
 
+def _unmount(rootfs: str) -> None:
+    """Unmount the container's root file system (the service may be doing it too)."""
+    for _ in range(3):
+        try:
+            unmount_all(rootfs)
+            return
+        except DockyardError:
+            if not is_mountpoint(rootfs):
+                return
+    unmount_all(rootfs)
+
+
 def _kill_on_cancel(
     containers: Any, cid: str, cancel: threading.Event, done: threading.Event
 ) -> None:
@@ -142,7 +154,7 @@ def _kill_on_cancel(
 
 def _layer_of(containers: Any, snapshots: Any, cid: str) -> BinaryIO | None:
     rootfs = os.path.join(containers.store.dir(cid), "bundle", "rootfs")
-    unmount_all(rootfs)
+    _unmount(rootfs)
     upper = snapshots.upper_dir(cid)
     lowers = snapshots.lower_dirs(cid)
     drop_init_paths(upper, lowers)
