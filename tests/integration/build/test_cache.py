@@ -131,3 +131,23 @@ def test_cache_from_seeds_an_empty_cache(engine) -> None:
     assert [h.get("created_by") for h in image.config["history"]] == [
         h.get("created_by") for h in source.config["history"]
     ]
+
+
+def test_concurrent_builds_share_the_engine(engine) -> None:
+    import threading
+
+    results: dict[int, object] = {}
+
+    def one(i: int) -> None:
+        df = _unique(f'FROM busybox\nRUN echo {i} > /n\nCOPY a.txt /a\nCMD ["{i}"]\n')
+        results[i] = build(engine, {"Dockerfile": df, "a.txt": str(i)})
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for i in range(4):
+        r = results[i]
+        assert r.error is None, (r.error, r.output)
+        assert engine.images.get(r.image_id).config["config"]["Cmd"] == [str(i)]
