@@ -1063,6 +1063,7 @@ class ContainerService:
             "stderr": stderr,
         }
         with self._lock(cid):
+            self.store.config(cid)  # NotFound if a removal won the race for the lock
             state = self.state(cid)
             if state["Status"] not in ("running", "restarting"):
                 # Docker's clients attach before they start: wait for the next start.
