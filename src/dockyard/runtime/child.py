@@ -116,12 +116,46 @@ def run_init(plan: Plan) -> NoReturn:
 
 
 def _init(plan: Plan, chan: _Channel) -> None:
+    """The container's init, in runc's order: cgroups, namespaces, root filesystem (with the
+    prestart/createRuntime/createContainer hooks before pivot_root), console, read-only root,
+    hostname, sysctls, read-only and masked paths, the process; then wait for `start`."""
     conf = plan.config
-    proc = plan.process
     linux = conf.get("linux") or {}
-    _oom_score_adj(proc)
+    _oom_score_adj(plan.process)
     plan.cgroups.add(0)
+    joined = _enter_namespaces(conf)
+    if (conf.get("hooks") or {}).get("startContainer"):
+        import subprocess  # noqa: F401 - the hooks need it after pivot_root hides the host
+    if "mount" not in joined:
+        _build_rootfs(plan, chan)
+    else:
+        _creation_hooks(plan, chan)
+    if plan.process.get("terminal"):
+        if plan.console_fd is None:
+            raise ValueError("process.terminal is true but no console socket was given")
+        process.open_console(plan.console_fd, plan.process, make_console=True)
+        plan.console_fd = None
+    if conf.get("root", {}).get("readonly") and "mount" not in joined:
+        rootfs.remount_readonly("/")
+    if conf.get("hostname"):
+        sc.sethostname(conf["hostname"])
+    if conf.get("domainname"):
+        sc.setdomainname(conf["domainname"])
+    for key, value in (linux.get("sysctl") or {}).items():
+        rootfs.write_sysctl(key, str(value))
+    for path in linux.get("readonlyPaths") or []:
+        rootfs.readonly_path(path)
+    for path in linux.get("maskedPaths") or []:
+        rootfs.mask_path(path)
+    path, env = _prepare_process(plan)
+    _wait_for_start(plan, chan)
+    hooks.run_hooks(conf.get("hooks"), "startContainer", plan.state)
+    _exec(plan, path, env)
 
+
+def _enter_namespaces(conf: dict[str, Any]) -> set[str]:
+    """Join the namespaces given by path, then unshare the new ones (pid is the caller's
+    business: it was set for this child before the fork). Returns the joined types."""
     namespaces = [ns for ns in cfg.namespace_list(conf) if ns["type"] != "pid"]
     joined = {ns["type"] for ns in namespaces if ns.get("path")}
     fds = [
@@ -140,61 +174,47 @@ def _init(plan: Plan, chan: _Channel) -> None:
         sc.unshare(new_flags)
     if new_flags & sc.CLONE_NEWNET:
         sc.link_up("lo")
+    return joined
 
-    if (conf.get("hooks") or {}).get("startContainer"):
-        import subprocess  # noqa: F401 - the hooks need it after pivot_root hides the host
 
+def _build_rootfs(plan: Plan, chan: _Channel) -> None:
+    """Mounts, /dev, the creation hooks, then pivot_root into the container's root."""
+    conf = plan.config
+    linux = conf.get("linux") or {}
     root = conf["root"]["path"]
     mounts = conf.get("mounts") or []
-    pending_hooks = any((conf.get("hooks") or {}).get(k) for k in ("prestart", "createRuntime"))
-    if "mount" not in joined:
-        rootfs.prepare_root(root, linux.get("rootfsPropagation"))
-        cgroup_dirs = _cgroup_binds(plan.cgroups)
-        for m in mounts:
-            rootfs.mount_entry(root, plan.bundle, m, cgroup_dirs, plan.cgroups.unified)
-        if rootfs.dev_is_tmpfs(mounts):
-            rootfs.create_devices(root, list(linux.get("devices") or []), defaults=True)
-            rootfs.create_dev_symlinks(root)
-        if pending_hooks:
-            chan.send("hooks")
-            chan.wait_go()
-        hooks.run_hooks(conf.get("hooks"), "createContainer", plan.state)
-        rootfs.pivot_root(root)
-    else:
-        if pending_hooks:
-            chan.send("hooks")
-            chan.wait_go()
-        hooks.run_hooks(conf.get("hooks"), "createContainer", plan.state)
-    if proc.get("terminal"):
-        if plan.console_fd is None:
-            raise ValueError("process.terminal is true but no console socket was given")
-        process.open_console(plan.console_fd, proc, make_console=True)
-        plan.console_fd = None
-    if conf.get("root", {}).get("readonly") and "mount" not in joined:
-        rootfs.remount_readonly("/")
-    if conf.get("hostname"):
-        sc.sethostname(conf["hostname"])
-    if conf.get("domainname"):
-        sc.setdomainname(conf["domainname"])
-    for key, value in (linux.get("sysctl") or {}).items():
-        rootfs.write_sysctl(key, str(value))
-    for path in linux.get("readonlyPaths") or []:
-        rootfs.readonly_path(path)
-    for path in linux.get("maskedPaths") or []:
-        rootfs.mask_path(path)
+    rootfs.prepare_root(root, linux.get("rootfsPropagation"))
+    cgroup_dirs = _cgroup_binds(plan.cgroups)
+    for m in mounts:
+        rootfs.mount_entry(root, plan.bundle, m, cgroup_dirs, plan.cgroups.unified)
+    if rootfs.dev_is_tmpfs(mounts):
+        rootfs.create_devices(root, list(linux.get("devices") or []), defaults=True)
+        rootfs.create_dev_symlinks(root)
+    _creation_hooks(plan, chan)
+    rootfs.pivot_root(root)
 
-    path, env = _prepare_process(plan)
+
+def _creation_hooks(plan: Plan, chan: _Channel) -> None:
+    """prestart and createRuntime run in the caller (runtime namespace) while we wait;
+    createContainer runs here, in the container's namespaces, before pivot_root."""
+    conf_hooks = plan.config.get("hooks") or {}
+    if conf_hooks.get("prestart") or conf_hooks.get("createRuntime"):
+        chan.send("hooks")
+        chan.wait_go()
+    hooks.run_hooks(conf_hooks, "createContainer", plan.state)
+
+
+def _wait_for_start(plan: Plan, chan: _Channel) -> None:
+    """Report ready, then block opening the exec fifo for writing until `start` opens it for
+    reading (through /proc/self/fd: the fifo's directory is not reachable any more)."""
     fifo_path = f"/proc/self/fd/{plan.fifo_fd}"
     if not os.path.exists(fifo_path):
         raise OSError("the container has no /proc mounted: cannot wait for start")
     chan.send("ready")
-    # Wait for `start`: opening the fifo for writing blocks until a reader opens it.
     fifo = os.open(fifo_path, os.O_WRONLY | os.O_CLOEXEC)
     os.write(fifo, b"0")
     os.close(fifo)
     os.close(plan.fifo_fd)  # type: ignore[arg-type]
-    hooks.run_hooks(conf.get("hooks"), "startContainer", plan.state)
-    _exec(plan, path, env)
 
 
 def _cgroup_binds(cgroups: CgroupSet) -> list[tuple[str, str]]:
