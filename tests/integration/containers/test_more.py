@@ -112,3 +112,35 @@ def test_runc_backend(runc_engine):
     assert svc.exec_inspect(eid)["ExitCode"] == 9
     svc.stop(cid, timeout=0)
     assert svc.inspect(cid)["State"]["ExitCode"] == 137
+
+
+def test_stats_stream_and_exec_resize(engine):
+    svc = engine.containers
+    cid = svc.create(None, {"Image": "busybox", "Cmd": ["sleep", "1000"]}, {})["Id"]
+    svc.start(cid)
+    stream = svc.stats(cid, stream=True, interval=0.2)
+    first, second = next(stream), next(stream)
+    stream.close()
+    assert second["precpu_stats"] == first["cpu_stats"]
+    assert second["preread"] == first["read"]
+    eid = svc.exec_create(
+        cid, {"Cmd": ["sh", "-c", "sleep 0.3; stty size"], "Tty": True, "AttachStdout": True}
+    )["Id"]
+    out = svc.exec_start(eid)
+    svc.exec_resize(eid, 21, 77)
+    assert b"21 77" in b"".join(d for _, d in out)
+    with pytest.raises(Conflict):
+        svc.exec_resize(eid, 1, 1)  # it has exited
+    svc.stop(cid, timeout=0)
+    assert next(svc.stats(cid, stream=False))["read"] == "0001-01-01T00:00:00Z"
+
+
+def test_prune_until(engine):
+    svc = engine.containers
+    old = svc.create(None, {"Image": "busybox", "Cmd": ["true"]}, {})["Id"]
+    time.sleep(0.05)
+    cut = f"{time.time():.9f}"
+    time.sleep(0.05)
+    new = svc.create(None, {"Image": "busybox", "Cmd": ["true"]}, {})["Id"]
+    assert svc.prune({"until": [cut]})["ContainersDeleted"] == [old]
+    assert svc.ids() == [new]
