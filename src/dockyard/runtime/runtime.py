@@ -129,19 +129,7 @@ class Runtime:
                 os.close(fd)
                 opened.remove(fd)
             hook_state["pid"] = pid
-            reader = _Messages(msg_r)
-            while True:
-                msg = reader.next()
-                if msg is None:
-                    raise SystemError_("container init exited during set-up")
-                if msg["t"] == "error":
-                    raise SystemError_(f"container init: {msg['message']}")
-                if msg["t"] == "hooks":
-                    hooks.run_hooks(conf.get("hooks"), "prestart", hook_state)
-                    hooks.run_hooks(conf.get("hooks"), "createRuntime", hook_state)
-                    os.write(go_w, b"g")
-                elif msg["t"] == "ready":
-                    break
+            _await_ready(_Messages(msg_r), go_w, conf.get("hooks"), hook_state)
             start_time = process_start_time(pid)
             if start_time is None:
                 raise SystemError_("container init exited during set-up")
@@ -456,6 +444,25 @@ def wait_status(pid: int) -> int:
             return os.WEXITSTATUS(status)
         if os.WIFSIGNALED(status):
             return 128 + os.WTERMSIG(status)
+
+
+def _await_ready(
+    reader: _Messages, go_w: int, conf_hooks: dict[str, Any] | None, hook_state: dict[str, Any]
+) -> None:
+    """Follow the init's set-up: run prestart and createRuntime hooks when it asks, return
+    when it is ready, raise its error (or its death) otherwise."""
+    while True:
+        msg = reader.next()
+        if msg is None:
+            raise SystemError_("container init exited during set-up")
+        if msg["t"] == "error":
+            raise SystemError_(f"container init: {msg['message']}")
+        if msg["t"] == "hooks":
+            hooks.run_hooks(conf_hooks, "prestart", hook_state)
+            hooks.run_hooks(conf_hooks, "createRuntime", hook_state)
+            os.write(go_w, b"g")
+        elif msg["t"] == "ready":
+            return
 
 
 class _Messages:
