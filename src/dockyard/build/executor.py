@@ -232,7 +232,26 @@ class Executor:
     # --- dispatch -----------------------------------------------------------------------
 
     def dispatch(self, state: StageState, ins: Instruction) -> None:
-        handler = getattr(self, "_" + ins.keyword.lower(), None)
+        handlers: dict[str, Callable[[StageState, Instruction], None]] = {
+            "ADD": self._add,
+            "ARG": self._arg,
+            "CMD": self._cmd,
+            "COPY": self._copy,
+            "ENTRYPOINT": self._entrypoint,
+            "ENV": self._env,
+            "EXPOSE": self._expose,
+            "HEALTHCHECK": self._healthcheck,
+            "LABEL": self._label,
+            "MAINTAINER": self._maintainer,
+            "ONBUILD": self._onbuild,
+            "RUN": self._run,
+            "SHELL": self._shell,
+            "STOPSIGNAL": self._stopsignal,
+            "USER": self._user,
+            "VOLUME": self._volume,
+            "WORKDIR": self._workdir,
+        }
+        handler = handlers.get(ins.keyword.upper())
         if handler is None:
             raise BuildError(f"unknown instruction: {ins.keyword}")
         handler(state, ins)
@@ -557,11 +576,20 @@ def _expand_quiet(ins: Instruction | None, env: dict[str, str], default: str) ->
 
 
 def _parse_trigger(text: str) -> Instruction:
+    """An ONBUILD trigger of the base image as an instruction (Docker's checks)."""
+    keyword = text.strip().split(None, 1)[0].upper() if text.strip() else ""
+    if keyword == "ONBUILD":
+        raise BuildError("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
+    if keyword in ("FROM", "MAINTAINER"):
+        raise BuildError(f"{keyword} isn't allowed as an ONBUILD trigger")
     try:
         dockerfile = parse(f"FROM scratch\n{text}\n")
     except DockerfileParseError as err:
-        raise BuildError(f"failed to parse ONBUILD trigger {text!r}: {err.reason}") from None
-    return dockerfile.stages[0].instructions[0]
+        raise BuildError(err.reason) from None
+    instructions = dockerfile.stages[0].instructions if dockerfile.stages else []
+    if len(instructions) != 1:
+        raise BuildError("onbuild trigger should be a single expression")
+    return instructions[0]
 
 
 def _valid_signal(sig: str) -> bool:

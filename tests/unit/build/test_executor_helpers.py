@@ -98,3 +98,20 @@ def test_build_args_scope_and_overrides() -> None:
     other = args.for_stage()
     assert other.in_effect([]) == {}  # a new stage starts empty
     assert args.unconsumed() == ["UNUSED"]
+
+
+def test_onbuild_triggers_are_checked_as_docker_does() -> None:
+    from dockyard.build.executor import _parse_trigger
+    from dockyard.build.state import BuildError
+
+    assert _parse_trigger("RUN echo hi").keyword == "RUN"
+    assert _parse_trigger("copy a /b").args == ["a", "/b"]
+    for text, message in [
+        ("ONBUILD RUN x", "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed"),
+        ("FROM busybox", "FROM isn't allowed as an ONBUILD trigger"),
+        ("maintainer me", "MAINTAINER isn't allowed as an ONBUILD trigger"),
+        ("NOPE x", "unknown instruction"),
+        ("", "onbuild trigger should be a single expression"),
+    ]:
+        with pytest.raises(BuildError, match=message):
+            _parse_trigger(text)
