@@ -191,6 +191,11 @@ class _Owner:
             os.lchown(path, self.uid, self.gid)
 
 
+def make_dirs(rootfs: str, path: str, uid: int = 0, gid: int = 0) -> str:
+    """Create directory `path` in rootfs (WORKDIR): new directories 0755, owned uid:gid."""
+    return _mkdir_all(rootfs, path, _Owner(uid, gid, None))
+
+
 def _mkdir_all(rootfs: str, path: str, owner: _Owner) -> str:
     """Create directory `path` (inside rootfs, symlinks resolved in it); new ones chowned."""
     host = resolve_in_root(rootfs, path)

@@ -366,7 +366,7 @@ class Executor:
             return
 
         def make(rootfs: str) -> None:
-            copier._mkdir_all(rootfs, workdir, copier._Owner(0, 0, None))
+            copier.make_dirs(rootfs, workdir)
 
         self.commit.commit_layer(state, step, self.commit.layer_from(state, make))
 
