@@ -112,6 +112,7 @@ def test_dockyard_cli_build(d, ctx) -> None:
     assert r.stdout.startswith("Sending build context to Docker daemon")
     assert "Step 6/6 : LABEL a=b" in r.stdout
     assert "Successfully tagged dy-built:latest" in r.stdout
+    assert r.stderr.startswith("Build took ")
     q = d.dockyard("build", "-q", ctx)
     assert q.returncode == 0 and q.stdout.startswith("sha256:"), q
     write(ctx, {"Dockerfile": "FROM busybox\nRUN exit 4\n"})

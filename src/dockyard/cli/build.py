@@ -5,8 +5,9 @@
 
 The context directory is sent as a tar (.dockerignore applied, as the docker CLI does); `-`
 reads a tar, or a lone Dockerfile, from stdin. The daemon's messages are printed as they
-come; on an error the message goes to stderr and the exit status is the failed RUN's (1 for
-any other error), as docker's.
+come, on stdout exactly as docker prints them, and the time the build took on stderr; on an
+error the message goes to stderr and the exit status is the failed RUN's (1 for any other
+error), as docker's.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import sys
 import tarfile
 import tempfile
+import time
 from typing import Any
 
 
@@ -107,6 +109,7 @@ def _build(client: Any, args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"Sending build context to Docker daemon  {_human_size(size)}\n", flush=True)
     labels = {k: v or "" for k, v in _kv(args.label, False).items()}
+    started = time.monotonic()
     image_id = ""
     for message in Build(client.transport).build(
         context,
@@ -139,4 +142,6 @@ def _build(client: Any, args: argparse.Namespace) -> int:
     if args.iidfile and image_id:
         with open(args.iidfile, "w") as f:
             f.write(image_id)
+    if not args.quiet:  # on stderr: stdout stays what docker prints
+        print(f"Build took {time.monotonic() - started:.2f}s", file=sys.stderr)
     return 0
