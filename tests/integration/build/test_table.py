@@ -21,6 +21,17 @@ PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ABSENT = None
 
 
+def _compressed(kind: str, files: dict[str, str]) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode=f"w:{kind}") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return raw.getvalue()
+
+
 def _tar_with(entries: list[tarfile.TarInfo], data: bytes = b"x") -> bytes:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w") as tar:
@@ -436,6 +447,53 @@ CASES = [
         B + "ADD evil.tar /e/\n",
         files={"evil.tar": _tar_with([_entry("x", link="/etc"), _entry("x/dockyard-evil")])},
         error="failed to extract evil.tar",
+    ),
+    Case(
+        "add-bzip2-and-xz-archives",
+        B + "ADD a.tar.bz2 b.tar.xz /x/\n",
+        files={
+            "a.tar.bz2": _compressed("bz2", {"from-bz2": "1"}),
+            "b.tar.xz": _compressed("xz", {"from-xz": "2"}),
+        },
+        tree={"/x/from-bz2": F("1"), "/x/from-xz": F("2")},
+    ),
+    Case(
+        "copy-does-not-extract-archives",
+        B + "COPY app.tar.gz /x/\n",
+        files={"app.tar.gz": _targz({"inner.txt": "I"})},
+        tree={"/x/app.tar.gz": Entry("file", None, 0, 0, -1), "/x/inner.txt": ABSENT},
+    ),
+    Case(
+        "dockerignore-double-star-and-dockerfile-kept",
+        B + "COPY . /ctx/\n",
+        files={".dockerignore": "**/*.tmp\nDockerfile\n", "a/b/c.tmp": "t", "a/b/keep": "k"},
+        tree={"/ctx/a/b/c.tmp": ABSENT, "/ctx/a/b/keep": F("k"), "/ctx/Dockerfile": ABSENT},
+    ),
+    Case(
+        "arg-several-in-one-line",
+        B + 'ARG A=1 B\nRUN echo "$A-$B" > /v\n',
+        kwargs={"buildargs": {"B": "2"}},
+        tree={"/v": F("1-2\n")},
+        history=["/bin/sh -c #(nop)  ARG A=1 B", '|2 A=1 B=2 /bin/sh -c echo "$A-$B" > /v'],
+    ),
+    Case(
+        "workdir-first-relative",
+        B + "WORKDIR rel\n",
+        config={"WorkingDir": "/rel"},
+        tree={"/rel": Entry("dir", None, 0, 0, 0o755)},
+    ),
+    Case("expose-invalid", B + "EXPOSE 80/xyz\n", error="invalid proto: xyz"),
+    Case(
+        "copy-from-wildcard",
+        "FROM busybox AS s\nRUN mkdir /o && echo 1 > /o/a.txt && echo 2 > /o/b.log\n"
+        "FROM busybox\nCOPY --from=s /o/*.txt /w/\n",
+        tree={"/w/a.txt": F("1\n"), "/w/b.log": ABSENT},
+    ),
+    Case(
+        "env-in-run-and-cmd-not-expanded-by-builder",
+        B + 'ENV N=1\nRUN echo "$N" > /n\nCMD echo $N\n',
+        tree={"/n": F("1\n")},
+        config={"Cmd": ["/bin/sh", "-c", "echo $N"]},
     ),
     # --- multi-stage ---
     Case(
