@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -c "from dockyard.containers.init import build_init; build_init()"
 	@touch $(STAMP)
 
 test: install
