@@ -177,7 +177,7 @@ class Executor:
         state = StageState(stage, args.for_stage())
         if not base:
             raise BuildError("base name (${" + stage.base.strip("${}") + "}) should not be blank")
-        ref = dockerfile.stage(base)
+        ref = dockerfile.stage(base) if not base.isdecimal() else None  # FROM: names only
         if ref is not None and ref.index < stage.index and ref.index in self.stage_images:
             image: Image | None = self.images.get(self.stage_images[ref.index])
         elif base.lower() == "scratch":
