@@ -61,6 +61,7 @@ class ContainerRoutes:
         self.c = containers
         # Attaches waiting for their container's start: cid -> [(future, attach options)]
         self._pending: dict[str, list[tuple[asyncio.Future[Any], dict[str, Any]]]] = {}
+        self._starting: set[str] = set()  # starts that will hand streams to pending attaches
 
     def setup(self, routes: Routes) -> None:
         r = routes
@@ -166,7 +167,11 @@ class ContainerRoutes:
                 else:
                     loop.call_soon_threadsafe(_settle, fut, stream, None)
 
-        await asyncio.to_thread(start_and_attach)
+        self._starting.add(cid)
+        try:
+            await asyncio.to_thread(start_and_attach)
+        finally:
+            self._starting.discard(cid)
         return web.Response(status=204)
 
     def _timeout(self, request: web.Request) -> int | None:
@@ -205,7 +210,8 @@ class ContainerRoutes:
         # Let the service take note of the container's state before we answer the headers:
         # `docker run` starts the container as soon as it has them.
         waiting = asyncio.ensure_future(asyncio.to_thread(self.c.wait, ref, condition))
-        await asyncio.sleep(0.02)
+        if condition == "next-exit":
+            await asyncio.sleep(0.005)
         resp = web.StreamResponse(headers={"Content-Type": "application/json"})
         resp.enable_chunked_encoding()
         await resp.prepare(request)
@@ -414,9 +420,9 @@ class ContainerRoutes:
         try:
             while not conn.closed and not fut.done():
                 await asyncio.wait([fut], timeout=0.2)
-                if not fut.done():
+                if not fut.done() and cid not in self._starting:
                     state = await asyncio.to_thread(self.c.state, cid)
-                    if state.get("Status") != "created":
+                    if state.get("Status") != "created" and cid not in self._starting:
                         break  # started by someone else: attach now
             if fut.done():
                 stream = fut.result()
@@ -434,6 +440,8 @@ class ContainerRoutes:
             conn.close()
             return resp
         finally:
+            if not fut.done():
+                fut.cancel()  # a stream that comes later is closed by _settle
             waiting = self._pending.get(cid, [])
             waiting[:] = [w for w in waiting if w[0] is not fut]
             if not waiting:
@@ -513,7 +521,7 @@ class LogFollowStream:
     """An attach stream for a container attached before its start: output from its json log
     (held open from before the start), input through a stdin-only live attach."""
 
-    POLL = 0.02
+    POLL = 0.005
 
     def __init__(self, service: Any, cid: str, f: Any, tty: bool, opts: dict[str, Any]) -> None:
         self._c = service
@@ -526,6 +534,7 @@ class LogFollowStream:
         self._pending: list[tuple[str, bytes]] = []
         self._stdin: Any = None
         self._closed = False
+        self._quiet_since: float | None = None
         self.exit_code: int | None = None
 
     @classmethod
@@ -578,11 +587,16 @@ class LogFollowStream:
         while not self._closed:
             if self._pending:
                 return self._pending.pop(0)
-            done = not self._running()
+            if self._quiet_since is None and not self._running():
+                self._quiet_since = time.monotonic()
             self._drain()
             if self._pending:
+                if self._quiet_since is not None:
+                    self._quiet_since = time.monotonic()
                 continue
-            if done:
+            # The monitor may record the exit a moment before it has written the last output
+            # to the log: after the exit, read on until the log has been quiet for a while.
+            if self._quiet_since is not None and time.monotonic() - self._quiet_since > 0.1:
                 return None
             time.sleep(self.POLL)
         return None
