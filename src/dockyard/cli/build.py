@@ -30,6 +30,9 @@ def register(cli: Any) -> None:
         q = cli.command(img, "build", _build, "Build an image from a Dockerfile",
                         prog="dockyard image build")  # fmt: skip
         _arguments(q)
+    builder = cli.group("builder", "Manage builds")
+    _arguments(cli.command(builder, "build", _build, "Build an image from a Dockerfile",
+                           prog="dockyard builder build"))  # fmt: skip
     _arguments(p)
 
 
