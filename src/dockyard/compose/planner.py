@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +59,39 @@ def number_of(container: dict[str, Any]) -> int:
 def name_of(container: dict[str, Any]) -> str:
     names = container.get("Names") or [container.get("Name") or container["Id"][:12]]
     return names[0].lstrip("/")
+
+
+def run_ordered(
+    names: list[str], after: dict[str, set[str]], act: Callable[[str], None], workers: int = 8
+) -> None:
+    """act(name) for every name, each once the names in after[name] are done, independent
+    ones in parallel threads (as Docker Compose converges). After a failure no new name is
+    started; the first error is raised once the running ones have finished.
+    """
+    pending = list(names)
+    done: set[str] = set()
+    error: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        running: dict[Future, str] = {}
+        while pending or running:
+            if error is None:
+                for name in [n for n in pending if after.get(n, set()) <= done]:
+                    pending.remove(name)
+                    running[pool.submit(act, name)] = name
+            if not running:
+                if error is None and pending:
+                    raise ComposeError("dependency cycle detected: " + ", ".join(pending))
+                break
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in finished:
+                name = running.pop(future)
+                exc = future.exception()
+                if exc is not None:
+                    error = error or exc
+                else:
+                    done.add(name)
+    if error is not None:
+        raise error
 
 
 class Planner:
@@ -268,19 +303,22 @@ class Planner:
                 f"WARN[0000] Found orphan containers ([{names}]) for this project. If you "
                 "removed or renamed this service in your compose file, you can run this "
                 "command with the --remove-orphans flag to clean it up.",
-                file=__import__("sys").stderr,
+                file=sys.stderr,
             )
         self.ensure_networks(order)
         self.ensure_volumes(order)
         image_ids = self.ensure_images(order, build=opts.build, no_build=opts.no_build)
         recreated: set[str] = set()
-        for name in order:
+
+        def converge(name: str) -> None:
             service = project.services[name]
             if not opts.no_start:
                 self.wait_dependencies(service, order)
-            changed = self.converge_service(service, image_ids[name], opts, recreated)
-            if changed:
+            if self.converge_service(service, image_ids[name], opts, recreated):
                 recreated.add(name)
+
+        deps = {name: set(project.services[name].dependencies()) & set(order) for name in order}
+        run_ordered(order, deps, converge)
         if opts.wait:
             self.wait_running(order, opts.wait_timeout)
         return order
@@ -459,10 +497,26 @@ class Planner:
                 f"WARN[0000] Found orphan containers ([{names}]) for this project. If you "
                 "removed or renamed this service in your compose file, you can run this "
                 "command with the --remove-orphans flag to clean it up.",
-                file=__import__("sys").stderr,
+                file=sys.stderr,
             )
+        by_service: dict[str, list[dict[str, Any]]] = {}
         for c in doomed:
-            self._remove(c, timeout, volumes=volumes)
+            by_service.setdefault(c["Labels"].get(L.SERVICE, ""), []).append(c)
+        # a service's containers go once the containers of the services needing it are gone
+        needed_by = {
+            name: {
+                other
+                for other in by_service
+                if other in project.services and name in project.services[other].dependencies()
+            }
+            for name in by_service
+        }
+
+        def remove_service(name: str) -> None:
+            for c in by_service[name]:
+                self._remove(c, timeout, volumes=volumes)
+
+        run_ordered(list(by_service), needed_by, remove_service)
         touched = bool(doomed)
         for net in sorted(project.networks.values(), key=lambda n: n.name):
             if net.external:
