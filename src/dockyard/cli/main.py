@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     if passthrough == "registry-serve":
         from dockyard.distribution.server import main as registry_main
 
-        return registry_main(rest) or 0
+        return registry_main(["serve", *rest]) or 0
     cli = build_cli(_command_word(argv))
     args = cli.parser.parse_args(argv)
     if args.version:
