@@ -121,3 +121,40 @@ def test_remove_orphans(compose):
     assert f"{p}-db-1" in compose.names()
     compose.run("up", "-d", "--remove-orphans")
     assert compose.names() == [f"{p}-web-1"]
+
+
+def test_recreated_dependency_restarts_dependents_with_restart_true(compose):
+    text = """
+    services:
+      db:
+        image: busybox
+        command: ["sh", "-c", "echo VERSION; sleep 600"]
+        stop_signal: SIGKILL
+      web:
+        image: busybox
+        command: ["sleep", "600"]
+        stop_signal: SIGKILL
+        depends_on:
+          db:
+            condition: service_started
+            restart: true
+      other:
+        image: busybox
+        command: ["sleep", "600"]
+        stop_signal: SIGKILL
+        depends_on: [db]
+    """
+    compose.write("compose.yaml", text.replace("VERSION", "v1"))
+    p = compose.name
+    compose.run("up", "-d")
+    before = {n: compose.inspect(n) for n in compose.names()}
+    compose.write("compose.yaml", text.replace("VERSION", "v2"))
+    compose.run("up", "-d")
+    after = {n: compose.inspect(n) for n in compose.names()}
+    assert after[f"{p}-db-1"]["Id"] != before[f"{p}-db-1"]["Id"]
+    web_before, web_after = before[f"{p}-web-1"], after[f"{p}-web-1"]
+    assert web_after["Id"] == web_before["Id"]
+    assert web_after["State"]["StartedAt"] != web_before["State"]["StartedAt"]
+    other_before, other_after = before[f"{p}-other-1"], after[f"{p}-other-1"]
+    assert other_after["Id"] == other_before["Id"]
+    assert other_after["State"]["StartedAt"] == other_before["State"]["StartedAt"]
