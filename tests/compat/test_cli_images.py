@@ -126,3 +126,25 @@ def test_login_push_pull_with_our_registry(d, tmp_path):
     finally:
         reg.terminate()
         reg.wait(10)
+
+
+def test_commit(d):
+    ok(d.docker("run", "--name", "tocommit", "busybox", "sh", "-c", "echo made > /made.txt"))
+    try:
+        r = ok(
+            d.docker(
+                "commit", "-c", "ENV COMMITTED=1", "-m", "a message", "tocommit", "committed:1"
+            )
+        )
+        assert r.stdout.startswith("sha256:")
+        out = ok(
+            d.docker("run", "--rm", "committed:1", "sh", "-c", "cat /made.txt; echo $COMMITTED")
+        )
+        assert out.stdout == "made\n1\n"
+        hist = ok(d.docker("history", "--format", "{{.Comment}}", "committed:1")).stdout
+        assert hist.splitlines()[0] == "a message"
+        r = ok(d.dockyard("commit", "tocommit", "committed:2"))
+        assert r.stdout.startswith("sha256:")
+        ok(d.docker("rmi", "committed:1", "committed:2"))
+    finally:
+        d.docker("rm", "-f", "tocommit")

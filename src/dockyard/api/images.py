@@ -36,12 +36,14 @@ class ImageRoutes:
         events: EventBus,
         registry_config: Any = None,
         image_users: ImageUsers | None = None,
+        commit: Callable[..., str] | None = None,
     ) -> None:
         self.images = images
         self.content = content
         self.events = events
         self.registry_config = registry_config
         self.image_users = image_users
+        self.commit_fn = commit
 
     def setup(self, routes: Routes) -> None:
         routes.get("/images/json", self.list)
@@ -50,6 +52,8 @@ class ImageRoutes:
         routes.get("/images/get", self.save)
         routes.post("/images/prune", self.prune)
         routes.post("/auth", self.auth)
+        if self.commit_fn is not None:
+            routes.post("/commit", self.commit)
         routes.get("/images/{name:.+}/json", self.inspect)
         routes.get("/images/{name:.+}/history", self.history)
         routes.post("/images/{name:.+}/tag", self.tag)
@@ -263,6 +267,32 @@ class ImageRoutes:
             self.events.publish("image", "load", m.split(": ", 1)[-1].strip(), {})
         await resp.write_eof()
         return resp
+
+    # -- commit -----------------------------------------------------------------------------
+
+    async def commit(self, request: web.Request) -> web.Response:
+        q = request.query
+        ref = q.get("container", "")
+        if not ref:
+            raise InvalidParameter("container is required")
+        body = await read_json_object(request)
+        repo = q.get("repo", "")
+        tag = q.get("tag", "")
+        repo_tag = (repo + (":" + tag if tag else "")) if repo else None
+        assert self.commit_fn is not None
+        image_id = await asyncio.to_thread(
+            lambda: self.commit_fn(  # type: ignore[misc]
+                ref,
+                repo_tag=repo_tag,
+                comment=q.get("comment", ""),
+                author=q.get("author", ""),
+                changes=q.getall("changes", []),
+                pause=query_bool(request, "pause", True),
+                config=body or None,
+            )
+        )
+        self.events.publish("container", "commit", ref, {"comment": q.get("comment", "")})
+        return _json({"Id": image_id}, 201)
 
     # -- login ------------------------------------------------------------------------------
 

@@ -186,6 +186,25 @@ def register(cli: Any) -> None:
         p.add_argument("--pids-limit", type=int, help="Tune container pids limit")
         p.add_argument("--restart", help="Restart policy")
         p.add_argument("containers", nargs="+")
+    for p in cmd("commit", cmd_commit, "Create a new image from a container's changes"):
+        p.add_argument("-a", "--author", help="Author")
+        p.add_argument(
+            "-c",
+            "--change",
+            action="append",
+            default=[],
+            help="Apply Dockerfile instruction to the created image",
+        )
+        p.add_argument("-m", "--message", help="Commit message")
+        p.add_argument(
+            "-p",
+            "--pause",
+            type=lambda v: v.lower() != "false",
+            default=True,
+            help="Pause container during commit",
+        )
+        p.add_argument("container")
+        p.add_argument("repository", nargs="?")
     p = cli.command(grp, "prune", cmd_prune, "Remove all stopped containers")
     p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
     p.add_argument("--filter", action="append", default=[], help="Provide filter values")
@@ -449,6 +468,32 @@ def cmd_update(client: APIClient, args: argparse.Namespace) -> int:
             print(f"Error response from daemon: {exc.message}", file=sys.stderr)
             status = 1
     return status
+
+
+def cmd_commit(client: APIClient, args: argparse.Namespace) -> int:
+    repo = tag = None
+    if args.repository:
+        repo, _, tag = (
+            args.repository.rpartition(":")
+            if ":" in args.repository.rsplit("/", 1)[-1]
+            else (args.repository, "", "")
+        )
+    result = client.transport.request(
+        "POST",
+        "/commit",
+        {
+            "container": args.container,
+            "repo": repo,
+            "tag": tag or None,
+            "comment": args.message,
+            "author": args.author,
+            "changes": args.change or None,
+            "pause": args.pause,
+        },
+        body={},
+    )
+    print(result["Id"])
+    return 0
 
 
 def cmd_prune(client: APIClient, args: argparse.Namespace) -> int:

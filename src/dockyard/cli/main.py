@@ -63,6 +63,7 @@ COMMAND_MODULES: dict[str, set[str]] = {
         "export",
         "diff",
         "update",
+        "commit",
         "container",
     },
     "dockyard.cli.network": {"network"},

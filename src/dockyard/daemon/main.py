@@ -151,6 +151,11 @@ class Engine:
         ]
         self.network.reconcile(live)
 
+    def _commit(self, ref: str, **kwargs: Any) -> str:
+        from dockyard.daemon.commit import commit_container
+
+        return commit_container(self.containers, self.images, self.snapshots, ref, **kwargs)
+
     def _volume_users(self, name: str) -> list[str]:
         return [c["Id"] for c in self.containers.list(all=True, filters={"volume": [name]})]
 
@@ -212,7 +217,12 @@ class Engine:
             SystemRoutes(sysinfo.version_info, self.info, self.events, self.df).setup,
             VolumeRoutes(self.volumes, self.events).setup,
             ImageRoutes(
-                self.images, self.content, self.events, self.registry_config, self._image_users
+                self.images,
+                self.content,
+                self.events,
+                self.registry_config,
+                self._image_users,
+                self._commit,
             ).setup,
             ContainerRoutes(self.containers).setup,
             BuildRoutes(self.builder, self.events).setup,
