@@ -53,6 +53,14 @@ def _targets(planner: Planner, services: list[str], oneoff: bool | None = False)
     return planner.containers(services or None, oneoff=oneoff)
 
 
+def _color(args: argparse.Namespace) -> bool | None:
+    """Colour the log prefixes: --no-color and --ansi never say no, --ansi always yes,
+    otherwise when stdout is a terminal (None)."""
+    if getattr(args, "no_color", False) or args.ansi == "never":
+        return False
+    return True if args.ansi == "always" else None
+
+
 def _env_list(values: list[str], environ: dict[str, str]) -> dict[str, str]:
     out = {}
     for value in values:
@@ -100,7 +108,7 @@ def _attach_logs(
     """Foreground `up`: every container's output until they all exit, or Ctrl-C stops them."""
     containers = planner.containers(order)
     names = [name_of(c) for c in containers]
-    printer = LogPrinter(names, color=False if args.no_color else None)
+    printer = LogPrinter(names, color=_color(args))
     printer.message(f"Attaching to {', '.join(names)}")
     exited: list[str] = []
     done = threading.Event()
@@ -373,7 +381,7 @@ def logs(session: Session, args: argparse.Namespace) -> int:
     project = session.project()
     planner = Planner(session.engine, project, Progress())
     containers = _targets(planner, args.services, oneoff=None)
-    printer = LogPrinter([name_of(c) for c in containers], color=False if args.no_color else None)
+    printer = LogPrinter([name_of(c) for c in containers], color=_color(args))
     if args.no_log_prefix:
         printer.prefix = lambda name: ""  # type: ignore[method-assign]
     tail = None if args.tail in ("all", "-1") else args.tail

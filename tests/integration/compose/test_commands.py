@@ -83,6 +83,8 @@ def test_logs_follow_tail_and_timestamps(compose):
     assert line.startswith(f"{p}-once-1  | 20") and line.endswith(" only once")
     both = compose.run("logs", "--no-color").stdout
     assert f"{p}-once-1    | only once" in both  # padded to the longest name
+    coloured = compose.run("--ansi", "always", "logs", "once").stdout
+    assert coloured.startswith(f"\x1b[36m{p}-once-1  | \x1b[0monly once"), repr(coloured)
     proc = compose.popen("logs", "-f", "--tail", "0", "ticker")
     try:
         seen: list[str] = []
