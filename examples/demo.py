@@ -14,6 +14,7 @@ It installs nothing: `make install` (the demo target's dependency) did.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -137,10 +138,11 @@ def main() -> int:
         with urllib.request.urlopen(URL, timeout=10) as resp:
             page = resp.read().decode()
         print(f"GET {URL} -> {page.strip()}", flush=True)
+    cli = "dockyard" if shutil.which("dockyard") else ".venv/bin/dockyard"
     print(
         f"\nThe hit counter runs. Open {URL} in a browser (each visit counts).\n"
-        "See its containers: dockyard compose -f examples/hitcounter/compose.yaml ps\n"
-        "Stop it:            dockyard compose -f examples/hitcounter/compose.yaml down\n"
+        f"See its containers: {cli} compose -f examples/hitcounter/compose.yaml ps\n"
+        f"Stop it:            {cli} compose -f examples/hitcounter/compose.yaml down\n"
         "(add -v to forget the count; the daemon keeps running, its log is "
         f"{LOG})"
     )
