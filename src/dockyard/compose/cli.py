@@ -29,15 +29,24 @@ class Session:
     args: argparse.Namespace
 
     def project(self, services: list[str] | None = None) -> Project:
+        """The project from its files; with -p and no file found, from what the engine has
+        (as Docker Compose does for `down`, `ps`, `logs`, ... of a project by name)."""
         a = self.args
-        project = load_project(
-            a.file or None,
-            project_name=a.project_name,
-            env_file=a.env_file or None,
-            profiles=a.profile or None,
-            working_dir=a.project_directory,
-            services=services or None,
-        )
+        try:
+            project = load_project(
+                a.file or None,
+                project_name=a.project_name,
+                env_file=a.env_file or None,
+                profiles=a.profile or None,
+                working_dir=a.project_directory,
+                services=services or None,
+            )
+        except ComposeError as exc:
+            if a.file or not a.project_name or not str(exc).startswith("no configuration file"):
+                raise
+            from dockyard.compose.discover import project_from_engine
+
+            return project_from_engine(self.engine, a.project_name)
         for warning in project.warnings:
             print(f"WARN[0000] {warning}", file=sys.stderr)
         return project

@@ -75,6 +75,7 @@ class Compose:
         check: bool = True,
         env: dict[str, str] | None = None,
         project: bool = True,
+        cwd: str | None = None,
     ) -> subprocess.CompletedProcess:
         argv = [sys.executable, "-m", "dockyard.cli.main", "compose"]
         if project:
@@ -82,7 +83,7 @@ class Compose:
         full_env = {**self.d.env, **(env or {})}
         r = subprocess.run(
             [*argv, *args],
-            cwd=self.dir,
+            cwd=cwd or self.dir,
             env=full_env,
             capture_output=True,
             text=True,

@@ -158,3 +158,24 @@ def test_recreated_dependency_restarts_dependents_with_restart_true(compose):
     other_before, other_after = before[f"{p}-other-1"], after[f"{p}-other-1"]
     assert other_after["Id"] == other_before["Id"]
     assert other_after["State"]["StartedAt"] == other_before["State"]["StartedAt"]
+
+
+def test_project_by_name_without_its_files(compose, tmp_path):
+    compose.write(
+        "compose.yaml",
+        SIMPLE.replace("    stop_signal: SIGKILL\n  db:", "    stop_signal: SIGKILL\n"
+                       "    volumes: [data:/data]\n    depends_on: [db]\n  db:")
+        + "volumes:\n  data:\n",
+    )  # fmt: skip
+    p = compose.name
+    compose.run("up", "-d")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    ps = compose.run("ps", cwd=str(elsewhere)).stdout
+    assert f"{p}-web-1" in ps and f"{p}-db-1" in ps
+    r = compose.run("down", "-v", cwd=str(elsewhere))
+    removed = [line.split()[2] for line in r.stderr.splitlines() if "Container" in line]
+    assert removed == [f"{p}-web-1", f"{p}-db-1"]  # dependents first, from the labels
+    assert compose.names() == [] and compose.networks() == [] and compose.volumes() == []
+    r = compose.run("ps", cwd=str(elsewhere), project=False, check=False)
+    assert r.returncode != 0 and "no configuration file provided" in r.stderr
