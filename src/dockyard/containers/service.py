@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from dockyard.containers import config as cconfig
-from dockyard.containers import etcfiles, files, procs, protocol, views
+from dockyard.containers import etcfiles, files, netattach, procs, protocol, views
 from dockyard.containers import mounts as cmounts
 from dockyard.containers.archive import ContainerFS
 from dockyard.containers.jsonlog import format_time, log_options, read_log
@@ -62,8 +62,10 @@ class ContainerService:
     Collaborators: `images.get(ref)` -> image with .id, .config, .chain_id; `snapshotter` with
     prepare/mounts/remove/upper_dir/lower_dirs; optional `volumes` (VolumeService: create,
     mount, unmount, copy_up, remove); optional `events(type, action, actor_id, attributes)`;
-    optional `network` with setup(cid, record) -> {"netns_path", "NetworkSettings", "etc"}
-    and teardown(cid, record); `spec_generator` like dockyard.runtime.spec.generate.
+    optional `network` (dockyard.network.containers.ContainerNetworking) with setup(cid,
+    record) -> {"netns_path", "NetworkSettings", "Ports"}, teardown(cid, record), connect,
+    disconnect, lookup(network) and stats(cid); `spec_generator` like
+    dockyard.runtime.spec.generate.
     """
 
     def __init__(
@@ -236,6 +238,7 @@ class ContainerService:
             "MountSpecs": specs,
             "NetworkSettings": {},
         }
+        netattach.at_create(record, self._network_lookup())
         self.snapshotter.prepare(cid, image.chain_id)
         created_volumes: list[str] = []
         try:
@@ -313,10 +316,13 @@ class ContainerService:
             etcfiles.write_etc_files(cdir, hostname, cfg["HostConfig"])
             netns = None
             if self.network is not None:
-                net = self.network.setup(cid, cfg) or {}
+                wanted, on_none = netattach.setup_record(cfg, self._network_lookup())
+                net = self.network.setup(cid, wanted) or {}
                 netns = net.get("netns_path")
                 if net.get("NetworkSettings") is not None:
                     cfg["NetworkSettings"] = net["NetworkSettings"]
+                    if on_none:  # disconnected from every network before the start
+                        cfg["NetworkSettings"]["Networks"] = {}
                     cfg["Ports"] = net.get("Ports") or []
                     self.store.save(cfg)
             if cfg["HostConfig"].get("NetworkMode") != "host":
@@ -442,6 +448,105 @@ class ContainerService:
                 self.network.teardown(cid, cfg)
             except Exception:  # noqa: BLE001
                 pass
+            # Docker keeps the networks (and their ids) of a stopped container, no addresses
+            cfg["NetworkSettings"] = netattach.offline_settings(cfg, self._network_lookup())
+            cfg["Ports"] = []
+            with contextlib.suppress(NotFound):
+                self.store.save(cfg)
+
+    def _network_lookup(self) -> netattach.NetworkLookup | None:
+        return getattr(self.network, "lookup", None)
+
+    # -- network connect / disconnect ------------------------------------------------------
+    def connect_network(
+        self, ref: str, network: str, endpoint_config: dict[str, Any] | None = None
+    ) -> None:
+        """`docker network connect`: a running container gets its endpoint now (an interface,
+        an address, DNS records, /etc/hosts lines); one that is not running keeps the network
+        in its record and is attached at its next start."""
+        if self.network is None:
+            raise InvalidParameter("networking is not available in this daemon")
+        cid = self.resolve(ref)
+        net = self.network.lookup(network)
+        settings = dict(endpoint_config or {})
+        with self._lock(cid):
+            cfg = self.store.config(cid)
+            running = self._check_network_change(cid)
+            netattach.check_endpoint_settings(net, settings)
+            if not netattach.check_connect(cfg, net, running):
+                return
+            endpoints = netattach.wanted(cfg)
+            if (
+                running
+                and not endpoints
+                and netattach.has_own_endpoints(netattach.network_mode(cfg))
+            ):
+                self.network.disconnect("none", cid, cfg)  # started without any network
+            endpoints[net["Name"]] = netattach.endpoint_settings_to_keep(settings)
+            if not running:
+                netattach.record_networks(cfg, endpoints)
+                cfg["NetworkSettings"] = netattach.offline_settings(cfg, self.network.lookup)
+                self.store.save(cfg)
+                return
+            result = self.network.connect(net["Name"], cid, cfg, settings)
+            netattach.record_networks(cfg, endpoints)
+            cfg["NetworkSettings"] = result["NetworkSettings"]
+            cfg["Ports"] = result["Ports"]
+            try:
+                self.store.save(cfg)
+            except BaseException:
+                self.network.disconnect(net["Name"], cid, cfg, True)
+                raise
+
+    def disconnect_network(self, ref: str, network: str, force: bool = False) -> None:
+        """`docker network disconnect`: the endpoint, its address, ports and DNS records go
+        from a running container; a container that is not running just forgets the network."""
+        if self.network is None:
+            raise InvalidParameter("networking is not available in this daemon")
+        cid = self.resolve(ref)
+        try:
+            net: dict[str, Any] | None = self.network.lookup(network)
+        except NotFound:
+            if not force:
+                raise
+            net = None  # -f: forget a network that was removed meanwhile
+        with self._lock(cid):
+            cfg = self.store.config(cid)
+            running = self._check_network_change(cid)
+            name = net["Name"] if net else network
+            endpoints = netattach.wanted(cfg)
+            if not running or net is None:
+                if name not in endpoints:
+                    raise SystemError_(f"container {cid} is not connected to the network {name}")
+                del endpoints[name]
+                netattach.record_networks(cfg, endpoints)
+                if running:
+                    cfg.setdefault("NetworkSettings", {}).get("Networks", {}).pop(name, None)
+                else:
+                    cfg["NetworkSettings"] = netattach.offline_settings(cfg, self.network.lookup)
+                self.store.save(cfg)
+                return
+            if netattach.network_mode(cfg) == "host" and net["Driver"] == "host":
+                raise InvalidParameter(netattach.CONFLICT_HOST_NETWORK)
+            live = (cfg.get("NetworkSettings") or {}).get("Networks") or {}
+            if name not in endpoints and name not in live:
+                raise SystemError_(f"container {cid} is not connected to network {name}")
+            result = self.network.disconnect(name, cid, cfg, force)
+            endpoints.pop(name, None)
+            netattach.record_networks(cfg, endpoints)
+            cfg["NetworkSettings"] = result["NetworkSettings"]
+            cfg["Ports"] = result["Ports"]
+            self.store.save(cfg)
+
+    def _check_network_change(self, cid: str) -> bool:
+        """Whether the container runs; Docker's error for one that is being removed."""
+        status = self.state(cid)["Status"]
+        if status in ("removing", "dead"):
+            raise SystemError_(
+                f"Container {cid} is marked for removal and cannot be connected or "
+                "disconnected to the network"
+            )
+        return status in RUNNING
 
     # -- monitor events --------------------------------------------------------------------
     def _on_monitor_event(self, cid: str, ev: dict[str, Any]) -> None:

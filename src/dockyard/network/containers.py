@@ -120,7 +120,9 @@ class ContainerNetworking:
                 or None,
             )
 
-    def _write_etc_files(self, container_id: str, record: Mapping[str, Any]) -> None:
+    def _write_etc_files(
+        self, container_id: str, record: Mapping[str, Any], in_place: bool = False
+    ) -> None:
         config = record.get("Config") or {}
         host_config = record.get("HostConfig") or {}
         hostname = config.get("Hostname") or container_id[:12]
@@ -133,6 +135,7 @@ class ContainerNetworking:
                 hostname,
                 domainname=config.get("Domainname") or "",
                 extra_hosts=host_config.get("ExtraHosts") or (),
+                in_place=in_place,
             )
         if record.get("ResolvConfPath"):
             self.service.write_resolv_conf(
@@ -141,6 +144,7 @@ class ContainerNetworking:
                 dns=host_config.get("Dns") or self._dns,
                 dns_search=host_config.get("DnsSearch") or self._dns_search,
                 dns_options=host_config.get("DnsOptions") or self._dns_options,
+                in_place=in_place,
             )
 
     def teardown(self, container_id: str, record: Mapping[str, Any] | None = None) -> None:
@@ -171,8 +175,9 @@ class ContainerNetworking:
             aliases=endpoint_config.get("Aliases") or (),
             ipv4_address=ipam.get("IPv4Address") or None,
             netns_path=path,
+            mac_address=endpoint_config.get("MacAddress") or None,
         )
-        self._write_etc_files(container_id, record)
+        self._write_etc_files(container_id, record, in_place=True)
         return self._result(container_id, path)
 
     def disconnect(
@@ -180,10 +185,14 @@ class ContainerNetworking:
     ) -> dict[str, Any]:
         """`docker network disconnect` of a running container."""
         self.service.disconnect(network, container_id, force=force)
-        self._write_etc_files(container_id, record)
+        self._write_etc_files(container_id, record, in_place=True)
         return self._result(container_id, self.service.sandbox_path(container_id))
 
     # ----- views ------------------------------------------------------------------------
+
+    def lookup(self, network: str) -> dict[str, Any]:
+        """A network by name, id or id prefix, as `GET /networks/{id}` shows it (NotFound)."""
+        return self.service.inspect(network)
 
     def _result(self, container_id: str, path: str | None) -> dict[str, Any]:
         return {

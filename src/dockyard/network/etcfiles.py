@@ -9,6 +9,7 @@ falling back to Google's public servers when none remain (written only, never co
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Iterable
 
 from dockyard.errors import InvalidParameter
@@ -126,13 +127,29 @@ def resolv_conf_content(
     return "\n".join(lines) + "\n"
 
 
-def write_hosts(path: str, **kwargs) -> None:
-    atomic_write(path, hosts_content(**kwargs).encode())
+def _write(path: str, data: bytes, in_place: bool) -> None:
+    """Atomically before the container starts; in place while it runs, because the file is
+    bind-mounted into the container and a rename would leave the container the old inode
+    (Docker rewrites a running container's hosts and resolv.conf in place too)."""
+    if not in_place or not os.path.exists(path):
+        atomic_write(path, data)
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, data)
+        os.ftruncate(fd, len(data))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_hosts(path: str, *, in_place: bool = False, **kwargs) -> None:
+    _write(path, hosts_content(**kwargs).encode(), in_place)
 
 
 def write_hostname(path: str, hostname: str) -> None:
     atomic_write(path, (hostname + "\n").encode())
 
 
-def write_resolv_conf(path: str, host_resolv: str, **kwargs) -> None:
-    atomic_write(path, resolv_conf_content(host_resolv, **kwargs).encode())
+def write_resolv_conf(path: str, host_resolv: str, *, in_place: bool = False, **kwargs) -> None:
+    _write(path, resolv_conf_content(host_resolv, **kwargs).encode(), in_place)

@@ -963,8 +963,11 @@ class NetworkService:
         dns: Iterable[str] = (),
         dns_search: Iterable[str] = (),
         dns_options: Iterable[str] = (),
+        in_place: bool = False,
     ) -> None:
-        """The container's resolv.conf: embedded DNS on user networks, else the host's."""
+        """The container's resolv.conf: embedded DNS on user networks, else the host's.
+
+        `in_place`: the container runs with the file bind-mounted (connect, disconnect)."""
         dns = list(dns)
         with self._lock:
             sandbox = self._sandboxes.get(container_id)
@@ -979,6 +982,7 @@ class NetworkService:
             dns=dns,
             dns_search=dns_search,
             dns_options=dns_options,
+            in_place=in_place,
         )
 
     @_on_worker
@@ -990,7 +994,10 @@ class NetworkService:
         *,
         domainname: str = "",
         extra_hosts: Iterable[str] = (),
+        in_place: bool = False,
     ) -> None:
+        """The container's /etc/hosts with its address on each network (`in_place`: as for
+        write_resolv_conf)."""
         with self._lock:
             sandbox = self._sandboxes.get(container_id)
             addresses = [
@@ -1005,6 +1012,7 @@ class NetworkService:
             extra_hosts=extra_hosts,
             host_gateway=self.default_gateway_ip(),
             domainname=domainname,
+            in_place=in_place,
         )
 
     @staticmethod
