@@ -535,6 +535,7 @@ class LogFollowStream:
         self._stdin: Any = None
         self._closed = False
         self._quiet_since: float | None = None
+        self._monitor_pid = 0
         self.exit_code: int | None = None
 
     @classmethod
@@ -552,6 +553,11 @@ class LogFollowStream:
         return cls(service, cid, f, bool((info.get("Config") or {}).get("Tty")), opts)
 
     def connect_stdin(self) -> None:
+        """Called right after the start: note the monitor, attach stdin if asked."""
+        try:
+            self._monitor_pid = int(self._c.state(self._cid).get("MonitorPid") or 0)
+        except Exception:  # noqa: BLE001 - gone already
+            self._monitor_pid = 0
         if not self._opts.get("stdin"):
             return
         try:
@@ -595,9 +601,16 @@ class LogFollowStream:
                     self._quiet_since = time.monotonic()
                 continue
             # The monitor may record the exit a moment before it has written the last output
-            # to the log: after the exit, read on until the log has been quiet for a while.
-            if self._quiet_since is not None and time.monotonic() - self._quiet_since > 0.1:
-                return None
+            # to the log: after the exit, read on until the monitor is gone (it has flushed
+            # everything then), or the log has been quiet for a while.
+            if self._quiet_since is not None:
+                if self._monitor_pid and not _alive(self._monitor_pid):
+                    self._drain()
+                    if not self._pending:
+                        return None
+                    continue
+                if time.monotonic() - self._quiet_since > 0.1:
+                    return None
             time.sleep(self.POLL)
         return None
 
@@ -624,6 +637,15 @@ class LogFollowStream:
             self._f.close()
         except OSError:
             pass
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _settle(fut: asyncio.Future[Any], value: Any, exc: BaseException | None) -> None:
