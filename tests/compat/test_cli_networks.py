@@ -91,3 +91,29 @@ def test_published_port(d):
         assert f"127.0.0.1:{port}->80/tcp" in ok(d.docker("ps")).stdout
     finally:
         d.docker("rm", "-f", "web")
+
+
+def test_connect_and_disconnect(d):
+    a = f"10.{random.randint(201, 250)}.{random.randint(0, 255)}.0/24"
+    ok(d.docker("network", "create", "--subnet", a, "cnet2"))
+    try:
+        # A created container joins at its start; a running one at once.
+        ok(d.docker("create", "--name", "late", "busybox", "sleep", "100"))
+        ok(d.docker("network", "connect", "--alias", "lateal", "cnet2", "late"))
+        ok(d.docker("start", "late"))
+        nets = json.loads(ok(d.docker("inspect", "late")).stdout)[0]["NetworkSettings"]["Networks"]
+        assert set(nets) == {"bridge", "cnet2"} and nets["cnet2"]["IPAddress"]
+        ok(d.docker("run", "-d", "--name", "live", "busybox", "sleep", "100"))
+        ok(d.docker("network", "connect", "cnet2", "live"))
+        nets = json.loads(ok(d.docker("inspect", "live")).stdout)[0]["NetworkSettings"]["Networks"]
+        assert "cnet2" in nets
+        r = ok(d.docker("exec", "live", "ping", "-c1", "-W3", "lateal"))
+        assert "1 packets received" in r.stdout
+        r = d.docker("network", "connect", "cnet2", "live")
+        assert r.returncode == 1 and "already exists" in r.stderr
+        ok(d.docker("network", "disconnect", "cnet2", "live"))
+        nets = json.loads(ok(d.docker("inspect", "live")).stdout)[0]["NetworkSettings"]["Networks"]
+        assert "cnet2" not in nets
+    finally:
+        d.docker("rm", "-f", "late", "live")
+        d.docker("network", "rm", "cnet2")
