@@ -179,3 +179,64 @@ def test_up_in_the_foreground_streams_logs_and_stops_on_ctrl_c(compose):
             proc.kill()
             proc.wait()
     assert compose.inspect(f"{p}-talker-1")["State"]["Status"] == "exited"
+
+
+def _on_a_terminal(compose, *args: str, send: bytes, timeout: float = 30) -> tuple[int, bytes]:
+    """Run `compose ARGS` with a pseudo-terminal as stdin/stdout/stderr, type `send`."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    argv = [sys.executable, "-m", "dockyard.cli.main", "compose", "-p", compose.name, *args]
+    proc = subprocess.Popen(
+        argv, cwd=compose.dir, env=compose.d.env, stdin=slave, stdout=slave, stderr=slave,
+        start_new_session=True,
+    )  # fmt: skip
+    os.close(slave)
+    out = b""
+    sent = False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            if not sent and (b"built-in shell" in out or b"# " in out):
+                # ash's prompt (no newline) may arrive only with the next output, and ash
+                # asks for the cursor position (ESC[6n) first: give it a moment, then type.
+                time.sleep(1.5)
+                os.write(master, send)
+                sent = True
+            if proc.poll() is not None and not ready:
+                break
+        try:
+            return proc.wait(timeout=10), out
+        except subprocess.TimeoutExpired:
+            return -1, out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+def test_run_and_exec_on_a_terminal(compose):
+    compose.write("compose.yaml", SLEEPER)
+    p = compose.name
+    code, out = _on_a_terminal(compose, "run", "--rm", "app", "sh", send=b"tty; exit 5\n")
+    assert code == 5, out
+    assert b"/dev/pts/" in out or b"/dev/console" in out, out
+    compose.run("up", "-d", "app")
+    code, out = _on_a_terminal(compose, "exec", "app", "sh", send=b"echo in-$((6*7)); exit 0\n")
+    assert code == 0, out
+    assert b"in-42" in out, out
+    assert [n for n in compose.names() if "-run-" in n] == []
+    assert compose.names() == [f"{p}-app-1"]
