@@ -449,9 +449,10 @@ class ContainerService:
             except Exception:  # noqa: BLE001
                 pass
             # Docker keeps the networks (and their ids) of a stopped container, no addresses
-            cfg["NetworkSettings"] = netattach.offline_settings(cfg, self._network_lookup())
-            cfg["Ports"] = []
             with contextlib.suppress(NotFound):
+                cfg = self.store.config(cid)  # fresh: the teardown took a while
+                cfg["NetworkSettings"] = netattach.offline_settings(cfg, self._network_lookup())
+                cfg["Ports"] = []
                 self.store.save(cfg)
 
     def _network_lookup(self) -> netattach.NetworkLookup | None:
