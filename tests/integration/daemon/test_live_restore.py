@@ -85,3 +85,18 @@ def test_parallel_runs(busybox_rootfs):
             assert r.returncode == 0, r.stderr
             assert r.stdout == f"n{i}\n"
         assert ok(d.docker("ps", "-aq")).stdout == ""
+
+
+def test_graceful_shutdown_leaves_containers_running(busybox_rootfs):
+    with running_daemon() as d:
+        d.import_busybox(busybox_rootfs)
+        ok(d.docker("run", "-d", "--name", "keeper", "busybox", "sleep", "1000"))
+        pid = _pid(d, "keeper")
+        assert d.stop() == 0  # SIGTERM
+        import os
+
+        os.kill(pid, 0)  # still running without the daemon
+        d.start()
+        assert _pid(d, "keeper") == pid
+        assert ok(d.docker("exec", "keeper", "echo", "still here")).stdout == "still here\n"
+        ok(d.docker("rm", "-f", "keeper"))
