@@ -325,6 +325,7 @@ class ContainerService:
                         cfg["NetworkSettings"]["Networks"] = {}
                     cfg["Ports"] = net.get("Ports") or []
                     self.store.save(cfg)
+                    self._network_events("connect", cid, cfg["NetworkSettings"])
             if cfg["HostConfig"].get("NetworkMode") != "host":
                 extra += etcfiles.etc_mounts(cdir, cfg["HostConfig"])
             spec = self._generate_spec(cfg, rootfs, hostname, extra, netns)
@@ -448,6 +449,7 @@ class ContainerService:
                 self.network.teardown(cid, cfg)
             except Exception:  # noqa: BLE001
                 pass
+            self._network_events("disconnect", cid, cfg.get("NetworkSettings"))
             # Docker keeps the networks (and their ids) of a stopped container, no addresses
             with contextlib.suppress(NotFound):
                 cfg = self.store.config(cid)  # fresh: the teardown took a while
@@ -457,6 +459,23 @@ class ContainerService:
 
     def _network_lookup(self) -> netattach.NetworkLookup | None:
         return getattr(self.network, "lookup", None)
+
+    def _network_events(self, action: str, cid: str, settings: dict[str, Any] | None) -> None:
+        """Docker's `network connect`/`disconnect` events for each endpoint a start made or a
+        stop removed (explicit `docker network connect` events come from the API route)."""
+        if self._publish is None:
+            return
+        lookup = self._network_lookup()
+        for name, ep in ((settings or {}).get("Networks") or {}).items():
+            if not ep.get("EndpointID") or not ep.get("NetworkID"):
+                continue
+            driver = ""
+            if lookup is not None:
+                with contextlib.suppress(NotFound):
+                    driver = lookup(ep["NetworkID"])["Driver"]
+            attrs = {"container": cid, "name": name, "type": driver}
+            with contextlib.suppress(Exception):
+                self._publish("network", action, ep["NetworkID"], attrs)
 
     # -- network connect / disconnect ------------------------------------------------------
     def connect_network(

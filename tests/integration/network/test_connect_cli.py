@@ -133,6 +133,26 @@ def bridge_ports(bridge: str) -> list[str]:
         return []
 
 
+def network_events(env: Env, since: str, container_id: str) -> set[str]:
+    """ "action network-name" of the network events about one container since `since`."""
+    out = ok(
+        env.docker(
+            "events",
+            "--since",
+            since,
+            "--until",
+            str(int(time.time()) + 1),
+            "--filter",
+            "type=network",
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.container}}",
+        )
+    ).stdout
+    return {
+        line.rsplit(" ", 1)[0] for line in out.splitlines() if line.endswith(" " + container_id)
+    }
+
+
 def ping(env: Env, container: str, target: str) -> subprocess.CompletedProcess:
     return env.docker("exec", container, "ping", "-c1", "-W2", target)
 
@@ -216,7 +236,7 @@ def test_running_container_connect_and_disconnect(env):
 
 
 def test_created_container_is_attached_at_start(env):
-    n1, _s1, _ = env.network("one")
+    n1, s1, _ = env.network("one")
     n2, s2, _ = env.network("two")
     env.run("cj-srv", "--network", n2, "busybox", "sleep", "300")
     fixed = str(ipaddress.ip_network(s2).network_address + 50)
@@ -230,6 +250,8 @@ def test_created_container_is_attached_at_start(env):
     assert nets[n2]["IPAMConfig"] == {"IPv4Address": fixed} and nets[n2]["Aliases"] == ["cee"]
     assert nets[n2]["NetworkID"] == env.inspect(n2, "network")["Id"]
 
+    since = str(int(time.time()) - 1)
+    c_id = env.inspect("cj-c")["Id"]
     ok(env.docker("start", "cj-c"))
     addrs = addresses(env, "cj-c")
     assert set(addrs) == {"lo", "eth0", "eth1"} and addrs["eth1"] == f"{fixed}/24"
@@ -239,6 +261,8 @@ def test_created_container_is_attached_at_start(env):
     # stopped: the networks stay without addresses; disconnecting the first one before the
     # next start leaves the container on the second only
     ok(env.docker("stop", "-t", "0", "cj-c"))
+    events = network_events(env, since, c_id)
+    assert {f"connect {n1}", f"connect {n2}", f"disconnect {n1}", f"disconnect {n2}"} <= events
     stopped = env.inspect("cj-c")["NetworkSettings"]
     assert set(stopped["Networks"]) == {n1, n2} and stopped["SandboxKey"] == ""
     assert all(ep["IPAddress"] == "" and ep["NetworkID"] for ep in stopped["Networks"].values())
@@ -248,10 +272,13 @@ def test_created_container_is_attached_at_start(env):
     assert set(addrs) == {"lo", "eth0"} and addrs["eth0"] == f"{fixed}/24"
     assert set(env.inspect("cj-c")["NetworkSettings"]["Networks"]) == {n2}
 
-    # docker run --ip, and an address outside the subnet
+    # docker run --ip, on two networks; and an address outside the subnet
     other = str(ipaddress.ip_network(s2).network_address + 60)
-    env.run("cj-d", "--network", n2, "--ip", other, "busybox", "sleep", "300")
-    assert addresses(env, "cj-d")["eth0"] == f"{other}/24"
+    env.run("cj-d", "--network", n2, "--ip", other, "--network", n1, "busybox", "sleep", "300")
+    addrs = addresses(env, "cj-d")
+    assert addrs["eth0"] == f"{other}/24" and ipaddress.ip_interface(addrs["eth1"]).network == (
+        ipaddress.ip_network(s1)
+    )
     env.create("cj-e", "busybox", "true")
     fails(
         env.docker("network", "connect", "--ip", "10.200.0.9", n2, "cj-e"),
