@@ -118,6 +118,7 @@ class ContainerNetworking:
                 mac_address=endpoint.get("MacAddress")
                 or (config.get("MacAddress") if i == 0 else None)
                 or None,
+                hostname=config.get("Hostname") or None,
             )
 
     def _write_etc_files(
@@ -176,6 +177,7 @@ class ContainerNetworking:
             ipv4_address=ipam.get("IPv4Address") or None,
             netns_path=path,
             mac_address=endpoint_config.get("MacAddress") or None,
+            hostname=(record.get("Config") or {}).get("Hostname") or None,
         )
         self._write_etc_files(container_id, record, in_place=True)
         return self._result(container_id, path)

@@ -75,6 +75,12 @@ def _new_id() -> str:
     return secrets.token_hex(32)
 
 
+def _dns_names(name: str, aliases: list[str], container_id: str, hostname: str | None) -> list:
+    """Docker's DNSNames of an endpoint: name, aliases, short id, hostname, without repeats."""
+    names = [name, *aliases, container_id[:SHORT], hostname or ""]
+    return [n for n in dict.fromkeys(names) if n]
+
+
 @dataclass
 class Endpoint:
     """A container's attachment to one network."""
@@ -623,11 +629,14 @@ class NetworkService:
         exposed: Iterable[str] = (),
         publish_all: bool = False,
         mac_address: str | None = None,
+        hostname: str | None = None,
     ) -> Endpoint:
         """Attach a container to a network (at create time or while it runs).
 
         `publish`/`exposed`/`publish_all` (-p, EXPOSE, -P) are applied on this endpoint; pass
         them with the container's first bridge network, as Docker binds ports there.
+        On user-defined networks the DNS names are Docker's: the name, the aliases, the short
+        id and the `hostname`.
         """
         container_name = container_name.lstrip("/")
         aliases = [a for a in aliases if a]
@@ -684,7 +693,7 @@ class NetworkService:
                 "IfName": "",
                 "HostIfName": "",
                 "GatewayRoute": False,
-                "DNSNames": [container_name, *aliases, container_id[:SHORT]]
+                "DNSNames": _dns_names(container_name, aliases, container_id, hostname)
                 if user_defined
                 else None,
             }

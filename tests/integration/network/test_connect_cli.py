@@ -162,7 +162,9 @@ def test_running_container_connect_and_disconnect(env):
     n2, s2, br2 = env.network("two")
     since = str(int(time.time()) - 1)
     env.run("cj-a", "--network", n1, "busybox", "sleep", "300")
-    b_id = env.run("cj-b", "--network", n2, "--network-alias", "bee", "busybox", "sleep", "300")
+    b_id = env.run(
+        "cj-b", "--network", n2, "--network-alias", "bee", "-h", "bhost", "busybox", "sleep", "300"
+    )
     assert set(addresses(env, "cj-a")) == {"lo", "eth0"}
 
     ok(env.docker("network", "connect", "--alias", "ay", n2, "cj-a"))
@@ -176,6 +178,7 @@ def test_running_container_connect_and_disconnect(env):
     # names on the new network, both ways; /etc/hosts lists the new address
     assert "1 packets received" in ok(ping(env, "cj-a", "bee")).stdout
     assert "1 packets received" in ok(ping(env, "cj-a", "cj-b")).stdout
+    assert "1 packets received" in ok(ping(env, "cj-a", "bhost")).stdout  # Docker 25+
     assert "1 packets received" in ok(ping(env, "cj-b", "ay")).stdout
     hosts = ok(env.docker("exec", "cj-a", "cat", "/etc/hosts")).stdout
     assert str(eth1.ip) in hosts
