@@ -9,7 +9,23 @@
 """
 
 from dockyard.compose.errors import ComposeError
-from dockyard.compose.loader import load_project, normalize_project_name
-from dockyard.compose.model import Project, Service
+
+# The loader (PyYAML, jsonschema) loads on first use, so that registering `dockyard compose`
+# in the CLI does not slow every other dockyard command down.
+_LAZY = {
+    "load_project": "dockyard.compose.loader",
+    "normalize_project_name": "dockyard.compose.loader",
+    "Project": "dockyard.compose.model",
+    "Service": "dockyard.compose.model",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["ComposeError", "Project", "Service", "load_project", "normalize_project_name"]

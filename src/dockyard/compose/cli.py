@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dockyard.client import APIClient
 from dockyard.compose.engine import Engine
 from dockyard.compose.errors import ComposeError
-from dockyard.compose.loader import load_project
-from dockyard.compose.model import Project
+
+if TYPE_CHECKING:
+    from dockyard.compose.model import Project
 
 
 @dataclass
@@ -31,6 +33,8 @@ class Session:
     def project(self, services: list[str] | None = None) -> Project:
         """The project from its files; with -p and no file found, from what the engine has
         (as Docker Compose does for `down`, `ps`, `logs`, ... of a project by name)."""
+        from dockyard.compose.loader import load_project
+
         a = self.args
         try:
             project = load_project(
