@@ -400,15 +400,28 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    # As dockerd on SIGUSR1: dump every thread's stack to the log, and go on.
+    import faulthandler
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    code = 0
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     try:
-        asyncio.run(serve(cfg))
-    except ConfigError as exc:
+        loop.run_until_complete(serve(cfg))
+    except (ConfigError, OSError) as exc:
         print(f"failed to start daemon: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"failed to start daemon: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        code = 1
+    finally:
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+    # Worker threads may still be blocked in calls that end only with a container (a `wait`
+    # whose client went away): the state is on disk and the services are closed, so leave
+    # without joining them, as a Go daemon would.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
