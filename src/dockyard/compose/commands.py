@@ -139,13 +139,24 @@ def _attach_logs(
         printer.message("Gracefully stopping... (press Ctrl+C again to force)")
     stopping.set()
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    live = [
+        c for c in reversed(planner.containers(order))
+        if c["State"] in ("running", "paused", "restarting")
+    ]  # fmt: skip
     progress = Progress("Stopping")
     try:
-        for c in reversed(planner.containers(order)):
-            if c["State"] in ("running", "paused", "restarting"):
-                progress.event("Container", name_of(c), "Stopping")
-                session.engine.stop(c["Id"], args.timeout)
-                progress.event("Container", name_of(c), "Stopped")
+        for c in live:
+            progress.event("Container", name_of(c), "Stopping")
+            session.engine.stop(c["Id"], args.timeout)
+            progress.event("Container", name_of(c), "Stopped")
+    except KeyboardInterrupt:  # Ctrl-C again: kill what is left
+        progress.title = "Killing"
+        for c in live:
+            try:
+                session.engine.kill(c["Id"])
+                progress.event("Container", name_of(c), "Killed")
+            except APIError:
+                pass  # already stopped
     finally:
         progress.close()
     return 130 if interrupted else 0

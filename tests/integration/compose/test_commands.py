@@ -240,3 +240,42 @@ def test_run_and_exec_on_a_terminal(compose):
     assert b"in-42" in out, out
     assert [n for n in compose.names() if "-run-" in n] == []
     assert compose.names() == [f"{p}-app-1"]
+
+
+def test_second_ctrl_c_kills_what_a_graceful_stop_waits_for(compose):
+    compose.write(
+        "compose.yaml",
+        """
+        services:
+          stubborn:
+            image: busybox
+            command: ["sh", "-c", "trap '' TERM; echo ready; while true; do sleep 1; done"]
+            stop_grace_period: 60s
+        """,
+    )
+    p = compose.name
+    proc = compose.popen("up")
+    try:
+        deadline = time.monotonic() + 30
+        text = ""
+        while "ready" not in text and time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stdout], [], [], 1)
+            if ready:
+                text += proc.stdout.readline()
+        assert "ready" in text, text
+        proc.send_signal(signal.SIGINT)
+        time.sleep(1.5)
+        assert proc.poll() is None  # still waiting for the 60 s grace period
+        start = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=20)
+        assert time.monotonic() - start < 10
+        assert "Killed" in rest, rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    compose.wait_for(
+        lambda: compose.inspect(f"{p}-stubborn-1")["State"]["Status"] == "exited",
+        what="the container to be killed",
+    )

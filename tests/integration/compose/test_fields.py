@@ -75,6 +75,32 @@ def test_service_fields_reach_the_engine(compose):
     assert compose.exec(f"{p}-app-1", "sh", "-c", "ulimit -n").strip() == "1024"
 
 
+def test_env_file_and_container_name(compose):
+    compose.write("app.env", "FROM_FILE=file\nBOTH=file\n")
+    compose.write(
+        "compose.yaml",
+        f"""
+        services:
+          app:
+            image: busybox
+            command: ["sleep", "600"]
+            stop_signal: SIGKILL
+            container_name: {compose.name}-custom
+            env_file: [app.env]
+            environment:
+              BOTH: inline
+        """,
+    )
+    compose.run("up", "-d")
+    assert compose.names() == [f"{compose.name}-custom"]
+    env = dict(e.split("=", 1) for e in compose.inspect(f"{compose.name}-custom")["Config"]["Env"])
+    assert env["FROM_FILE"] == "file" and env["BOTH"] == "inline"
+    r = compose.run("exec", "-T", "app", "sh", "-c", "echo $FROM_FILE")
+    assert r.stdout == "file\n"
+    compose.run("down")
+    assert compose.names() == []
+
+
 def test_declared_networks_and_aliases(compose):
     compose.write(
         "compose.yaml",
