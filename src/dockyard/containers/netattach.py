@@ -67,8 +67,9 @@ def record_networks(record: dict[str, Any], endpoints: dict[str, dict[str, Any]]
 
 
 def at_create(record: dict[str, Any], lookup: NetworkLookup | None) -> None:
-    """Docker's create: the network mode's network joins EndpointsConfig; unknown networks
-    are refused (404 "network X not found"); endpoint settings are checked."""
+    """Docker's create: the network mode's network joins EndpointsConfig and endpoint
+    settings are checked. An unknown network is no error yet (Docker's start reports it: a 404
+    here would make the docker CLI try to pull the image)."""
     mode = network_mode(record)
     endpoints = wanted(record)
     if mode.startswith("container:"):
@@ -76,8 +77,14 @@ def at_create(record: dict[str, Any], lookup: NetworkLookup | None) -> None:
     if lookup is not None:
         named = {}
         for name, settings in endpoints.items():
-            net = lookup(name)
-            check_endpoint_settings(net, settings or {})
+            try:
+                net = lookup(name)
+            except NotFound:
+                net = {"Name": name, "IPAM": {"Config": []}}
+            try:
+                check_endpoint_settings(net, settings or {})
+            except InvalidParameter as e:
+                raise InvalidParameter(f"invalid config for network {name}: {e}") from None
             named[net["Name"]] = settings or {}
         endpoints = named
     record_networks(record, endpoints)

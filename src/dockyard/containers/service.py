@@ -35,7 +35,14 @@ from dockyard.containers.names import generate_name, validate_name
 from dockyard.containers.store import ContainerStore, empty_state, name_conflict
 from dockyard.containers.streams import Stream
 from dockyard.containers.watcher import Watcher
-from dockyard.errors import Conflict, InvalidParameter, NotFound, NotModified, SystemError_
+from dockyard.errors import (
+    Conflict,
+    Forbidden,
+    InvalidParameter,
+    NotFound,
+    NotModified,
+    SystemError_,
+)
 
 EventPublisher = Callable[[str, str, str, dict[str, str]], Any]
 RUNNING = ("running", "paused", "restarting")
@@ -501,7 +508,8 @@ class ContainerService:
                 and not endpoints
                 and netattach.has_own_endpoints(netattach.network_mode(cfg))
             ):
-                self.network.disconnect("none", cid, cfg)  # started without any network
+                with contextlib.suppress(Forbidden):  # started without any network
+                    self.network.disconnect("none", cid, cfg)
             endpoints[net["Name"]] = netattach.endpoint_settings_to_keep(settings)
             if not running:
                 netattach.record_networks(cfg, endpoints)

@@ -359,3 +359,27 @@ def test_connections_survive_daemon_kill(env, daemon):
     assert set(addresses(env, "cj-live")) == {"lo", "eth0"}
     ok(env.docker("start", "cj-later"))
     assert set(addresses(env, "cj-later")) == {"lo", "eth0", "eth1"}
+
+
+def test_disconnected_from_every_network_before_start(env):
+    n1, s1, _ = env.network("one")
+    env.create("cj-bare", "busybox", "sleep", "300")
+    ok(env.docker("network", "disconnect", "bridge", "cj-bare"))
+    assert env.inspect("cj-bare")["NetworkSettings"]["Networks"] == {}
+    ok(env.docker("start", "cj-bare"))
+    assert set(addresses(env, "cj-bare")) == {"lo"}
+    for _ in range(2):  # connect, disconnect, and again
+        ok(env.docker("network", "connect", n1, "cj-bare"))
+        addrs = addresses(env, "cj-bare")
+        assert ipaddress.ip_interface(addrs["eth0"]).network == ipaddress.ip_network(s1)
+        ok(env.docker("network", "disconnect", n1, "cj-bare"))
+        assert set(addresses(env, "cj-bare")) == {"lo"}
+    ok(env.docker("network", "connect", "bridge", "cj-bare"))
+    assert set(addresses(env, "cj-bare")) == {"lo", "eth0"}
+
+
+def test_unknown_network_is_reported_at_start(env):
+    env.containers.append("cj-nonet")
+    r = env.docker("run", "--name", "cj-nonet", "--network", "no-such-net", "busybox", "true")
+    fails(r, "network no-such-net not found")
+    assert "Unable to find image" not in r.stderr  # not a 404 at create: no pull attempt
