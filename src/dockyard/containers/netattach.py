@@ -209,6 +209,8 @@ def check_connect(record: dict[str, Any], net: dict[str, Any], running: bool) ->
 def endpoint_settings_to_keep(settings: dict[str, Any] | None) -> dict[str, Any]:
     """What of a connect request's EndpointSettings the record keeps for the next start."""
     settings = dict(settings or {})
+    ipam = {k: v for k, v in (settings.get("IPAMConfig") or {}).items() if v}
+    settings["IPAMConfig"] = ipam or None  # the CLI may send empty addresses
     keep = {}
     for key in ("IPAMConfig", "Links", "Aliases", "MacAddress", "DriverOpts", "NetworkID"):
         if settings.get(key):

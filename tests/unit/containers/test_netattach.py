@@ -117,3 +117,10 @@ def test_kept_endpoint_settings():
         {"Aliases": ["a"], "IPAMConfig": {"IPv4Address": "10.201.7.9"}, "IPAddress": "x"}
     )
     assert kept == {"Aliases": ["a"], "IPAMConfig": {"IPv4Address": "10.201.7.9"}}
+
+
+def test_empty_addresses_are_not_kept():
+    kept = netattach.endpoint_settings_to_keep(
+        {"IPAMConfig": {"IPv4Address": "", "IPv6Address": ""}}
+    )
+    assert kept == {}
