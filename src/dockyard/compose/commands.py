@@ -343,7 +343,7 @@ def port(session: Session, args: argparse.Namespace) -> int:
     planner = Planner(session.engine, project, Progress())
     containers = [c for c in _targets(planner, [args.service]) if number_of(c) == args.index]
     if not containers:
-        raise ComposeError(f"service {args.service!r} has no container {args.index}")
+        raise ComposeError(f"service \"{args.service}\" has no container #{args.index}")
     private = args.private_port.split("/")[0]
     protocol = args.private_port.split("/")[1] if "/" in args.private_port else args.protocol
     info = session.engine.inspect(containers[0]["Id"])
@@ -580,7 +580,7 @@ def exec_(session: Session, args: argparse.Namespace) -> int:
     containers = [c for c in _targets(planner, [args.service]) if number_of(c) == args.index]
     running = [c for c in containers if c["State"] == "running"]
     if not running:
-        raise ComposeError(f"service {args.service!r} is not running")
+        raise ComposeError(f"service \"{args.service}\" is not running")
     if not args.command:
         raise ComposeError('"dockyard compose exec" requires at least 2 arguments')
     interactive = not args.detach and not args.no_tty and sys.stdin.isatty()

@@ -44,6 +44,9 @@ def test_dependencies_start_first_and_stop_last(compose):
     r = compose.run("stop")
     stopped = [line.split()[2] for line in r.stderr.splitlines() if "Stopped" in line]
     assert stopped == list(reversed(order))
+    compose.run("rm", "-f")
+    compose.run("up", "-d", "--no-deps", "front")
+    assert compose.names() == [f"{p}-front-1"]
 
 
 HEALTHY = """
