@@ -20,6 +20,7 @@ from dockyard.api.streams import (
     HijackedConnection,
     dumps,
     hijack,
+    in_own_thread,
     iterate_in_thread,
     stdcopy_frame,
 )
@@ -209,7 +210,7 @@ class ContainerRoutes:
             raise InvalidParameter(f'invalid condition: "{condition}"')
         # Let the service take note of the container's state before we answer the headers:
         # `docker run` starts the container as soon as it has them.
-        waiting = asyncio.ensure_future(asyncio.to_thread(self.c.wait, ref, condition))
+        waiting = in_own_thread(self.c.wait, ref, condition)
         if condition == "next-exit":
             await asyncio.sleep(0.005)
         resp = web.StreamResponse(headers={"Content-Type": "application/json"})
@@ -681,7 +682,7 @@ async def pump(conn: HijackedConnection, stream: Any, stdin: bool, detach_keys: 
                 except Exception:  # noqa: BLE001 - the loop or the client went away
                     break
 
-        await asyncio.to_thread(read_all)
+        await in_own_thread(read_all)
         done.set()
 
     async def input_() -> None:

@@ -266,3 +266,32 @@ async def iterate_in_thread(make_iter: Any, maxsize: int = 64) -> Any:
         stop.set()
         while not queue.empty():
             queue.get_nowait()
+
+
+def in_own_thread(fn: Any, *args: Any) -> asyncio.Future[Any]:
+    """Run a call that may block for as long as a container lives (a wait, an attach's
+    output) in its own daemon thread, so that such calls neither use up the worker pool nor
+    hold the daemon's exit."""
+    import threading
+
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[Any] = loop.create_future()
+
+    def settle(value: Any, exc: BaseException | None) -> None:
+        if fut.done():
+            return
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(value)
+
+    def run() -> None:
+        try:
+            value = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+            loop.call_soon_threadsafe(settle, None, exc)
+        else:
+            loop.call_soon_threadsafe(settle, value, None)
+
+    threading.Thread(target=run, daemon=True, name=getattr(fn, "__name__", "call")).start()
+    return fut
