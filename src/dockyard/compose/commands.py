@@ -20,7 +20,7 @@ from dockyard.client import APIError
 from dockyard.compose import labels as L
 from dockyard.compose.cli import Session
 from dockyard.compose.errors import ComposeError
-from dockyard.compose.logs import LogPrinter, stream_all
+from dockyard.compose.logs import LogPrinter, follow_new_starts, stream_all
 from dockyard.compose.planner import Planner, UpOptions, name_of, number_of
 from dockyard.compose.progress import Progress
 from dockyard.compose.spec import create_body
@@ -343,7 +343,7 @@ def port(session: Session, args: argparse.Namespace) -> int:
     planner = Planner(session.engine, project, Progress())
     containers = [c for c in _targets(planner, [args.service]) if number_of(c) == args.index]
     if not containers:
-        raise ComposeError(f"service \"{args.service}\" has no container #{args.index}")
+        raise ComposeError(f'service "{args.service}" has no container #{args.index}')
     private = args.private_port.split("/")[0]
     protocol = args.private_port.split("/")[1] if "/" in args.private_port else args.protocol
     info = session.engine.inspect(containers[0]["Id"])
@@ -400,6 +400,14 @@ def logs(session: Session, args: argparse.Namespace) -> int:
         session.engine, printer, containers, follow=args.follow, tail=tail,
         timestamps=args.timestamps,
     )  # fmt: skip
+    if args.follow:
+        threads.append(
+            follow_new_starts(
+                session.engine, printer, project.name, services=args.services or None,
+                timestamps=args.timestamps,
+                following={t.name.removeprefix("logs-"): t for t in threads},
+            )
+        )  # fmt: skip
     try:
         for thread in threads:
             while thread.is_alive():
@@ -580,7 +588,7 @@ def exec_(session: Session, args: argparse.Namespace) -> int:
     containers = [c for c in _targets(planner, [args.service]) if number_of(c) == args.index]
     running = [c for c in containers if c["State"] == "running"]
     if not running:
-        raise ComposeError(f"service \"{args.service}\" is not running")
+        raise ComposeError(f'service "{args.service}" is not running')
     if not args.command:
         raise ComposeError('"dockyard compose exec" requires at least 2 arguments')
     interactive = not args.detach and not args.no_tty and sys.stdin.isatty()

@@ -77,7 +77,7 @@ class Engine:
         follow: bool = False,
         tail: str | None = None,
         timestamps: bool = False,
-        since: int | None = None,
+        since: int | str | None = None,
         tty: bool = False,
     ) -> Iterator[tuple[int, bytes]]:
         """(stream, bytes) frames: 1 stdout, 2 stderr (a tty container's output is raw)."""
@@ -97,6 +97,10 @@ class Engine:
     def attach(self, cid: str, stdin: bool = False, logs: bool = False) -> HijackedSocket:
         params = {"stream": True, "stdout": True, "stderr": True, "stdin": stdin, "logs": logs}
         return self.t.hijack("POST", f"/containers/{_q(cid)}/attach", params)
+
+    def events(self, filters: dict[str, list[str]], since: str | None = None):  # type: ignore[no-untyped-def]
+        """The daemon's event stream (an iterator of dicts), filtered."""
+        return self.t.json_lines("GET", "/events", {"filters": filters, "since": since})
 
     # --- exec ---------------------------------------------------------------------------
 

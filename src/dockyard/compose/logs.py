@@ -56,7 +56,7 @@ def follow_container(
     follow: bool,
     tail: str | None = None,
     timestamps: bool = False,
-    since: int | None = None,
+    since: int | str | None = None,
     tty: bool = False,
     stop: threading.Event | None = None,
 ) -> None:
@@ -80,6 +80,87 @@ def follow_container(
     for rest in pending.values():
         if rest:
             printer.line(name, rest.decode(errors="replace"))
+
+
+def follow_new_starts(
+    engine: Engine,
+    printer: LogPrinter,
+    project: str,
+    *,
+    services: list[str] | None = None,
+    timestamps: bool = False,
+    following: dict[str, threading.Thread] | None = None,
+) -> threading.Thread:
+    """`logs -f`: also follow containers of the project that start later (new, recreated or
+    restarted ones), from their start on, as Docker Compose does with the event stream."""
+    followers = dict(following or {})  # name -> the thread printing its log
+
+    def run() -> None:
+        filters = {
+            "type": ["container"],
+            "event": ["start"],
+            "label": [f"com.docker.compose.project={project}"],
+        }
+        try:
+            for event in engine.events(filters, since=None):
+                attrs = (event.get("Actor") or {}).get("Attributes") or {}
+                service = attrs.get("com.docker.compose.service")
+                if services and service not in services:
+                    continue
+                name = attrs.get("name") or event.get("id", "")[:12]
+                previous = followers.get(name)
+                printer.add(name)
+                info = engine.inspect(event.get("id") or name)
+                # from the process's start (the event comes once its first lines may be out)
+                since = _unix_time(info["State"].get("StartedAt")) or event.get("time")
+                thread = threading.Thread(
+                    target=_follow_after,
+                    args=(previous, engine, printer, name),
+                    kwargs={
+                        "timestamps": timestamps,
+                        "since": since,
+                        "tty": bool(info["Config"].get("Tty")),
+                    },
+                    daemon=True,
+                )
+                followers[name] = thread
+                thread.start()
+        except Exception as exc:  # noqa: BLE001 - the daemon went away: stop watching
+            printer.message(f"event stream ended: {exc}")
+
+    watcher = threading.Thread(target=run, name="logs-events", daemon=True)
+    watcher.start()
+    return watcher
+
+
+def _unix_time(rfc3339: str | None) -> str | None:
+    """ "2024-01-02T03:04:05.123456789Z" as "1704164645.123456789" (the API's since form)."""
+    if not rfc3339 or rfc3339.startswith("0001-"):
+        return None
+    import datetime
+
+    whole, _, rest = rfc3339.rstrip("Z").partition(".")
+    fraction = (rest.split("+")[0].split("-")[0] + "000000000")[:9]
+    when = datetime.datetime.fromisoformat(whole).replace(tzinfo=datetime.UTC)
+    return f"{int(when.timestamp())}.{fraction}"
+
+
+def _follow_after(
+    previous: threading.Thread | None,
+    engine: Engine,
+    printer: LogPrinter,
+    name: str,
+    **kwargs: Any,
+) -> None:
+    """Follow a (re)started container once the follower of its previous run has finished
+    (the daemon ends that stream just after the stop); a stream that lasts across the
+    restart keeps printing, and no second one is opened."""
+    if previous is not None:
+        previous.join(5)
+        if previous.is_alive():
+            previous.join()
+            return
+    follow_container(engine, printer, name, follow=True, **kwargs)
 
 
 def stream_all(

@@ -279,3 +279,40 @@ def test_second_ctrl_c_kills_what_a_graceful_stop_waits_for(compose):
         lambda: compose.inspect(f"{p}-stubborn-1")["State"]["Status"] == "exited",
         what="the container to be killed",
     )
+
+
+def test_logs_follow_picks_up_restarted_and_new_containers(compose):
+    compose.write(
+        "compose.yaml",
+        """
+        services:
+          ticker:
+            image: busybox
+            command: ["sh", "-c", "echo start $$HOSTNAME; while true; do sleep 0.3; echo tick; done"]
+            stop_signal: SIGKILL
+        """,
+    )
+    p = compose.name
+    compose.run("up", "-d")
+    proc = compose.popen("logs", "-f")
+    lines: list[str] = []
+
+    def read_until(predicate, timeout: float = 20) -> None:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        while not predicate() and time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+            if ready:
+                lines.append(proc.stdout.readline())
+        assert predicate(), [line for line in lines if "| tick" not in line] + [len(lines)]
+
+    try:
+        read_until(lambda: any("tick" in line for line in lines))
+        compose.run("restart", "ticker")
+        read_until(lambda: sum("| start" in line for line in lines) >= 2)
+        compose.run("up", "-d", "--scale", "ticker=2")
+        read_until(lambda: any(line.startswith(f"{p}-ticker-2") for line in lines))
+    finally:
+        proc.kill()
+        proc.wait()
+    starts = [line for line in lines if "| start" in line]
+    assert len([s for s in starts if s.startswith(f"{p}-ticker-1")]) == 2, starts
