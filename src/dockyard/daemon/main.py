@@ -261,6 +261,9 @@ class Engine:
                 log.exception("shutdown of %s failed", getattr(fn, "__qualname__", fn))
 
 
+SHUTDOWN_GRACE = 10.0  # seconds
+
+
 async def _trim_memory_periodically(period: float = 30.0) -> None:
     """Give freed heap back to the system now and then (glibc keeps it otherwise): the idle
     daemon's RSS stays near what it really uses."""
@@ -370,6 +373,11 @@ async def serve(cfg: DaemonConfig) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+        # A shutdown must never hang: the state is on disk, so after a grace period dump
+        # every thread's stack to the log (for the bug report) and leave.
+        import faulthandler
+
+        faulthandler.dump_traceback_later(SHUTDOWN_GRACE, exit=True)
         trimmer.cancel()
         log.info("Processing signal: shutting down (running containers keep running)")
     finally:

@@ -92,7 +92,7 @@ def test_graceful_shutdown_leaves_containers_running(busybox_rootfs):
         d.import_busybox(busybox_rootfs)
         ok(d.docker("run", "-d", "--name", "keeper", "busybox", "sleep", "1000"))
         pid = _pid(d, "keeper")
-        assert d.stop() == 0  # SIGTERM
+        assert d.stop() == 0, d.log()  # SIGTERM
         import os
 
         os.kill(pid, 0)  # still running without the daemon
