@@ -75,3 +75,22 @@ def test_up_wait_returns_once_healthy(compose):
     p = compose.name
     compose.run("up", "-d", "--wait")
     assert compose.inspect(f"{p}-slow-1")["State"]["Health"]["Status"] == "healthy"
+
+
+def test_failed_build_reports_and_creates_no_container(compose):
+    compose.write("app/Dockerfile", "FROM busybox\nRUN echo building; exit 3\n")
+    compose.write(
+        "compose.yaml",
+        """
+        services:
+          app:
+            build: ./app
+          other:
+            image: busybox
+            command: ["sleep", "600"]
+        """,
+    )
+    r = compose.run("up", "-d", check=False)
+    assert r.returncode != 0
+    assert "returned a non-zero code: 3" in r.stderr, r.stderr
+    assert compose.names() == []

@@ -214,3 +214,35 @@ def test_bad_files_fail_clearly_and_create_nothing(compose, case):
     assert compose.names() == [] and compose.networks() == [] and compose.volumes() == []
     r = compose.run("config", check=False)
     assert r.returncode != 0 and expected[-1] in r.stderr
+
+
+def test_project_directory_and_default_file_lookup(compose):
+    compose.write("conf/compose.yaml", """
+        services:
+          app:
+            image: busybox
+            command: ["sleep", "600"]
+            stop_signal: SIGKILL
+            env_file: [vars.env]
+            volumes: ["./data:/data"]
+        """)  # fmt: skip
+    compose.write("work/vars.env", "WHERE=work\n")
+    compose.write("work/.env", "IGNORED=1\n")
+    p = compose.name
+    compose.run("-f", "conf/compose.yaml", "--project-directory", "work", "up", "-d")
+    info = compose.inspect(f"{p}-app-1")
+    assert "WHERE=work" in info["Config"]["Env"]
+    assert info["Config"]["Labels"]["com.docker.compose.project.working_dir"] == (
+        compose.dir + "/work"
+    )
+    assert info["HostConfig"]["Binds"][0].startswith(compose.dir + "/work/data:/data")
+    # without -f, compose.yaml is looked up in the current directory and its parents
+    import os
+
+    sub = os.path.join(compose.dir, "conf", "deeper")
+    os.makedirs(sub)
+    r = compose.run("config", cwd=sub, check=False)
+    assert r.returncode != 0 and "conf/vars.env not found" in r.stderr  # relative to conf/
+    compose.write("conf/vars.env", "WHERE=conf\n")
+    out = compose.run("config", cwd=sub).stdout
+    assert "WHERE: conf" in out and f"source: {compose.dir}/conf/data" in out
