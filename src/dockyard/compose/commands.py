@@ -635,6 +635,7 @@ def run(session: Session, args: argparse.Namespace) -> int:
         image_ids = planner.ensure_images(needed, build=args.build)
         if deps:
             planner.up(UpOptions(services=deps, no_recreate=False))
+            planner.wait_dependencies(service, needed)
     finally:
         progress.close()
     if args.entrypoint is not None:

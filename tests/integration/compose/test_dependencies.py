@@ -130,3 +130,12 @@ def test_failed_job_stops_up(compose):
     assert r.returncode != 0
     assert 'service "init" didn\'t complete successfully: exit 3' in r.stderr
     assert f"{p}-web-1" not in compose.names()
+
+
+def test_run_waits_for_a_healthy_dependency(compose):
+    compose.write("compose.yaml", HEALTHY)
+    p = compose.name
+    r = compose.run("run", "--rm", "web", "echo", "ran")
+    assert r.stdout == "ran\n"
+    assert compose.inspect(f"{p}-db-1")["State"]["Health"]["Status"] == "healthy"
+    assert "Healthy" in r.stderr
