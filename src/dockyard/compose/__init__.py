@@ -1,4 +1,4 @@
-"""Compose: the compose-spec loader and its model (the planner builds on them).
+"""Compose: the compose-spec loader and its model, the planner and `dockyard compose`.
 
 - `load_project(files, ...)` -> `Project` (loader.py): YAML, `.env`, interpolation, merge of
   several files, schema validation, normalisation, profiles, dependency checks.
@@ -6,6 +6,10 @@
   `docker compose config`.
 - `labels`: Docker Compose's labels and names for containers, networks and volumes.
 - `graph`: the order to start and stop services in.
+- `engine`: the Engine API calls compose makes (over dockyard.client's transport only).
+- `spec`: a service's container as the create body; `planner`: up/down convergence;
+  `progress`, `logs`, `stdio`: output; `cli` + `commands`: the command line;
+  `discover`: a project rebuilt from the engine's labels (`-p NAME` without files).
 """
 
 from dockyard.compose.errors import ComposeError
