@@ -353,6 +353,7 @@ async def serve(cfg: DaemonConfig) -> None:
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     sockets: list[str] = []
+    registry = None  # dockyard's registry server, when daemon.json has registry-addr
     try:
         for host in cfg.hosts:
             scheme, _, rest = host.partition("://")
@@ -366,6 +367,14 @@ async def serve(cfg: DaemonConfig) -> None:
                 )
             await site.start()
             log.info("API listen on %s", rest if scheme == "unix" else host)
+        from dockyard.distribution.server import start_in_daemon
+
+        try:
+            registry = await start_in_daemon(cfg.settings, cfg.data_root)
+        except ValueError as exc:
+            raise ConfigError(f"registry-addr: {exc}") from None
+        if registry is not None:
+            log.info("registry listen on %s", registry.url)
         log.info("Daemon has completed initialization")
         trimmer = asyncio.ensure_future(_trim_memory_periodically())
         stop = asyncio.Event()
@@ -381,6 +390,8 @@ async def serve(cfg: DaemonConfig) -> None:
         trimmer.cancel()
         log.info("Processing signal: shutting down (running containers keep running)")
     finally:
+        if registry is not None:
+            await registry.stop()
         await engine.close()
         await runner.cleanup()
         for path in sockets:

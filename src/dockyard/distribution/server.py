@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import json
+import os
 import re
 import ssl
 import sys
@@ -518,6 +519,20 @@ def parse_addr(addr: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise ValueError(f"invalid address {addr!r}: want HOST:PORT")
     return host.strip("[]") or "0.0.0.0", int(port)
+
+
+async def start_in_daemon(settings: dict, data_root: str) -> RegistryServer | None:
+    """The registry inside the daemon when daemon.json has `registry-addr` (HOST:PORT).
+
+    It stores under DATA_ROOT/registry, apart from the daemon's content store.
+    """
+    addr = settings.get("registry-addr")
+    if not addr:
+        return None
+    host, port = parse_addr(addr)
+    server = RegistryServer(os.path.join(data_root, "registry"))
+    await server.start(host, port)
+    return server
 
 
 def main(argv: list[str]) -> int:
