@@ -55,9 +55,6 @@ class Engine:
     def remove(self, cid: str, force: bool = False, volumes: bool = False) -> None:
         self.t.request("DELETE", f"/containers/{_q(cid)}", {"force": force, "v": volumes})
 
-    def rename(self, cid: str, name: str) -> None:
-        self.t.request("POST", f"/containers/{_q(cid)}/rename", {"name": name})
-
     def pause(self, cid: str) -> None:
         self.t.request("POST", f"/containers/{_q(cid)}/pause")
 
@@ -135,10 +132,6 @@ class Engine:
     def remove_network(self, name: str) -> None:
         self.t.request("DELETE", f"/networks/{_q(name)}")
 
-    def connect(self, network: str, cid: str, endpoint: dict[str, Any]) -> None:
-        body = {"Container": cid, "EndpointConfig": endpoint}
-        self.t.request("POST", f"/networks/{_q(network)}/connect", body=body)
-
     # --- volumes ----------------------------------------------------------------------------
 
     def volumes(self, labels: list[str]) -> list[dict[str, Any]]:
@@ -168,9 +161,6 @@ class Engine:
             if exc.status == 404:
                 return None
             raise
-
-    def images(self) -> list[dict[str, Any]]:
-        return self.t.request("GET", "/images/json") or []
 
     def remove_image(self, name: str, force: bool = False) -> list[dict[str, Any]]:
         return self.t.request("DELETE", f"/images/{_q(name)}", {"force": force}) or []
