@@ -304,8 +304,7 @@ async def push(
     ref = as_reference(reference)
     image_id = await asyncio.to_thread(_image_id, images, ref)
     digest, body, media_type = await asyncio.to_thread(images.push_manifest, image_id)
-    del digest
-    return await push_manifest(
+    digest = await push_manifest(
         ref,
         content,
         body,
@@ -314,6 +313,8 @@ async def push(
         auth=auth,
         progress=progress,
     )
+    await asyncio.to_thread(images.record_push, image_id, ref, digest)
+    return digest
 
 
 def _image_id(images, ref) -> str:

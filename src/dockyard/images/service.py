@@ -806,7 +806,8 @@ class ImageService:
         return load(self, stream)
 
     def reconcile(self, remove_unused_layers: bool = False) -> list[str]:
-        """Start-up repair: unpacks a crash interrupted, records without config, stale refs.
+        """Start-up repair: ingests and unpacks a crash interrupted, records without config,
+        stale refs.
 
         With `remove_unused_layers`, committed snapshots that no image's chain holds and no
         other snapshot stands on (a crash between unpacking and recording) go too.
@@ -814,6 +815,7 @@ class ImageService:
         """
         removed: list[str] = []
         with self.lock:
+            self.content.clean_ingest()  # downloads and imports a crash cut short
             for info in list(self.snapshots.walk()):
                 if info.kind != "committed" and info.name.startswith("extract-"):
                     try:
@@ -919,6 +921,12 @@ class ImageService:
         self.ensure_layers(layers, progress)
         tag = reference if reference is not None and reference.tag is not None else None
         return self._record(raw, tag=tag, manifest_digest=manifest_digest, repo=reference)
+
+    def record_push(self, image_id: str, reference: Reference, manifest_digest: str) -> None:
+        """After a push, as Docker: the repo digest `name@manifest_digest` names the image."""
+        with self.lock:
+            if self.store.get_record(image_id) is not None:
+                self.store.set_ref(reference.name_only().with_digest(manifest_digest), image_id)
 
     def push_manifest(self, image_id: str) -> tuple[str, bytes, str]:
         """(digest, bytes, media type) of a manifest for pushing `image_id`.
