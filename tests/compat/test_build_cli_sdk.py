@@ -168,3 +168,44 @@ def test_docker_cli_picks_the_classic_builder_by_itself(d, ctx) -> None:
                        capture_output=True, text=True, timeout=120)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "Successfully tagged auto-classic:latest" in r.stdout
+
+
+def _build_cache_count(d) -> int:
+    r = d.docker("system", "df", "--format", "{{.Type}}={{.TotalCount}}")
+    assert r.returncode == 0, r.stderr
+    counts = dict(line.split("=", 1) for line in r.stdout.splitlines())
+    return int(counts["Build Cache"])
+
+
+def test_builder_prune_and_system_prune(d, ctx) -> None:
+    import uuid
+
+    env = {"DOCKER_BUILDKIT": "0"}
+    write(ctx, {"Dockerfile": f"FROM busybox\nLABEL p={uuid.uuid4().hex}\nRUN echo x > /x\n"})
+    assert docker_env(d, env, "build", "-t", "prune-me", ctx).returncode == 0
+    assert _build_cache_count(d) >= 2  # LABEL and RUN
+    du = d.docker("system", "df", "-v")
+    assert "Build cache usage" in du.stdout and "regular" in du.stdout, du.stdout
+    client = docker.APIClient(base_url=d.host, version="1.47")
+    try:
+        records = client.df()["BuildCache"]
+    finally:
+        client.close()
+    assert "/bin/sh -c echo x > /x" in [r["Description"] for r in records]
+
+    pruned = d.docker("builder", "prune", "-f")
+    assert pruned.returncode == 0, pruned.stderr
+    assert "Total:" in pruned.stdout or "Total reclaimed space" in pruned.stdout, pruned.stdout
+    assert _build_cache_count(d) == 0
+    again = docker_env(d, env, "build", "-t", "prune-me", ctx)
+    assert again.returncode == 0 and "Using cache" not in again.stdout, again.stdout
+    assert _build_cache_count(d) >= 2
+
+    system = d.docker("system", "prune", "-f")
+    assert system.returncode == 0, system.stderr
+    assert "Total reclaimed space" in system.stdout, system.stdout
+    assert _build_cache_count(d) == 0
+    assert d.docker("image", "inspect", "prune-me").returncode == 0  # tagged images stay
+
+    bad = d.docker("builder", "prune", "-f", "--filter", "colour=red")
+    assert bad.returncode != 0 and "invalid filter 'colour'" in bad.stderr

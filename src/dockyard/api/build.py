@@ -1,5 +1,6 @@
-"""The build route: `POST /build` (the classic builder), the context tar as the body and
-Docker's JSON stream of `stream`, `aux` and `errorDetail` messages as the answer."""
+"""The build routes: `POST /build` (the classic builder), the context tar as the body and
+Docker's JSON stream of `stream`, `aux` and `errorDetail` messages as the answer; and
+`POST /build/prune`, which empties the build cache."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from dockyard.api.app import Routes
 from dockyard.api.body import query_bool
+from dockyard.api.filters import request_filters
 from dockyard.api.progress import Progress, stream_progress
 from dockyard.api.streams import BlockingBody
 from dockyard.errors import InvalidParameter
@@ -57,6 +59,19 @@ class BuildRoutes:
 
     def setup(self, routes: Routes) -> None:
         routes.post("/build", self.build)
+        routes.post("/build/prune", self.prune)
+
+    async def prune(self, request: web.Request) -> web.Response:
+        filters = request_filters(request)
+        keep = 0
+        for name in ("keep-storage", "reserved-space"):  # the latter: API 1.48's name
+            raw = request.query.get(name) or "0"
+            try:
+                keep = max(keep, int(raw))
+            except ValueError:
+                raise InvalidParameter(f"{name} is in bytes and expects an integer") from None
+        report = await asyncio.to_thread(self.builder.prune_cache, filters, keep)
+        return web.json_response(report)
 
     async def build(self, request: web.Request) -> web.StreamResponse:
         q = request.query

@@ -11,6 +11,11 @@ was removed is a miss. The images themselves stay in the image store, with paren
 `--cache-from` images seed it (`from_images`): a step also hits when a cache-from image's
 history continues the parent's history with the same line over the same layers, and the
 step's image is then rebuilt from that image's layers.
+
+The index entries are the daemon's build cache records (`GET /system/df`'s BuildCache,
+`POST /build/prune`): a record also keeps its step's history line and when it was made.
+Pruning drops records (later builds miss them), never images: the images a build made stay
+until they are removed like any other (`docker rmi` removes untagged parents).
 """
 
 from __future__ import annotations
@@ -18,9 +23,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from typing import Any
 
+from dockyard.errors import InvalidParameter
 from dockyard.fsutil import read_json, write_json
+from dockyard.images.timefmt import now_rfc3339, parse_rfc3339
+
+PRUNE_FILTERS = ("until", "id", "parent", "type", "description", "inuse", "shared", "private")
 
 
 def step_key(parent: str, created_by: str, run_config: dict[str, Any]) -> str:
@@ -50,8 +60,110 @@ class BuildCache:
             return None
         return image_id
 
-    def store(self, key: str, image_id: str) -> None:
-        write_json(os.path.join(self.root, key), {"image": image_id})
+    def store(self, key: str, image_id: str, parent: str = "", description: str = "") -> None:
+        record = {"image": image_id, "parent": parent, "description": description,
+                  "created": now_rfc3339()}  # fmt: skip
+        write_json(os.path.join(self.root, key), record)
+
+    def records(self) -> list[dict[str, Any]]:
+        """The cache records as Docker's BuildCache objects (oldest first)."""
+        raw: list[tuple[str, dict, int]] = []
+        for key in os.listdir(self.root):
+            path = os.path.join(self.root, key)
+            try:
+                rec, size = read_json(path), os.path.getsize(path)
+            except (OSError, ValueError):
+                continue  # a record being replaced or removed right now
+            if isinstance(rec, dict) and len(key) == 64:
+                raw.append((key, rec, size))
+        by_image = {rec.get("image"): key for key, rec, _ in raw}
+        out = []
+        for key, rec, size in raw:
+            created = rec.get("created") or now_rfc3339()
+            parent = by_image.get(rec.get("parent"))
+            out.append({
+                "ID": key,
+                "Parents": [parent] if parent else None,
+                "Type": "regular",
+                "Description": rec.get("description") or "",
+                "InUse": False,
+                "Shared": False,
+                "Size": size,
+                "CreatedAt": created,
+                "LastUsedAt": created,
+                "UsageCount": 0,
+            })  # fmt: skip
+        out.sort(key=lambda r: (parse_rfc3339(r["CreatedAt"]), r["ID"]))
+        return out
+
+    def prune(
+        self, filters: dict[str, list[str]] | None = None, keep_storage: int = 0
+    ) -> dict[str, Any]:
+        """Remove the records `filters` select (oldest first, keeping `keep_storage` bytes of
+        them); Docker's BuildPruneResponse."""
+        filters = filters or {}
+        for name in filters:
+            if name not in PRUNE_FILTERS:
+                raise InvalidParameter(f"invalid filter '{name}'")
+        chosen = [r for r in self.records() if _selected(r, filters)]
+        kept = sum(r["Size"] for r in chosen)
+        deleted: list[str] = []
+        reclaimed = 0
+        for rec in chosen:
+            if keep_storage > 0 and kept <= keep_storage:
+                break
+            try:
+                os.unlink(os.path.join(self.root, rec["ID"]))
+            except FileNotFoundError:
+                continue
+            kept -= rec["Size"]
+            reclaimed += rec["Size"]
+            deleted.append(rec["ID"])
+        return {"CachesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+
+def _selected(record: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+    """Whether a record matches BuildKit's prune filters (each key: any of its values)."""
+    for until in filters.get("until", []):
+        if parse_rfc3339(record["CreatedAt"]) >= _until(until):
+            return False
+    if filters.get("id") and not any(record["ID"].startswith(v) for v in filters["id"]):
+        return False
+    parents = record["Parents"] or []
+    if filters.get("parent") and not any(p.startswith(v) for v in filters["parent"]
+                                         for p in parents):  # fmt: skip
+        return False
+    if filters.get("type") and record["Type"] not in filters["type"]:
+        return False
+    if filters.get("description") and not any(
+        v in record["Description"] for v in filters["description"]
+    ):
+        return False
+    # No record is in use or shared with an image's layers: every one is private.
+    if _true(filters, "inuse") or _true(filters, "shared"):
+        return False
+    return "private" not in filters or _true(filters, "private")
+
+
+def _true(filters: dict[str, list[str]], name: str) -> bool:
+    return any(v.lower() in ("", "1", "true") for v in filters.get(name, []))
+
+
+def _until(value: str) -> float:
+    """`until`: unix seconds, an RFC 3339 time, or a Go duration before now."""
+    from dockyard.units import parse_duration_ns
+
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    when = parse_rfc3339(value)
+    if when:
+        return when
+    try:
+        return time.time() - parse_duration_ns(value) / 1e9
+    except (ValueError, InvalidParameter):
+        raise InvalidParameter(f"invalid filter 'until={value}'") from None
 
 
 def history_match(

@@ -124,7 +124,7 @@ class Committer:
             layers = self.images.layers_of(candidate)[: len(new_diff_ids)]
             self.images.ensure_layers(layers)
             image = self.images.record_config(mf.canonical_json(doc), parent=state.image_id)
-            self.engine.cache.store(key, image.id)
+            self.engine.cache.store(key, image.id, state.image_id, created_by)
             return image.id
         return None
 
@@ -179,7 +179,7 @@ class Committer:
         image = self.images.record_config(
             mf.canonical_json(_ordered(doc)), parent=state.image_id or None
         )
-        self.engine.cache.store(key, image.id)
+        self.engine.cache.store(key, image.id, state.image_id, created_by)
         state.image_id = image.id
         state.doc = doc
 

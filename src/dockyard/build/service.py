@@ -123,6 +123,16 @@ class BuildService:
             shutil.rmtree(os.path.join(self.tmp_dir, name), ignore_errors=True)
         return removed
 
+    def cache_records(self) -> list[dict[str, Any]]:
+        """The build cache as `GET /system/df` lists it (BuildCache objects)."""
+        return self.engine.cache.records()
+
+    def prune_cache(
+        self, filters: dict[str, list[str]] | None = None, keep_storage: int = 0
+    ) -> dict[str, Any]:
+        """`POST /build/prune`: drop cache records; {"CachesDeleted", "SpaceReclaimed"}."""
+        return self.engine.cache.prune(filters, keep_storage)
+
     def build(
         self,
         context: BinaryIO,

@@ -218,6 +218,8 @@ class Engine:
                 users = await asyncio.to_thread(self._volume_users, v["Name"])
                 v["UsageData"] = {"Size": size, "RefCount": len(users)}
             out["Volumes"] = vols
+        if "build-cache" in want:
+            out["BuildCache"] = await asyncio.to_thread(self.builder.cache_records)
         return out
 
     def route_setups(self) -> list[Callable[[Routes], None]]:
