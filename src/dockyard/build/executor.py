@@ -34,8 +34,15 @@ from dockyard.build.imageconfig import (
     parse_ports,
     update_env,
 )
-from dockyard.build.parser import Dockerfile, DockerfileParseError, Instruction, Stage, parse
-from dockyard.build.runner import run_step
+from dockyard.build.parser import (
+    Dockerfile,
+    DockerfileParseError,
+    Heredoc,
+    Instruction,
+    Stage,
+    parse,
+)
+from dockyard.build.runner import PIPES_DIR, run_step
 from dockyard.build.shell import Lexer
 from dockyard.build.state import BuildError, BuildOptions, Engine, StageState
 from dockyard.errors import NotFound
@@ -384,6 +391,11 @@ class Executor:
         env = list(state.run.get("Env") or [])
         build_env = state.args.run_env(env)
         saved = list(cmd)
+        pipes: dict[str, str] = {}
+        script = _script_heredoc(ins)
+        if script is not None:  # run as a file, by its #! line, as BuildKit does
+            pipes[script.name] = script.content
+            cmd = [posixpath.join(PIPES_DIR, script.name)]
         if build_env:
             history = sorted(f"{k}={v}" for k, v in state.args.in_effect(env).items())
             saved = [f"|{len(history)}", *history, *cmd]
@@ -411,6 +423,7 @@ class Executor:
             on_created=created,
             keep=not self.options.rm and not self.options.forcerm,
             cancel=self.cancel,
+            pipes=pipes,
         )
         if self.options.rm or self.options.forcerm:
             self.out(f"Removing intermediate container {short_id(result.container_id)}\n")
@@ -425,8 +438,7 @@ class Executor:
             return list(ins.args)
         line = ins.args[0] if ins.args else ""
         if ins.heredocs:
-            markers = line.split()
-            if all(m.startswith("<<") for m in markers) and len(ins.heredocs) == 1:
+            if _single_heredoc(ins):  # its content is the script the shell runs
                 return [*state.shell, ins.heredocs[0].content]
             for doc in ins.heredocs:
                 line += "\n" + doc.content + doc.name
@@ -555,6 +567,21 @@ class Executor:
             if stage is not None and (stage.name == ref.lower() or str(index) == ref):
                 return image_id
         return None
+
+
+def _single_heredoc(ins: Instruction) -> bool:
+    """A shell-form RUN that is one heredoc marker alone (`RUN <<EOF`)."""
+    if ins.json_form or len(ins.heredocs) != 1 or not ins.args:
+        return False
+    markers = ins.args[0].split()
+    return len(markers) == 1 and markers[0].startswith("<<")
+
+
+def _script_heredoc(ins: Instruction) -> Heredoc | None:
+    """The heredoc of `RUN <<EOF` when it starts with `#!`: BuildKit runs it as a file."""
+    if _single_heredoc(ins) and ins.heredocs[0].content.startswith("#!"):
+        return ins.heredocs[0]
+    return None
 
 
 def _expand_word(word: str, env: dict[str, str]) -> str:

@@ -16,7 +16,8 @@ import shutil
 import stat
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -25,6 +26,7 @@ from dockyard.snapshots.layer import write_diff
 from dockyard.snapshots.mount import is_mountpoint, unmount_all
 
 HOST_NETWORK_FILES = ("/etc/resolv.conf", "/etc/hosts")
+PIPES_DIR = "/dev/pipes"  # where BuildKit mounts the script of a RUN heredoc
 # Docker's init layer: mount points made for the container, never part of a RUN's layer.
 INIT_PATHS = (
     "dev/pts",
@@ -71,12 +73,37 @@ def run_step(
     on_created: Callable[[str], None],
     keep: bool = False,
     cancel: threading.Event | None = None,
+    pipes: dict[str, str] | None = None,
 ) -> RunResult:
     """Run `cmd` on `image_id`; raise RunError on a non-zero exit.
 
     The container is removed afterwards, unless `keep` (`--rm=false`) and it succeeded.
-    Setting `cancel` kills the container (the build was abandoned).
+    Setting `cancel` kills the container (the build was abandoned). `pipes` (name ->
+    content) are executable files the step sees, read-only, in PIPES_DIR (a RUN heredoc
+    with a `#!` line is run as such a script, as BuildKit does).
     """
+    with ExitStack() as cleanup:
+        binds: list[str] = []
+        if pipes:
+            binds.append(f"{cleanup.enter_context(_pipes_dir(pipes))}:{PIPES_DIR}:ro")
+        return _run(containers, snapshots, binds, image_id, cmd, env, run_config,
+                    network_mode, on_output, on_created, keep, cancel)  # fmt: skip
+
+
+def _run(
+    containers: Any,
+    snapshots: Any,
+    binds: list[str],
+    image_id: str,
+    cmd: list[str],
+    env: list[str],
+    run_config: dict[str, Any],
+    network_mode: str,
+    on_output: Callable[[str], None],
+    on_created: Callable[[str], None],
+    keep: bool,
+    cancel: threading.Event | None,
+) -> RunResult:
     config = {
         "Image": image_id,
         "Cmd": cmd,
@@ -94,9 +121,9 @@ def run_step(
     if network_mode == "host":
         # On the host's network a step resolves names as the host does (read-only: the
         # host's files are not the step's to change).
-        host_config["Binds"] = [
-            f"{path}:{path}:ro" for path in HOST_NETWORK_FILES if os.path.isfile(path)
-        ]
+        binds += [f"{path}:{path}:ro" for path in HOST_NETWORK_FILES if os.path.isfile(path)]
+    if binds:
+        host_config["Binds"] = binds
     cid = containers.create(None, config, host_config)["Id"]
     ok = False
     try:
@@ -126,6 +153,22 @@ def run_step(
                 containers.remove(cid, force=True, volumes=True)
             except NotFound:
                 pass
+
+
+@contextmanager
+def _pipes_dir(pipes: dict[str, str]) -> Iterator[str]:
+    """A host directory holding `pipes` as executable files (removed afterwards)."""
+    path = tempfile.mkdtemp(prefix="dockyard-pipes-")
+    try:
+        os.chmod(path, 0o755)
+        for name, content in pipes.items():
+            file = os.path.join(path, name)
+            with open(file, "w") as f:
+                f.write(content)
+            os.chmod(file, 0o755)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _unmount(rootfs: str) -> None:

@@ -557,6 +557,29 @@ CASES = [
         tree={"/h": F("one\ntwo\n")},
     ),
     Case(
+        "run-heredoc-shebang-runs-as-a-file",
+        # BuildKit's rule: a lone heredoc starting with #! is a script run by its interpreter
+        B + 'RUN <<EOF\n#!/usr/bin/awk -f\nBEGIN { print "by awk" > "/h"; print ARGV[0] }\nEOF\n',
+        tree={"/h": F("by awk\n"), "/dev/pipes": ABSENT},
+        output=["awk\n"],
+    ),
+    Case(
+        "run-heredoc-shebang-as-user",
+        B + "USER nobody\nRUN <<EOF\n#!/bin/sh -e\nid -u > /tmp/script-uid\nEOF\n",
+        tree={"/tmp/script-uid": F("65534\n", uid=65534, gid=65534)},
+    ),
+    Case(
+        "run-heredoc-chomp",
+        B + "RUN <<-EOF\n\techo tabbed > /t\n\tEOF\n",
+        tree={"/t": F("tabbed\n")},
+    ),
+    Case(
+        "run-heredoc-script-fails",
+        B + "RUN <<EOF\necho in-script\nexit 7\nEOF\n",
+        error="returned a non-zero code: 7",
+        output=["in-script\n"],
+    ),
+    Case(
         "run-heredoc-as-stdin",
         B + "RUN cat <<EOF > /h\nline $HOME\nEOF\n",
         tree={"/h": F("line /root\n")},
