@@ -279,10 +279,10 @@ def _dispatch(rt: Runtime, args: argparse.Namespace) -> int:
 def _resources(args: argparse.Namespace) -> dict[str, Any]:
     """linux.resources from -r FILE or from runc update's flags."""
     if args.resources:
-        if args.resources == "-":
-            return json.load(sys.stdin)
-        with open(args.resources) as f:
-            return json.load(f)
+        res = _load_json(args.resources)
+        if not isinstance(res, dict):
+            raise CliError(f"{args.resources}: the resources must be a JSON object")
+        return res
     res: dict[str, Any] = {}
     memory = {"limit": args.memory, "swap": args.memory_swap}
     cpu = {
@@ -299,6 +299,24 @@ def _resources(args: argparse.Namespace) -> dict[str, Any]:
     if args.pids_limit is not None:
         res["pids"] = {"limit": args.pids_limit}
     return res
+
+
+def _load_json(path: str) -> Any:
+    """A JSON file named on the command line ("-": stdin); malformed JSON is a CliError."""
+    try:
+        if path == "-":
+            return json.load(sys.stdin)
+        with open(path, "rb") as f:
+            return json.load(f)
+    except ValueError as e:
+        raise CliError(f"{path}: malformed JSON: {e}") from None
+
+
+def _int_arg(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise CliError(f"parsing {text} as int for {what} failed") from None
 
 
 def _preserved(n: int) -> list[int]:
@@ -440,8 +458,9 @@ def _bundle_terminal(bundle: str) -> bool:
 def _exec(rt: Runtime, args: argparse.Namespace) -> int:
     st = rt.store.load(args.id)
     if args.process:
-        with open(args.process, "rb") as f:
-            proc = json.load(f)
+        proc = _load_json(args.process)
+        if not isinstance(proc, dict):
+            raise CliError(f"{args.process}: the process must be a JSON object")
     else:
         if not args.args:
             raise CliError("exec: the command to run is missing (ARGS or --process)")
@@ -453,16 +472,25 @@ def _exec(rt: Runtime, args: argparse.Namespace) -> int:
             proc["env"] = list(proc.get("env") or []) + args.env
         if args.cwd:
             proc["cwd"] = args.cwd
+        user = proc.setdefault("user", {"uid": 0, "gid": 0})
         if args.user:
-            uid, _, gid = args.user.partition(":")
-            proc["user"] = {"uid": int(uid), "gid": int(gid or 0)}
+            # runc: UID[:GID]; without a GID the spec's gid stays
+            uid, sep, gid = args.user.partition(":")
+            user["uid"] = _int_arg(uid, "uid")
+            if sep:
+                user["gid"] = _int_arg(gid, "gid")
         if args.additional_gids:
-            proc.setdefault("user", {})["additionalGids"] = args.additional_gids
+            user["additionalGids"] = args.additional_gids
         if args.no_new_privs:
             proc["noNewPrivileges"] = True
         if args.cap:
             caps = proc.setdefault("capabilities", {})
-            for kind in ("bounding", "effective", "permitted", "ambient"):
+            # as runc: ambient only when the spec has an inheritable set (the kernel raises
+            # an ambient capability only if it is inheritable too)
+            kinds = ["bounding", "effective", "permitted"]
+            if caps.get("inheritable") is not None:
+                kinds.append("ambient")
+            for kind in kinds:
                 caps[kind] = list(caps.get(kind) or []) + args.cap
     terminal = bool(proc.get("terminal"))
     listener = None

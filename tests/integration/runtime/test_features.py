@@ -127,7 +127,10 @@ def test_exec_enters_the_container(bundles, rt, tmp_path, console_socket):
 
 
 def test_cli_exec_passes_exit_status(bundles, runtime_cli, tmp_path):
-    bundle = bundles.make(["sleep", "30"])
+    bundle = bundles.make(
+        ["sleep", "30"], writable=True, edit=lambda c: c["process"]["user"].update(gid=100)
+    )
+    os.chmod(os.path.join(bundle, "rootfs"), 0o755)  # pytest's temporary dirs are 0700
     with open(tmp_path / "log", "w") as log:
         r = runtime_cli(
             "run", "-d", "--bundle", bundle, "cliexec", stdout=log, stderr=log, capture_output=False
@@ -143,6 +146,24 @@ def test_cli_exec_passes_exit_status(bundles, runtime_cli, tmp_path):
         proc = tmp_path / "process.json"
         proc.write_text(json.dumps({"args": ["sh", "-c", "exit 3"], "cwd": "/"}))
         assert runtime_cli("exec", "--process", str(proc), "cliexec").returncode == 3
+        # runc's --user UID[:GID]: without a GID the spec's gid stays
+        r = runtime_cli("exec", "--user", "1000", "cliexec", "id")
+        assert r.stdout.startswith("uid=1000 gid=100"), r.stdout + r.stderr
+        r = runtime_cli("exec", "-u", "1000:1001", "cliexec", "id")
+        assert r.stdout.startswith("uid=1000 gid=1001"), r.stdout + r.stderr
+        r = runtime_cli("exec", "--user", "nobody", "cliexec", "id")
+        assert r.returncode == 1 and "parsing nobody as int for uid failed" in r.stderr
+        # --cap adds to the bounding, effective and permitted sets (runc spec's defaults
+        # are CAP_AUDIT_WRITE, CAP_KILL, CAP_NET_BIND_SERVICE: 0x20000420)
+        r = runtime_cli(
+            "exec", "--cap", "CAP_SYS_ADMIN", "cliexec", "grep", "CapEff", "/proc/self/status"
+        )
+        assert r.returncode == 0, r.stderr
+        assert int(r.stdout.split()[1], 16) == 0x20000420 | (1 << 21)
+        bad = tmp_path / "bad-process.json"
+        bad.write_text('{"args": ["true"], ')
+        r = runtime_cli("exec", "--process", str(bad), "cliexec")
+        assert r.returncode == 1 and "malformed JSON" in r.stderr and "Traceback" not in r.stderr
         listed = runtime_cli("list").stdout.splitlines()
         assert listed[0].split() == ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
         assert listed[1].split()[0] == "cliexec" and listed[1].split()[2] == "running"
@@ -199,7 +220,11 @@ def test_failing_prestart_hook_aborts_create(bundles, rt, tag, leftover_children
 
 
 def test_join_namespaces_by_path(bundles, rt, tmp_path):
-    first = bundles.make(["sleep", "30"], edit=lambda c: c.update(hostname="shared-uts"))
+    def edit_first(conf):
+        conf["hostname"] = "shared-uts"
+        conf["linux"]["namespaces"].append({"type": "cgroup"})
+
+    first = bundles.make(["sleep", "30"], edit=edit_first)
     pid = rt.create("first", first)
     try:
         rt.start("first")
@@ -215,6 +240,32 @@ def test_join_namespaces_by_path(bundles, rt, tmp_path):
         assert status == 0, out
         assert out.splitlines()[0] == "shared-uts"
         assert out.splitlines()[1] == os.readlink(f"/proc/{pid}/ns/net")
+
+        # the pid and cgroup namespaces by path: the first container's init is visible as
+        # pid 1, and the second lands in the namespaces of the first, not new ones
+        def edit_pid(conf):
+            conf["linux"]["namespaces"].append({"type": "cgroup"})
+            for ns in conf["linux"]["namespaces"]:
+                if ns["type"] in ("pid", "cgroup"):
+                    ns["path"] = f"/proc/{pid}/ns/{ns['type']}"
+
+        first_cgns = f"/proc/{pid}/ns/cgroup"
+        third = bundles.make(
+            [
+                "sh",
+                "-c",
+                "cat /proc/1/cmdline | tr '\\0' ' '; echo; "
+                "readlink /proc/self/ns/pid; readlink /proc/self/ns/cgroup",
+            ],
+            edit=edit_pid,
+        )
+        status, out = run_capture(rt, "third", third, tmp_path)
+        assert status == 0, out
+        lines = out.splitlines()
+        assert lines[0].strip() == "sleep 30", out
+        assert lines[1] == os.readlink(f"/proc/{pid}/ns/pid")
+        assert lines[2] == os.readlink(first_cgns)
+        assert lines[2] != os.readlink("/proc/self/ns/cgroup")
     finally:
         rt.delete("first", force=True)
     wait_status(pid)
