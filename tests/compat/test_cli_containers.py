@@ -224,3 +224,23 @@ def test_run_it_under_a_pty(d):
         except (ProcessLookupError, ChildProcessError):
             pass
         os.close(fd)
+
+
+def test_network_disconnect_force_of_a_removed_network(d):
+    """`docker network disconnect -f NET CTR` when NET was removed meanwhile: the container
+    forgets it (without -f: the network is not found)."""
+    ok(d.docker("network", "create", "gone-net"))
+    ok(d.docker("create", "--name", "orphan", "--network", "gone-net", "busybox", "true"))
+    try:
+        ok(d.docker("network", "rm", "gone-net"))
+        r = d.docker("network", "disconnect", "gone-net", "orphan")
+        assert r.returncode != 0 and "not found" in r.stderr, r.stderr
+        ok(d.docker("network", "disconnect", "-f", "gone-net", "orphan"))
+        nets = json.loads(
+            ok(d.docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", "orphan")).stdout
+        )
+        assert "gone-net" not in (nets or {})
+        assert d.docker("ps", "-a", "-q", "-f", "name=orphan").stdout.strip()
+    finally:
+        d.docker("rm", "-f", "orphan")
+        d.docker("network", "rm", "gone-net")

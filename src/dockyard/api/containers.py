@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import logging
 from typing import Any
 
 from aiohttp import web
@@ -26,7 +25,6 @@ from dockyard.api.streams import (
 )
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 
-log = logging.getLogger("dockyard.api")
 _STREAM_NO = {"stdout": 1, "stderr": 2}
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 
@@ -60,9 +58,6 @@ def parse_detach_keys(spec: str | None) -> bytes:
 class ContainerRoutes:
     def __init__(self, containers: Any) -> None:
         self.c = containers
-        # Attaches waiting for their container's start: cid -> [(future, attach options)]
-        self._pending: dict[str, list[tuple[asyncio.Future[Any], dict[str, Any]]]] = {}
-        self._starting: set[str] = set()  # starts that will hand streams to pending attaches
 
     def setup(self, routes: Routes) -> None:
         r = routes
@@ -132,47 +127,7 @@ class ContainerRoutes:
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self, request: web.Request) -> web.Response:
-        ref = request.match_info["id"]
-        cid = await asyncio.to_thread(self.c.resolve, ref)
-        waiting = list(self._pending.get(cid, []))
-        if not waiting:
-            await asyncio.to_thread(self.c.start, cid)
-            return web.Response(status=204)
-        loop = asyncio.get_running_loop()
-
-        def start_and_attach() -> None:
-            info = self.c.inspect(cid)
-            log_path = info.get("LogPath") or ""
-            followers = []
-            for _fut, opts in waiting:
-                # Hold the log open from before the start: nothing the container writes can
-                # be missed, even when it exits (and is auto-removed) at once.
-                followers.append(LogFollowStream.open(self.c, cid, log_path, info, opts))
-            try:
-                self.c.start(cid)
-            except BaseException as exc:
-                for (fut, _), f in zip(waiting, followers, strict=True):
-                    if f is not None:
-                        f.close()
-                    loop.call_soon_threadsafe(_settle, fut, None, exc)
-                raise
-            for (fut, opts), follower in zip(waiting, followers, strict=True):
-                try:
-                    if follower is None:
-                        stream = self.c.attach(cid, **opts)
-                    else:
-                        follower.connect_stdin()
-                        stream = follower
-                except Exception as exc:  # noqa: BLE001 - handed to the attach
-                    loop.call_soon_threadsafe(_settle, fut, None, exc)
-                else:
-                    loop.call_soon_threadsafe(_settle, fut, stream, None)
-
-        self._starting.add(cid)
-        try:
-            await asyncio.to_thread(start_and_attach)
-        finally:
-            self._starting.discard(cid)
+        await asyncio.to_thread(self.c.start, request.match_info["id"])
         return web.Response(status=204)
 
     def _timeout(self, request: web.Request) -> int | None:
@@ -205,14 +160,12 @@ class ContainerRoutes:
     async def wait(self, request: web.Request) -> web.StreamResponse:
         ref = request.match_info["id"]
         condition = request.query.get("condition") or "not-running"
-        await asyncio.to_thread(self.c.resolve, ref)  # 404 before the 200
         if condition not in ("not-running", "next-exit", "removed"):
             raise InvalidParameter(f'invalid condition: "{condition}"')
-        # Let the service take note of the container's state before we answer the headers:
-        # `docker run` starts the container as soon as it has them.
-        waiting = in_own_thread(self.c.wait, ref, condition)
-        if condition == "next-exit":
-            await asyncio.sleep(0.005)
+        # Count the exits before we answer the headers (404 before the 200): `docker run`
+        # starts the container as soon as it has them, and its exit must be the next one.
+        seen = await asyncio.to_thread(self.c.exit_count, ref)
+        waiting = in_own_thread(self.c.wait, ref, condition, None, seen)
         resp = web.StreamResponse(headers={"Content-Type": "application/json"})
         resp.enable_chunked_encoding()
         await resp.prepare(request)
@@ -393,60 +346,21 @@ class ContainerRoutes:
     # -- attach, resize, exec ---------------------------------------------------------------
 
     async def attach(self, request: web.Request) -> web.StreamResponse:
-        ref = request.match_info["id"]
-        q = request.query
+        """The hijacked attach stream. `docker run` attaches before it starts the container:
+        the service then hands out a pending stream that the next start connects before the
+        process runs (the monitor waits for it), so no output is ever lost."""
         stdin = query_bool(request, "stdin")
-        detach_keys = parse_detach_keys(q.get("detachKeys"))
-        info = await asyncio.to_thread(self.c.inspect, ref)
-        opts = dict(
+        detach_keys = parse_detach_keys(request.query.get("detachKeys"))
+        stream = await asyncio.to_thread(
+            self.c.attach,
+            request.match_info["id"],
             stdin=stdin,
             stdout=query_bool(request, "stdout"),
             stderr=query_bool(request, "stderr"),
             logs=query_bool(request, "logs"),
             stream=query_bool(request, "stream"),
         )
-        tty = bool((info.get("Config") or {}).get("Tty"))
-        if (info.get("State") or {}).get("Status") != "created" or not opts["stream"]:
-            stream = await asyncio.to_thread(lambda: self.c.attach(ref, **opts))
-            resp, conn = await hijack(request, RAW_STREAM if stream.tty else MULTIPLEXED_STREAM)
-            await pump(conn, stream, stdin, detach_keys)
-            return resp
-        # `docker run` attaches before it starts the container: answer the upgrade now; the
-        # start route attaches right after the start, in the same thread, and hands us the
-        # stream (with the log so far, so a quick command's output is not lost).
-        resp, conn = await hijack(request, RAW_STREAM if tty else MULTIPLEXED_STREAM)
-        cid = info["Id"]
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.setdefault(cid, []).append((fut, {**opts, "logs": True}))
-        try:
-            while not conn.closed and not fut.done():
-                await asyncio.wait([fut], timeout=0.2)
-                if not fut.done() and cid not in self._starting:
-                    state = await asyncio.to_thread(self.c.state, cid)
-                    if state.get("Status") != "created" and cid not in self._starting:
-                        break  # started by someone else: attach now
-            if fut.done():
-                stream = fut.result()
-            elif conn.closed:
-                return resp
-            else:
-                stream = await asyncio.to_thread(
-                    lambda: self.c.attach(
-                        cid,
-                        **opts,
-                    )
-                )
-        except Exception as exc:  # noqa: BLE001 - the 101 went out: end the stream
-            log.debug("attach to %s after start failed: %s", cid, exc)
-            conn.close()
-            return resp
-        finally:
-            if not fut.done():
-                fut.cancel()  # a stream that comes later is closed by _settle
-            waiting = self._pending.get(cid, [])
-            waiting[:] = [w for w in waiting if w[0] is not fut]
-            if not waiting:
-                self._pending.pop(cid, None)
+        resp, conn = await hijack(request, RAW_STREAM if stream.tty else MULTIPLEXED_STREAM)
         await pump(conn, stream, stdin, detach_keys)
         return resp
 
@@ -518,148 +432,6 @@ class ContainerRoutes:
         return _json(await asyncio.to_thread(self.c.exec_inspect, request.match_info["id"]))
 
 
-class LogFollowStream:
-    """An attach stream for a container attached before its start: output from its json log
-    (held open from before the start), input through a stdin-only live attach."""
-
-    POLL = 0.005
-
-    def __init__(self, service: Any, cid: str, f: Any, tty: bool, opts: dict[str, Any]) -> None:
-        self._c = service
-        self._cid = cid
-        self._f = f
-        self.tty = tty
-        self._opts = opts
-        self._want = {"stdout": bool(opts.get("stdout")), "stderr": bool(opts.get("stderr"))}
-        self._buf = b""
-        self._pending: list[tuple[str, bytes]] = []
-        self._stdin: Any = None
-        self._closed = False
-        self._quiet_since: float | None = None
-        self._monitor_pid = 0
-        self.exit_code: int | None = None
-
-    @classmethod
-    def open(
-        cls, service: Any, cid: str, log_path: str, info: dict[str, Any], opts: dict[str, Any]
-    ) -> LogFollowStream | None:
-        log_type = ((info.get("HostConfig") or {}).get("LogConfig") or {}).get("Type")
-        if not log_path or log_type not in (None, "", "json-file"):
-            return None
-        try:
-            f = open(log_path, "ab+")  # noqa: SIM115 - held for the attach's life
-        except OSError:
-            return None
-        f.seek(0, 2)
-        return cls(service, cid, f, bool((info.get("Config") or {}).get("Tty")), opts)
-
-    def connect_stdin(self) -> None:
-        """Called right after the start: note the monitor, attach stdin if asked."""
-        try:
-            self._monitor_pid = int(self._c.state(self._cid).get("MonitorPid") or 0)
-        except Exception:  # noqa: BLE001 - gone already
-            self._monitor_pid = 0
-        if not self._opts.get("stdin"):
-            return
-        try:
-            self._stdin = self._c.attach(self._cid, stdin=True, stdout=False, stderr=False)
-        except Exception:  # noqa: BLE001 - it exited already: no input to give
-            self._stdin = None
-
-    def _running(self) -> bool:
-        try:
-            return self._c.state(self._cid).get("Status") in ("running", "paused", "restarting")
-        except Exception:  # noqa: BLE001 - removed
-            return False
-
-    def _drain(self) -> None:
-        data = self._f.read()
-        if not data:
-            return
-        self._buf += data
-        end = self._buf.rfind(b"\n") + 1
-        lines, self._buf = self._buf[:end], self._buf[end:]
-        for line in lines.splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            stream = entry.get("stream", "stdout")
-            if self._want.get(stream):
-                self._pending.append((stream, entry.get("log", "").encode()))
-
-    def read(self) -> tuple[str, bytes] | None:
-        import time
-
-        while not self._closed:
-            if self._pending:
-                return self._pending.pop(0)
-            if self._quiet_since is None and not self._running():
-                self._quiet_since = time.monotonic()
-            self._drain()
-            if self._pending:
-                if self._quiet_since is not None:
-                    self._quiet_since = time.monotonic()
-                continue
-            # The monitor may record the exit a moment before it has written the last output
-            # to the log: after the exit, read on until the monitor is gone (it has flushed
-            # everything then), or the log has been quiet for a while.
-            if self._quiet_since is not None:
-                if self._monitor_pid and not _alive(self._monitor_pid):
-                    self._drain()
-                    if not self._pending:
-                        return None
-                    continue
-                if time.monotonic() - self._quiet_since > 0.1:
-                    return None
-            time.sleep(self.POLL)
-        return None
-
-    def write(self, data: bytes) -> None:
-        if self._stdin is not None:
-            self._stdin.write(data)
-
-    def close_stdin(self) -> None:
-        if self._stdin is not None:
-            self._stdin.close_stdin()
-
-    def resize(self, height: int, width: int) -> None:
-        if self._stdin is not None:
-            self._stdin.resize(height, width)
-
-    def close(self) -> None:
-        self._closed = True
-        if self._stdin is not None:
-            try:
-                self._stdin.close()
-            except Exception:  # noqa: BLE001
-                pass
-        try:
-            self._f.close()
-        except OSError:
-            pass
-
-
-def _alive(pid: int) -> bool:
-    """True while `pid` exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def _settle(fut: asyncio.Future[Any], value: Any, exc: BaseException | None) -> None:
-    if fut.done():
-        if value is not None:
-            value.close()  # nobody waits for it any more
-        return
-    if exc is not None:
-        fut.set_exception(exc)
-    else:
-        fut.set_result(value)
-
-
 async def pump(conn: HijackedConnection, stream: Any, stdin: bool, detach_keys: bytes) -> None:
     """Copy the container's output to the client and the client's input to the container,
     until the output ends, the client goes away or types the detach keys."""
@@ -690,8 +462,8 @@ async def pump(conn: HijackedConnection, stream: Any, stdin: bool, detach_keys: 
         while True:
             data = await conn.read()
             if not data:
-                if stdin:
-                    await asyncio.to_thread(stream.close_stdin)
+                if stdin:  # (a pending stream waits for its start: not in the worker pool)
+                    await in_own_thread(stream.close_stdin)
                 return
             if not stdin:
                 continue
@@ -708,7 +480,7 @@ async def pump(conn: HijackedConnection, stream: Any, stdin: bool, detach_keys: 
                     matched = 0
                 out.append(b)
             if out:
-                await asyncio.to_thread(stream.write, bytes(out))
+                await in_own_thread(stream.write, bytes(out))
 
     out_task = asyncio.create_task(output())
     in_task = asyncio.create_task(input_())

@@ -12,7 +12,7 @@ from dockyard.api.body import field, read_json_object, string_map
 from dockyard.api.filters import request_filters
 from dockyard.api.streams import dumps
 from dockyard.daemon.events import EventBus
-from dockyard.errors import InvalidParameter
+from dockyard.errors import InvalidParameter, NotFound
 
 
 def _json(obj: object, status: int = 200) -> web.Response:
@@ -95,12 +95,9 @@ class NetworkRoutes:
         endpoint = field(body, "EndpointConfig", dict, {}, "NetworkConnectRequest")
         if not container:
             raise InvalidParameter("container is required")
-        fn = getattr(self.containers, "connect_network", None)
-        if fn is None:
-            raise InvalidParameter("network connect is not supported by this daemon yet")
         net = await asyncio.to_thread(self.networks.inspect, request.match_info["id"])
         cid = await asyncio.to_thread(self.containers.resolve, container)
-        await asyncio.to_thread(fn, cid, net["Name"], endpoint)
+        await asyncio.to_thread(self.containers.connect_network, cid, net["Name"], endpoint)
         self._event("connect", net, {"container": cid})
         return web.Response(status=200)
 
@@ -110,11 +107,17 @@ class NetworkRoutes:
         force = bool(field(body, "Force", bool, False, "NetworkDisconnectRequest"))
         if not container:
             raise InvalidParameter("container is required")
-        fn = getattr(self.containers, "disconnect_network", None)
-        if fn is None:
-            raise InvalidParameter("network disconnect is not supported by this daemon yet")
-        net = await asyncio.to_thread(self.networks.inspect, request.match_info["id"])
+        ref = request.match_info["id"]
+        try:
+            net: dict[str, Any] | None = await asyncio.to_thread(self.networks.inspect, ref)
+        except NotFound:
+            if not force:
+                raise
+            net = None  # -f: the network was removed meanwhile; the container forgets it
         cid = await asyncio.to_thread(self.containers.resolve, container)
-        await asyncio.to_thread(fn, cid, net["Name"], force)
-        self._event("disconnect", net, {"container": cid})
+        await asyncio.to_thread(
+            self.containers.disconnect_network, cid, net["Name"] if net else ref, force
+        )
+        if net is not None:
+            self._event("disconnect", net, {"container": cid})
         return web.Response(status=200)

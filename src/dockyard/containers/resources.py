@@ -70,18 +70,34 @@ def apply_update(
     return []
 
 
+def _set_memory(mem_dir: str, memory: int, swap: int) -> None:
+    """Set the memory and memory+swap limits (0: leave as is; swap -1: unlimited). cgroup v1
+    keeps memsw >= memory at every step, so the order depends on the direction (as runc):
+    memsw first when it grows past the current memory limit, memory first when shrinking."""
+    limit = os.path.join(mem_dir, "memory.limit_in_bytes")
+    memsw = os.path.join(mem_dir, "memory.memsw.limit_in_bytes")
+    if not swap or not os.path.exists(memsw):
+        if memory:
+            _write(limit, memory)
+        return
+    with open(limit) as f:
+        current = int(f.read().strip())
+    steps = [(memsw, swap), (limit, memory)]
+    if swap != -1 and swap <= current:
+        steps.reverse()
+    for path, value in steps:
+        if value:
+            _write(path, value)
+
+
 def _apply_cgroups(svc: ContainerService, cid: str, c: dict[str, Any]) -> None:
     mem = svc.cgroup_dir(cid, "memory")
     cpu = svc.cgroup_dir(cid, "cpu,cpuacct")
     if not os.path.isdir(cpu):
         cpu = svc.cgroup_dir(cid, "cpu")
     try:
-        if c.get("Memory"):
-            swap = c.get("MemorySwap")
-            memsw = os.path.join(mem, "memory.memsw.limit_in_bytes")
-            if os.path.exists(memsw) and swap and swap > 0:
-                _write(memsw, swap)
-            _write(os.path.join(mem, "memory.limit_in_bytes"), c["Memory"])
+        if c.get("Memory") or c.get("MemorySwap"):
+            _set_memory(mem, c.get("Memory") or 0, c.get("MemorySwap") or 0)
         if c.get("MemoryReservation"):
             _write(os.path.join(mem, "memory.soft_limit_in_bytes"), c["MemoryReservation"])
         if c.get("CpuShares"):

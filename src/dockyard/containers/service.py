@@ -777,16 +777,28 @@ class ContainerService:
         self._event("restart", cid)
 
     # -- wait ------------------------------------------------------------------------------
+    def exit_count(self, ref: str) -> int:
+        """How many exits of the container this daemon has seen: a "next-exit" wait is for
+        the first exit after the count it is given."""
+        cid = self.resolve(ref)
+        with self._cond:
+            return self._exits.get(cid, 0)
+
     def wait(
-        self, ref: str, condition: str = "not-running", timeout: float | None = None
+        self,
+        ref: str,
+        condition: str = "not-running",
+        timeout: float | None = None,
+        seen: int | None = None,
     ) -> dict[str, Any]:
         """Block until the condition ("not-running", "next-exit", "removed") holds;
-        returns {"StatusCode": N, "Error": None}."""
+        returns {"StatusCode": N, "Error": None}. `seen`: the exit_count() taken when the
+        wait was asked for (by default, now)."""
         if condition not in ("not-running", "next-exit", "removed", ""):
             raise InvalidParameter(f"invalid condition: {condition!r}")
         cid = self.resolve(ref)
-        with self._cond:
-            seen = self._exits.get(cid, 0)
+        if seen is None:
+            seen = self.exit_count(cid)
         code_holder: dict[str, int] = {}
 
         def done() -> bool:

@@ -156,14 +156,6 @@ class Engine:
 
         return commit_container(self.containers, self.images, self.snapshots, ref, **kwargs)
 
-    def _network_connector(self) -> Any:
-        """connect/disconnect of containers: the containers service's own once it has them."""
-        if hasattr(self.containers, "connect_network"):
-            return self.containers
-        from dockyard.daemon.netconnect import NetworkConnector
-
-        return NetworkConnector(self.containers, self.network)
-
     def _volume_users(self, name: str) -> list[str]:
         return [c["Id"] for c in self.containers.list(all=True, filters={"volume": [name]})]
 
@@ -237,7 +229,7 @@ class Engine:
             ContainerRoutes(self.containers).setup,
             BuildRoutes(self.builder, self.events).setup,
             *(
-                [NetworkRoutes(self.network.service, self._network_connector(), self.events).setup]
+                [NetworkRoutes(self.network.service, self.containers, self.events).setup]
                 if self.network is not None
                 else []
             ),

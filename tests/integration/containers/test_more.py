@@ -3,6 +3,7 @@ never-started container, and the runc backend driven by the same monitor."""
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -144,3 +145,37 @@ def test_prune_until(engine):
     new = svc.create(None, {"Image": "busybox", "Cmd": ["true"]}, {})["Id"]
     assert svc.prune({"until": [cut]})["ContainersDeleted"] == [old]
     assert svc.ids() == [new]
+
+
+def _memory_limits(svc, cid: str) -> tuple[int, int]:
+    mem = svc.cgroup_dir(cid, "memory")
+    with open(f"{mem}/memory.limit_in_bytes") as f, open(f"{mem}/memory.memsw.limit_in_bytes") as g:
+        return int(f.read()), int(g.read())
+
+
+@pytest.mark.skipif(
+    not os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"),
+    reason="no swap accounting in the memory cgroup",
+)
+def test_update_memory_and_swap_grow_then_shrink(engine):
+    """cgroup v1 wants memsw >= memory at every write: growing sets memsw first, shrinking
+    memory first (`docker update --memory 64m --memory-swap 128m` failed with EINVAL)."""
+    svc = engine.containers
+    mib = 1024 * 1024
+    cid = svc.create(
+        None,
+        {"Image": "busybox", "Cmd": ["sleep", "1000"]},
+        {"Memory": 32 * mib, "MemorySwap": 48 * mib},
+    )["Id"]
+    svc.start(cid)
+    assert _memory_limits(svc, cid) == (32 * mib, 48 * mib)
+    svc.update(cid, {"Memory": 64 * mib, "MemorySwap": 128 * mib})
+    assert _memory_limits(svc, cid) == (64 * mib, 128 * mib)
+    svc.update(cid, {"Memory": 16 * mib, "MemorySwap": 24 * mib})
+    assert _memory_limits(svc, cid) == (16 * mib, 24 * mib)
+    hc = svc.inspect(cid)["HostConfig"]
+    assert (hc["Memory"], hc["MemorySwap"]) == (16 * mib, 24 * mib)
+    free = svc.create(None, {"Image": "busybox", "Cmd": ["sleep", "1000"]}, {})["Id"]
+    svc.start(free)  # no limits yet: memory first, then memsw
+    svc.update(free, {"Memory": 64 * mib, "MemorySwap": 128 * mib})
+    assert _memory_limits(svc, free) == (64 * mib, 128 * mib)
