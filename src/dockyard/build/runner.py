@@ -77,7 +77,8 @@ def run_step(
 ) -> RunResult:
     """Run `cmd` on `image_id`; raise RunError on a non-zero exit.
 
-    The container is removed afterwards, unless `keep` (`--rm=false`) and it succeeded.
+    The container is removed afterwards, unless `keep` (`--rm=false` without `--force-rm`:
+    Docker then keeps the containers of the steps, the failed one too).
     Setting `cancel` kills the container (the build was abandoned). `pipes` (name ->
     content) are executable files the step sees, read-only, in PIPES_DIR (a RUN heredoc
     with a `#!` line is run as such a script, as BuildKit does).
@@ -125,7 +126,7 @@ def _run(
     if binds:
         host_config["Binds"] = binds
     cid = containers.create(None, config, host_config)["Id"]
-    ok = False
+    ok = ran = False  # ran: it ran to its end (a cancelled or broken start did not)
     try:
         on_created(cid)
         containers.start(cid)
@@ -142,13 +143,14 @@ def _run(
             done.set()
         if cancel is not None and cancel.is_set():
             raise RunError("context canceled", code or 137)
+        ran = True
         if code != 0:
             raise RunError(f"The command '{' '.join(cmd)}' returned a non-zero code: {code}", code)
         result = RunResult(cid, _layer_of(containers, snapshots, cid))
         ok = True
         return result
     finally:
-        if not (ok and keep):
+        if not (keep and (ok or ran)):
             try:
                 containers.remove(cid, force=True, volumes=True)
             except NotFound:

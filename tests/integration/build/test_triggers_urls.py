@@ -72,13 +72,25 @@ def test_add_url(engine, http_server) -> None:
     assert missing.error is not None and "nope.txt" in str(missing.error)
 
 
-def test_rm_false_keeps_run_containers(build_engine) -> None:
+def test_rm_false_keeps_run_containers_force_rm_not(build_engine) -> None:
     engine = build_engine
     result = build(engine, {"Dockerfile": "FROM busybox\nRUN echo kept\n"}, rm=False, nocache=True)
     try:
         assert result.error is None, result.output
         assert "Removing intermediate container" not in result.output
         assert len(engine.containers.ids()) == 1
+        # Docker keeps the failed step's container too (for a look at it) ...
+        failed = build(engine, {"Dockerfile": "FROM busybox\nRUN exit 6\n"}, rm=False)
+        assert "returned a non-zero code: 6" in str(failed.error)
+        assert len(engine.containers.ids()) == 2
+        exited = [
+            engine.containers.inspect(c)["State"]["ExitCode"] for c in engine.containers.ids()
+        ]
+        assert sorted(exited) == [0, 6]
+        # ... unless --force-rm, which removes them whatever happens
+        forced = build(engine, {"Dockerfile": "FROM busybox\nRUN exit 6\n"}, rm=False,
+                       forcerm=True)  # fmt: skip
+        assert forced.error is not None and len(engine.containers.ids()) == 2
     finally:
         for cid in engine.containers.ids():
             engine.containers.remove(cid, force=True, volumes=True)
