@@ -8,6 +8,8 @@ image service, which unpacks and records the image.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -51,6 +53,17 @@ class PullResult:
     layers: list[Descriptor]
     downloaded: list[str] = field(default_factory=list)
     up_to_date: bool = False
+
+
+@contextlib.asynccontextmanager
+async def leased(images) -> AsyncIterator[None]:
+    """The image service's lease (ImageService.lease), taken off the event loop."""
+    lease = images.lease()
+    await asyncio.to_thread(lease.__enter__)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(lease.__exit__, None, None, None)
 
 
 def as_reference(reference):
@@ -357,14 +370,6 @@ async def pull(
     """Pull `reference` and register it with `images`; returns what `images.register` does."""
     ref = as_reference(reference)
     progress = progress or silent
-    result = await fetch(
-        ref,
-        content,
-        registry_config=registry_config,
-        auth=auth,
-        platform=platform,
-        progress=progress,
-    )
     loop = asyncio.get_running_loop()
 
     def unpacking(layer_digest: str, text: str) -> None:
@@ -372,9 +377,18 @@ async def pull(
         if text in ("Extracting", "Pull complete"):
             loop.call_soon_threadsafe(progress, status(text, short_id(layer_digest)))
 
-    image = await asyncio.to_thread(
-        images.register, result.manifest_digest, ref, progress=unpacking
-    )
+    async with leased(images):  # the blobs are no image's until register records them
+        result = await fetch(
+            ref,
+            content,
+            registry_config=registry_config,
+            auth=auth,
+            platform=platform,
+            progress=progress,
+        )
+        image = await asyncio.to_thread(
+            images.register, result.manifest_digest, ref, progress=unpacking
+        )
     await asyncio.sleep(0)  # let the queued progress messages go first
     progress(status(f"Digest: {result.top_digest}"))
     if result.up_to_date:

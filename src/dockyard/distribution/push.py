@@ -18,7 +18,7 @@ from . import mediatypes
 from .config import RegistryConfig
 from .mediatypes import Descriptor
 from .progress import ProgressFn, Throttle, short_id, silent, status, transfer
-from .pull import as_reference
+from .pull import as_reference, leased
 from .registry_errors import describe
 from .sources import BlobSources
 from .transport import RegistryTransport
@@ -303,16 +303,17 @@ async def push(
     """Push the local image `reference` names; returns the manifest digest."""
     ref = as_reference(reference)
     image_id = await asyncio.to_thread(_image_id, images, ref)
-    digest, body, media_type = await asyncio.to_thread(images.push_manifest, image_id)
-    digest = await push_manifest(
-        ref,
-        content,
-        body,
-        media_type,
-        registry_config=registry_config,
-        auth=auth,
-        progress=progress,
-    )
+    async with leased(images):  # an rmi meanwhile leaves the blobs until the push is done
+        digest, body, media_type = await asyncio.to_thread(images.push_manifest, image_id)
+        digest = await push_manifest(
+            ref,
+            content,
+            body,
+            media_type,
+            registry_config=registry_config,
+            auth=auth,
+            progress=progress,
+        )
     await asyncio.to_thread(images.record_push, image_id, ref, digest)
     return digest
 

@@ -8,6 +8,7 @@ pull, push, build, commit, save and load use. Blocking: call it from a thread.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -16,8 +17,9 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -137,6 +139,17 @@ class _DeleteConflict(Conflict):
         super().__init__(f"conflict: unable to delete {short_id(image_id)} ({force}) - {message}")
 
 
+def _leased(method: Callable) -> Callable:
+    """Run an ImageService method under a lease (see ImageService.lease)."""
+
+    @functools.wraps(method)
+    def run(self: ImageService, *args, **kwargs):
+        with self.lease():
+            return method(self, *args, **kwargs)
+
+    return run
+
+
 class ImageService:
     """Images under `root`, on `content` and `snapshots` (see the module docstring)."""
 
@@ -146,6 +159,8 @@ class ImageService:
         self.snapshots = snapshots
         self.store = ImageStore(root)
         self.lock = self.store.lock
+        self._leases = 0  # pulls, pushes, loads, imports writing blobs no image names yet
+        self._unswept: set[str] = set()  # blobs of deleted images left while leases were held
 
     # --- lookup ----------------------------------------------------------------------------
 
@@ -527,7 +542,9 @@ class ImageService:
     def _delete_image(self, image_id: str) -> list[dict]:
         img = self._load(image_id)
         records = [{"Deleted": image_id}]
+        blobs = self._blobs_of(img)
         self.store.delete_record(image_id)
+        self._sweep(blobs)
         used: set[str] = set()
         for other in self.images():
             used.update(other.chain_ids)
@@ -540,6 +557,54 @@ class ImageService:
                 break  # a container's snapshot still stands on it
             records.append({"Deleted": cid})
         return records
+
+    # --- blobs ------------------------------------------------------------------------------
+
+    @contextmanager
+    def lease(self) -> Iterator[None]:
+        """Hold while writing blobs that no image names yet (pull, push, load, import): while
+        any lease is held, removing an image leaves its blobs to a later sweep."""
+        with self.lock:
+            self._leases += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self._leases -= 1
+
+    def _blobs_of(self, img: Image) -> set[str]:
+        """Every blob an image holds: config, manifest and what it lists, layer blobs."""
+        blobs = {img.id}
+        if img.manifest_digest:
+            blobs.add(img.manifest_digest)
+            if self.content.exists(img.manifest_digest):
+                doc = json.loads(self.content.read(img.manifest_digest))
+                for desc in [doc.get("config") or {}, *(doc.get("layers") or [])]:
+                    if desc.get("digest"):
+                        blobs.add(desc["digest"])
+        for diff_id in img.diff_ids:
+            blobs.add(diff_id)
+            blobs.update(b["digest"] for b in self.store.get_layer(diff_id).get("blobs") or [])
+        return blobs
+
+    def _held_blobs(self) -> set[str]:
+        """Blobs the recorded images hold, and those digest references name (indexes)."""
+        held: set[str] = set()
+        for img in self.images():
+            held |= self._blobs_of(img)
+        held.update(ref.digest for ref, _ in self.store.all_refs() if ref.digest)
+        return held
+
+    def _sweep(self, candidates: set[str]) -> None:
+        """Remove the candidate blobs no image holds any more (Docker removes an image's data
+        with it). Call with the lock held; with a lease out, they wait for the next sweep."""
+        self._unswept |= candidates
+        if self._leases:
+            return
+        doomed, self._unswept = self._unswept - self._held_blobs(), set()
+        for digest in doomed:
+            with suppress(NotFound):
+                self.content.delete(digest)
 
     def prune(
         self,
@@ -767,6 +832,7 @@ class ImageService:
                 out.append(LayerDescriptor(diff_id, diff_id))
         return out
 
+    @_leased
     def add_layer(
         self,
         base: Image | str | None,
@@ -799,6 +865,7 @@ class ImageService:
 
         save(self, names, out)
 
+    @_leased
     def load(self, stream: BinaryIO) -> list[str]:
         """`docker load`: see dockyard.images.archive.load; Docker's messages per image."""
         from .archive import load
@@ -833,6 +900,7 @@ class ImageService:
                     removed.append(str(ref))
             if remove_unused_layers:
                 removed.extend(self._remove_unused_layers())
+            self._sweep(set(self.content.walk()))  # blobs of images a crash left half removed
         return removed
 
     def _remove_unused_layers(self) -> list[str]:
@@ -854,6 +922,7 @@ class ImageService:
                 progress = True
         return removed
 
+    @_leased
     def import_rootfs(
         self,
         stream: BinaryIO,
