@@ -61,6 +61,60 @@ def test_only_given_descriptors_reach_the_container(bundles, rt, tmp_path):
     assert "cwd /\n" in text
 
 
+def test_exec_gets_only_given_descriptors(bundles, rt, tmp_path):
+    """The same for a process entering a running container: the caller's descriptors on a
+    host directory (inheritable or not) stay out; a passed pipe gets in as fd 3."""
+    secret = tmp_path / "host-secret-dir"
+    secret.mkdir()
+    (secret / "HOST_MARKER").write_text("x")
+    leaks = [
+        os.open(secret, os.O_RDONLY | os.O_DIRECTORY),
+        os.open(secret, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC),
+    ]
+    os.set_inheritable(leaks[0], True)
+    r, w = os.pipe()
+    out_path = str(tmp_path / "out")
+    out = os.open(out_path, os.O_WRONLY | os.O_CREAT, 0o644)
+    pid = rt.create("fds-exec", bundles.make(["sleep", "30"]), stdout=out, stderr=out)
+    try:
+        rt.start("fds-exec")
+        child = rt.exec(
+            "fds-exec",
+            {
+                "args": [
+                    "sh",
+                    "-c",
+                    "ls -l /proc/$$/fd/; echo cwd $(readlink /proc/self/cwd); "
+                    "for n in 3 4 5 6 7 8 9 10 11 12; do ls /proc/$$/fd/$n/ 2>/dev/null; done; "
+                    "echo passed-through >&3",
+                ],
+                "cwd": "/",
+            },
+            stdout=out,
+            stderr=out,
+            extra_fds=[w],
+        )
+        assert wait_status(child) == 0
+    finally:
+        rt.delete("fds-exec", force=True)
+        wait_status(pid)
+        for fd in (out, w, *leaks):
+            os.close(fd)
+    assert os.read(r, 100) == b"passed-through\n"
+    os.close(r)
+    text = _read_output(out_path)
+    assert "HOST_MARKER" not in text
+    live = {}
+    for line in text.splitlines():
+        if " -> " in line:
+            left, target = line.split(" -> ", 1)
+            live[int(left.split()[-1])] = target
+    assert set(live) == {0, 1, 2, 3}, text
+    assert live[1] == live[2] == out_path
+    assert live[3].startswith("pipe:")
+    assert "cwd /\n" in text
+
+
 def test_cwd_through_proc_self_fd_stays_inside(bundles, rt, tmp_path):
     secret = tmp_path / "host-secret-dir"
     secret.mkdir()

@@ -13,15 +13,26 @@ from dockyard.errors import Conflict, InvalidParameter, NotFound, SystemError_
 
 
 @pytest.fixture
-def nothing_left(rt, tag, busybox_rootfs, leftover_children):
-    """Checks after the test that the runtime left nothing."""
+def nothing_left(rt, tag, busybox_rootfs, leftover_children, tmp_path):
+    """Checks after the test that the runtime left nothing: no state entry, cgroup
+    directory, child process or mount of the test's paths."""
     yield
-    assert os.listdir(rt.root) == [] or rt.list() == []
+    if os.path.exists(rt.root):
+        assert os.listdir(rt.root) == []
     for h in os.listdir("/sys/fs/cgroup"):
         assert not os.path.exists(os.path.join("/sys/fs/cgroup", h, f"dockyard-rt-{tag}"))
     assert leftover_children() == []
     with open("/proc/self/mountinfo") as f:
-        assert busybox_rootfs not in f.read()
+        mounts = f.read()
+    assert busybox_rootfs not in mounts and str(tmp_path) not in mounts
+
+
+def cli_refuses(runtime_cli, bundle: str, message: str, cid: str = "bad") -> None:
+    """`dockyard-runtime run` of `bundle` fails as runc does: status 1, one error line."""
+    r = runtime_cli("run", "--bundle", bundle, cid)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "level=error" in r.stderr and message in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
 
 
 def _write_config(bundle: str, text: str) -> None:
@@ -43,33 +54,32 @@ def test_malformed_config(bundles, rt, runtime_cli, nothing_left):
     _write_config(bundle, '{"ociVersion": "1.0.2", "process": ')
     with pytest.raises(InvalidParameter, match="malformed config.json"):
         rt.create("bad", bundle)
-    r = runtime_cli("run", "--bundle", bundle, "bad")
-    assert r.returncode == 1
-    assert "level=error" in r.stderr and "malformed config.json" in r.stderr
+    cli_refuses(runtime_cli, bundle, "malformed config.json")
 
 
 def test_missing_rootfs(bundles, rt, runtime_cli, nothing_left, tmp_path):
     bundle = bundles.make(["true"], edit=lambda c: c.update(root={"path": "no-such-rootfs"}))
     with pytest.raises(NotFound, match=r"rootfs \(.*no-such-rootfs\) does not exist"):
         rt.create("bad", bundle)
-    r = runtime_cli("create", "--bundle", bundle, "bad")
-    assert r.returncode == 1 and "does not exist" in r.stderr
+    cli_refuses(runtime_cli, bundle, "no-such-rootfs) does not exist")
 
 
-def test_unknown_namespace_type(bundles, rt, nothing_left):
+def test_unknown_namespace_type(bundles, rt, runtime_cli, nothing_left):
     bundle = bundles.make(
         ["true"], edit=lambda c: c["linux"]["namespaces"].append({"type": "bogus"})
     )
     with pytest.raises(InvalidParameter, match="namespace type 'bogus' is not known"):
         rt.create("bad", bundle)
+    cli_refuses(runtime_cli, bundle, "namespace type 'bogus' is not known")
 
 
-def test_user_name_not_in_image(bundles, rt, nothing_left):
+def test_user_name_not_in_image(bundles, rt, runtime_cli, nothing_left):
     bundle = bundles.make(
         ["id"], edit=lambda c: c["process"]["user"].update(username="no-such-user")
     )
     with pytest.raises(InvalidParameter, match="unable to find user no-such-user"):
         rt.create("bad", bundle)
+    cli_refuses(runtime_cli, bundle, "unable to find user no-such-user")
 
 
 def test_user_name_in_image_is_resolved(bundles, rt, tmp_path, nothing_left):
@@ -88,8 +98,7 @@ def test_user_name_in_image_is_resolved(bundles, rt, tmp_path, nothing_left):
 def test_missing_bundle(rt, runtime_cli, tmp_path, nothing_left):
     with pytest.raises(NotFound, match="no such directory"):
         rt.create("bad", str(tmp_path / "nowhere"))
-    r = runtime_cli("run", "--bundle", str(tmp_path / "nowhere"), "bad")
-    assert r.returncode == 1 and "no such directory" in r.stderr
+    cli_refuses(runtime_cli, str(tmp_path / "nowhere"), "no such directory")
 
 
 def test_id_in_use(bundles, rt, runtime_cli, nothing_left):
@@ -98,9 +107,14 @@ def test_id_in_use(bundles, rt, runtime_cli, nothing_left):
     try:
         with pytest.raises(Conflict, match="container with id exists: taken"):
             rt.create("taken", bundle)
-        r = runtime_cli("create", "--bundle", bundle, "taken")
-        assert r.returncode == 1 and "container with id exists: taken" in r.stderr
-        assert rt.state("taken")["status"] == "created"
+        cli_refuses(runtime_cli, bundle, "container with id exists: taken", cid="taken")
+        # the container that holds the id is untouched: its process, cgroups and state
+        assert rt.state("taken")["status"] == "created" and rt.state("taken")["pid"] == pid
+        assert os.waitpid(pid, os.WNOHANG) == (0, 0)
+        cgroups = rt.store.load("taken").cgroups
+        assert all(os.path.isdir(d) for d in cgroups["v1"].values())
+        with open(os.path.join(cgroups["v1"]["pids"], "cgroup.procs")) as f:
+            assert f.read().split() == [str(pid)]
     finally:
         rt.delete("taken", force=True)
         os.waitpid(pid, 0)
