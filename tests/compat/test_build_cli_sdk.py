@@ -101,7 +101,10 @@ def test_docker_sdk_build(d, ctx) -> None:
         with pytest.raises(docker.errors.BuildError) as info:
             client.images.build(path=ctx)
         assert "returned a non-zero code: 5" in str(info.value)
+        # the SDK's rm defaults to False: Docker keeps the failed step's container
+        assert 5 in [c.attrs["State"]["ExitCode"] for c in client.containers.list(all=True)]
     finally:
+        _remove_all(client)
         client.close()
 
 
@@ -209,3 +212,67 @@ def test_builder_prune_and_system_prune(d, ctx) -> None:
 
     bad = d.docker("builder", "prune", "-f", "--filter", "colour=red")
     assert bad.returncode != 0 and "invalid filter 'colour'" in bad.stderr
+
+
+def test_docker_sdk_build_parameters(d, ctx) -> None:
+    """labels, target, network_mode, platform, cache_from, forcerm through POST /build."""
+    import uuid
+
+    mark = uuid.uuid4().hex
+    dockerfile = (
+        f"FROM busybox AS base\nLABEL run={mark}\nRUN wc -l < /proc/net/dev > /ifaces\n"
+        "FROM base AS final\nRUN echo final > /f\n"
+    )
+    write(ctx, {"Dockerfile.custom": dockerfile})
+    client = docker.DockerClient(base_url=d.host, version="1.47")
+    try:
+        image, _ = client.images.build(
+            path=ctx,
+            dockerfile="Dockerfile.custom",
+            tag=f"params-{mark}:base",
+            target="base",
+            labels={"from.option": "yes"},
+            network_mode="none",
+            platform="linux/amd64",
+        )
+        labels = image.attrs["Config"]["Labels"]
+        assert labels == {"run": mark, "from.option": "yes"}
+        assert "final" not in str(image.history())  # only the target's stages ran
+        out = client.containers.run(image.id, ["cat", "/ifaces"], remove=True)
+        assert out.strip() == b"3"  # --network none: lo only (and the two header lines)
+
+        with pytest.raises(docker.errors.BuildError) as info:
+            client.images.build(path=ctx, dockerfile="Dockerfile.custom", platform="linux/arm64")
+        assert "does not match the specified platform: wanted linux/arm64" in str(info.value)
+
+        # cache_from: with the build cache emptied, the tagged image seeds it
+        full, _ = client.images.build(path=ctx, dockerfile="Dockerfile.custom",
+                                      tag=f"params-{mark}:full")  # fmt: skip
+        client.api.prune_builds()
+        seeded, logs = client.images.build(
+            path=ctx, dockerfile="Dockerfile.custom", cache_from=[f"params-{mark}:full"]
+        )
+        streams = "".join(chunk.get("stream", "") for chunk in logs)
+        assert streams.count("Using cache") == 3, streams
+        assert seeded.attrs["RootFS"]["Layers"] == full.attrs["RootFS"]["Layers"]
+
+        # The SDK's rm defaults to False: the RUN steps' containers were kept, as Docker does.
+        assert len(client.containers.list(all=True)) == 2
+        _remove_all(client)
+        # forcerm: a failing step's container is removed even with rm=False
+        write(ctx, {"Dockerfile": "FROM busybox\nRUN exit 2\n"})
+        with pytest.raises(docker.errors.BuildError):
+            client.images.build(path=ctx, rm=False, forcerm=True)
+        assert client.containers.list(all=True) == []
+        with pytest.raises(docker.errors.BuildError):
+            client.images.build(path=ctx, rm=False)
+        kept = client.containers.list(all=True)
+        assert [c.attrs["State"]["ExitCode"] for c in kept] == [2]
+    finally:
+        _remove_all(client)
+        client.close()
+
+
+def _remove_all(client) -> None:
+    for container in client.containers.list(all=True):
+        container.remove(force=True)
