@@ -221,7 +221,7 @@ class ContainerService:
             if not self.store.name_taken(candidate):
                 name = candidate
         cdir = self.store.dir(cid)
-        merged["Hostname"] = merged.get("Hostname") or cid[:12]
+        merged["Hostname"] = merged.get("Hostname") or etcfiles.default_hostname(cid, host_config)
         merged["Image"] = image_ref
         record = {
             "Id": cid,
@@ -333,8 +333,7 @@ class ContainerService:
                     cfg["Ports"] = net.get("Ports") or []
                     self.store.save(cfg)
                     self._network_events("connect", cid, cfg["NetworkSettings"])
-            if cfg["HostConfig"].get("NetworkMode") != "host":
-                extra += etcfiles.etc_mounts(cdir, cfg["HostConfig"])
+            extra += etcfiles.etc_mounts(cdir, cfg["HostConfig"])
             spec = self._generate_spec(cfg, rootfs, hostname, extra, netns)
             files.write_json(os.path.join(bundle, "config.json"), spec)
             with self._locks_lock:

@@ -72,18 +72,26 @@ def test_kill9_and_restart_keeps_running_containers(busybox_rootfs):
 
 
 def test_parallel_runs(busybox_rootfs):
+    """20 `docker run --rm` at once, several rounds: each prints its line (the attach made
+    before the start misses nothing), with stdin piped in on the last round."""
     with running_daemon() as d:
         d.import_busybox(busybox_rootfs)
-        with concurrent.futures.ThreadPoolExecutor(20) as pool:
-            results = list(
-                pool.map(
-                    lambda i: d.docker("run", "--rm", "busybox", "echo", f"n{i}", timeout=120),
-                    range(20),
-                )
-            )
-        for i, r in enumerate(results):
-            assert r.returncode == 0, r.stderr
-            assert r.stdout == f"n{i}\n"
+
+        def run(i: int, stdin: bool) -> tuple[int, str, str]:
+            if stdin:
+                args = ["run", "-i", "--rm", "busybox", "cat"]
+                r = d.docker(*args, input=f"in{i}\n", timeout=120)
+            else:
+                r = d.docker("run", "--rm", "busybox", "sh", "-c", f"echo n{i}", timeout=120)
+            return r.returncode, r.stdout, r.stderr
+
+        for stdin in (False, False, False, True):
+            with concurrent.futures.ThreadPoolExecutor(20) as pool:
+                results = list(pool.map(lambda i, s=stdin: run(i, s), range(20)))
+            want = "in{}\n" if stdin else "n{}\n"
+            assert [(code, out) for code, out, _ in results] == [
+                (0, want.format(i)) for i in range(20)
+            ], [r[2] for r in results if r[0]]
         assert ok(d.docker("ps", "-aq")).stdout == ""
 
 
