@@ -14,6 +14,8 @@ echo "== mounts"; cat /proc/self/mountinfo
 echo "== memory"; cat /sys/fs/cgroup/memory/memory.limit_in_bytes
 echo "== pids"; cat /sys/fs/cgroup/pids/pids.max
 echo "== cpu"; cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.shares
+echo "== cpuset"; cat /sys/fs/cgroup/cpuset/cpuset.cpus /sys/fs/cgroup/cpuset/cpuset.mems
+echo "== swap"; cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes 2>&1 | sed 's/^cat: //'
 echo "== cgroup"; cat /proc/self/cgroup
 echo "== links"; ip -o link | sed 's/link\/[a-z]* [0-9a-f:]* brd [0-9a-f:]*//'
 echo "== addrs"; ip -o addr
@@ -31,9 +33,9 @@ echo "== procs"; ps -o pid,user,args | head -2
 def _edit(conf: dict) -> None:
     conf["linux"]["resources"].update(
         {
-            "memory": {"limit": 64 * 1024 * 1024},
+            "memory": {"limit": 64 * 1024 * 1024, "swap": 96 * 1024 * 1024},
             "pids": {"limit": 37},
-            "cpu": {"quota": 50000, "period": 100000, "shares": 512},
+            "cpu": {"quota": 50000, "period": 100000, "shares": 512, "cpus": "0", "mems": "0"},
         }
     )
     conf["hostname"] = "probe-host"
@@ -79,7 +81,9 @@ def test_probe_matches_runc(bundles, runtime_cli, runc_cli, tmp_path):
     assert ours["pid"] == "1"
     assert ours["hostname"] == "probe-host"
     assert ours["memory"] == str(64 * 1024 * 1024)
+    assert ours["swap"] == str(96 * 1024 * 1024)
     assert ours["pids"] == "37"
+    assert ours["cpu"] == "50000\n512" and ours["cpuset"] == "0\n0"
     assert "CapEff:\t0000000020000420" in ours["status"]
     assert "NoNewPrivs:\t1" in ours["status"]
     assert "Read-only file system" in ours["sysro"]
