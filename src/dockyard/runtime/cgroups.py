@@ -359,17 +359,29 @@ def _set(directory: str | None, name: str, value: Any) -> None:
     _write(os.path.join(directory, name), str(value))
 
 
+def _set_memory_and_swap_v1(mdir: str, limit: int | None, swap: int | None) -> None:
+    """The kernel keeps memory <= memory+swap at every write, so when the new memory+swap
+    limit is above the current memory limit it goes first, else last (runc's order)."""
+    if swap is not None and not os.path.exists(os.path.join(mdir, "memory.memsw.limit_in_bytes")):
+        swap = None
+    swap_first = False
+    if limit is not None and swap is not None:
+        current = int(_read(os.path.join(mdir, "memory.limit_in_bytes")) or 0)
+        swap_first = swap == -1 or current < swap
+    if swap_first:
+        _set(mdir, "memory.memsw.limit_in_bytes", swap)
+    if limit is not None:
+        _set(mdir, "memory.limit_in_bytes", limit)
+    if swap is not None and not swap_first:
+        _set(mdir, "memory.memsw.limit_in_bytes", swap)
+
+
 def apply_v1(subsys_dir: Any, res: dict[str, Any]) -> None:
     """Write `res` (linux.resources) to cgroup v1 files; subsys_dir(name) gives directories."""
     mem = res.get("memory") or {}
     mdir = subsys_dir("memory")
     if mem and mdir:
-        if mem.get("limit") is not None:
-            _set(mdir, "memory.limit_in_bytes", mem["limit"])
-        if mem.get("swap") is not None and os.path.exists(
-            os.path.join(mdir, "memory.memsw.limit_in_bytes")
-        ):
-            _set(mdir, "memory.memsw.limit_in_bytes", mem["swap"])
+        _set_memory_and_swap_v1(mdir, mem.get("limit"), mem.get("swap"))
         if mem.get("reservation") is not None:
             _set(mdir, "memory.soft_limit_in_bytes", mem["reservation"])
         if mem.get("swappiness") is not None and 0 <= mem["swappiness"] <= 100:

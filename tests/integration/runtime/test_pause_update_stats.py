@@ -113,3 +113,30 @@ def test_cli_pause_resume_update_events(bundles, runtime_cli, tmp_path):
         assert r.returncode == 1 and "not paused" in r.stderr
     finally:
         assert runtime_cli("delete", "-f", "cli-pz").returncode == 0
+
+
+def test_update_raises_memory_and_swap_together(bundles, rt):
+    """cgroup v1 refuses a memory limit above memory+swap: raising both writes memsw first,
+    lowering both writes the memory limit first (as runc orders them)."""
+    bundle = bundles.make(
+        ["sleep", "30"],
+        edit=lambda c: c["linux"]["resources"].update(memory={"limit": 32 << 20, "swap": 32 << 20}),
+    )
+    pid = rt.create("memsw", bundle)
+    try:
+        mdir = CgroupSet.from_dict(rt.store.load("memsw").cgroups).v1["memory"]
+
+        def limits() -> tuple[int, int]:
+            with open(os.path.join(mdir, "memory.limit_in_bytes")) as f:
+                mem = int(f.read())
+            with open(os.path.join(mdir, "memory.memsw.limit_in_bytes")) as f:
+                return mem, int(f.read())
+
+        assert limits() == (32 << 20, 32 << 20)
+        rt.update("memsw", {"memory": {"limit": 64 << 20, "swap": 128 << 20}})
+        assert limits() == (64 << 20, 128 << 20)
+        rt.update("memsw", {"memory": {"limit": 16 << 20, "swap": 24 << 20}})
+        assert limits() == (16 << 20, 24 << 20)
+    finally:
+        rt.delete("memsw", force=True)
+    wait_status(pid)
