@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from dockyard.errors import DockyardError
-from dockyard.runtime.runtime import DEFAULT_ROOT, Runtime, wait_status
+from dockyard.runtime.runtime import DEFAULT_ROOT, Runtime, forward_signals_to, wait_status
 from dockyard.runtime.state import process_start_time
 
 
@@ -407,7 +407,7 @@ def _run(rt: Runtime, args: argparse.Namespace) -> int:
         )
         try:
             master = listener.receive_master() if listener else None
-            _forward_signals(pid)
+            forward_signals_to(pid)
             rt.start(args.id)
             if master is not None:
                 start_time = process_start_time(pid)
@@ -426,25 +426,6 @@ def _console():  # noqa: ANN202 - the module, imported only for a terminal
     from dockyard.runtime import console
 
     return console
-
-
-def _forward_signals(pid: int) -> None:
-    def forward(signum: int, _frame: Any) -> None:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-
-    for s in (
-        signal.SIGTERM,
-        signal.SIGINT,
-        signal.SIGHUP,
-        signal.SIGQUIT,
-        signal.SIGUSR1,
-        signal.SIGUSR2,
-        signal.SIGWINCH,
-    ):
-        signal.signal(s, forward)
 
 
 def _bundle_terminal(bundle: str) -> bool:
@@ -514,7 +495,7 @@ def _exec(rt: Runtime, args: argparse.Namespace) -> int:
             return wait_status(pid)
         if args.detach:
             return 0
-        _forward_signals(pid)
+        forward_signals_to(pid)
         return wait_status(pid)
     finally:
         if listener:

@@ -106,7 +106,8 @@ def parse_options(options: list[str]) -> tuple[int, list[int], str]:
 
 def secure_join(root: str, unsafe: str) -> str:
     """Resolve `unsafe` inside `root` as if `root` were "/": symlinks (absolute or with "..")
-    never lead out of it. Missing components are kept as they are."""
+    never lead out of it. Missing components (and what follows a non-directory) are kept as
+    they are, with ".." still taken lexically, as Docker's filepath-securejoin does."""
     parts = [p for p in unsafe.split("/") if p not in ("", ".")]
     resolved: list[str] = []
     links = 0
@@ -119,7 +120,7 @@ def secure_join(root: str, unsafe: str) -> str:
         candidate = os.path.join(root, *resolved, part)
         try:
             st = os.lstat(candidate)
-        except FileNotFoundError:
+        except OSError:
             resolved.append(part)
             continue
         if stat.S_ISLNK(st.st_mode):

@@ -401,23 +401,7 @@ class Runtime:
         previous: dict[int, Any] = {}
         try:
             if forward_signals:
-
-                def forward(signum: int, _frame: Any) -> None:
-                    try:
-                        os.kill(pid, signum)
-                    except ProcessLookupError:
-                        pass
-
-                for s in (
-                    signal.SIGTERM,
-                    signal.SIGINT,
-                    signal.SIGHUP,
-                    signal.SIGQUIT,
-                    signal.SIGUSR1,
-                    signal.SIGUSR2,
-                    signal.SIGWINCH,
-                ):
-                    previous[s] = signal.signal(s, forward)
+                previous = forward_signals_to(pid)
             self.start(id)
             status = wait_status(pid)
         except BaseException:
@@ -431,6 +415,31 @@ class Runtime:
                 signal.signal(s, handler)
         self.delete(id, force=True)
         return status
+
+
+# The signals `run` passes on to the container's init, as runc's signal handler does.
+FORWARDED_SIGNALS = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGWINCH,
+)
+
+
+def forward_signals_to(pid: int) -> dict[int, Any]:
+    """Pass FORWARDED_SIGNALS that reach the caller on to `pid`; returns the handlers they
+    replaced (for signal.signal to put back)."""
+
+    def forward(signum: int, _frame: Any) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    return {s: signal.signal(s, forward) for s in FORWARDED_SIGNALS}
 
 
 def wait_status(pid: int) -> int:

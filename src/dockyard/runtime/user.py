@@ -7,7 +7,6 @@ were `/`, so no link can lead the lookup to a file of the host.
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import stat
@@ -16,7 +15,6 @@ from dataclasses import dataclass, field
 from dockyard.errors import InvalidParameter
 
 _MAX_ID = (1 << 31) - 1
-_MAX_SYMLINKS = 255
 _MAX_FILE = 16 << 20
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
@@ -37,36 +35,9 @@ class _Group:
 
 def resolve_in_root(rootfs: str, path: str) -> str:
     """The host path of `path` inside `rootfs`, with every symlink resolved within rootfs."""
-    root = os.path.realpath(rootfs)
-    parts = [p for p in path.split("/") if p]
-    resolved: list[str] = []
-    links = 0
-    while parts:
-        part = parts.pop(0)
-        if part == ".":
-            continue
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = os.path.join(root, *resolved, part)
-        try:
-            st = os.lstat(candidate)
-        except OSError:
-            resolved.append(part)
-            resolved.extend(p for p in parts if p not in ("", "."))
-            break
-        if stat.S_ISLNK(st.st_mode):
-            links += 1
-            if links > _MAX_SYMLINKS:
-                raise OSError(errno.ELOOP, "too many symbolic links", path)
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p] + parts
-            continue
-        resolved.append(part)
-    return os.path.join(root, *resolved)
+    from dockyard.runtime.rootfs import secure_join
+
+    return secure_join(os.path.realpath(rootfs), path)
 
 
 def _read_in_root(rootfs: str, path: str) -> str | None:

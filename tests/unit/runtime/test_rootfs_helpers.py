@@ -30,6 +30,30 @@ def test_secure_join_stays_inside(tmp_path):
     assert secure_join(str(root), "/") == str(root)
 
 
+def test_secure_join_past_missing_and_non_directories(tmp_path):
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "file").write_text("x")
+    os.symlink("/etc", root / "abs")
+    # ".." after a missing component or a file is still taken inside the root
+    assert secure_join(str(root), "missing/../../../x") == str(root / "x")
+    assert secure_join(str(root), "etc/file/../../../../x") == str(root / "x")
+    assert secure_join(str(root), "etc/file/sub") == str(root / "etc" / "file" / "sub")
+    # a link after a missing component is resolved as well
+    assert secure_join(str(root), "missing/../abs/y") == str(root / "etc" / "y")
+
+
+def test_resolve_in_root_is_secure_join_on_the_real_root(tmp_path):
+    from dockyard.runtime.user import resolve_in_root
+
+    real = tmp_path / "real"
+    (real / "etc").mkdir(parents=True)
+    os.symlink("real", tmp_path / "alias")
+    os.symlink("/../../etc", real / "up")
+    assert resolve_in_root(str(tmp_path / "alias"), "/up/passwd") == str(real / "etc" / "passwd")
+    assert resolve_in_root(str(tmp_path / "alias"), "nope/../../passwd") == str(real / "passwd")
+
+
 def test_dev_is_tmpfs():
     assert dev_is_tmpfs([{"destination": "/dev", "type": "tmpfs"}])
     assert not dev_is_tmpfs([{"destination": "/dev", "type": "bind", "source": "/dev"}])
