@@ -355,23 +355,13 @@ def _extract_flags(rest: str) -> tuple[str, list[str]]:
         quote = ""
         while pos < n:
             ch = rest[pos]
-            if quote:
-                if ch == quote:
-                    quote = ""
-                    pos += 1
-                    continue
-                if ch == "\\":
-                    if pos + 1 == n:
-                        pos += 1
-                        continue
-                    pos += 1
-                    ch = rest[pos]
-                word.append(ch)
+            if quote and ch == quote:
+                quote = ""
                 pos += 1
                 continue
-            if ch.isspace():
+            if not quote and ch.isspace():
                 break
-            if ch in ("'", '"'):
+            if not quote and ch in ("'", '"'):
                 quote = ch
                 blank_ok = True
                 pos += 1
@@ -407,29 +397,18 @@ def _parse_words(rest: str, escape: str) -> list[str]:
                 pos += 1
                 continue
             in_word = True
-        if not quote:
-            if ch.isspace():
-                if blank_ok or word:
-                    words.append("".join(word))
-                word, in_word, blank_ok = [], False, False
-                pos += 1
-                continue
-            if ch in ("'", '"'):
-                quote = ch
-                blank_ok = True
-            elif ch == escape:
-                if pos + 1 == n:
-                    pos += 1
-                    continue
-                word.append(ch)
-                pos += 1
-                ch = rest[pos]
-            word.append(ch)
+        if not quote and ch.isspace():
+            if blank_ok or word:
+                words.append("".join(word))
+            word, in_word, blank_ok = [], False, False
             pos += 1
             continue
-        if ch == quote:
+        if not quote and ch in ("'", '"'):
+            quote = ch
+            blank_ok = True
+        elif ch == quote:
             quote = ""
-        elif ch == escape and quote != "'":
+        elif ch == escape and quote != "'":  # kept, for substitution to see
             if pos + 1 == n:
                 pos += 1
                 continue

@@ -87,24 +87,24 @@ def run_step(
         binds: list[str] = []
         if pipes:
             binds.append(f"{cleanup.enter_context(_pipes_dir(pipes))}:{PIPES_DIR}:ro")
-        return _run(containers, snapshots, binds, image_id, cmd, env, run_config,
-                    network_mode, on_output, on_created, keep, cancel)  # fmt: skip
+        if network_mode == "host":
+            # On the host's network a step resolves names as the host does (read-only: the
+            # host's files are not the step's to change).
+            binds += [f"{p}:{p}:ro" for p in HOST_NETWORK_FILES if os.path.isfile(p)]
+        cid = _create(containers, image_id, cmd, env, run_config, network_mode, binds)
+        return _run(containers, snapshots, cid, cmd, on_output, on_created, keep, cancel)
 
 
-def _run(
+def _create(
     containers: Any,
-    snapshots: Any,
-    binds: list[str],
     image_id: str,
     cmd: list[str],
     env: list[str],
     run_config: dict[str, Any],
     network_mode: str,
-    on_output: Callable[[str], None],
-    on_created: Callable[[str], None],
-    keep: bool,
-    cancel: threading.Event | None,
-) -> RunResult:
+    binds: list[str],
+) -> str:
+    """The step's container: the command with no entrypoint, health checks off."""
     config = {
         "Image": image_id,
         "Cmd": cmd,
@@ -119,14 +119,23 @@ def _run(
         "NetworkMode": network_mode,
         "LogConfig": {"Type": "json-file"},
     }
-    if network_mode == "host":
-        # On the host's network a step resolves names as the host does (read-only: the
-        # host's files are not the step's to change).
-        binds += [f"{path}:{path}:ro" for path in HOST_NETWORK_FILES if os.path.isfile(path)]
     if binds:
         host_config["Binds"] = binds
-    cid = containers.create(None, config, host_config)["Id"]
-    ok = ran = False  # ran: it ran to its end (a cancelled or broken start did not)
+    return containers.create(None, config, host_config)["Id"]
+
+
+def _run(
+    containers: Any,
+    snapshots: Any,
+    cid: str,
+    cmd: list[str],
+    on_output: Callable[[str], None],
+    on_created: Callable[[str], None],
+    keep: bool,
+    cancel: threading.Event | None,
+) -> RunResult:
+    """Start the container, follow its output, and diff its changes into the layer."""
+    ran = False  # it ran to its end (a cancelled or broken start did not)
     try:
         on_created(cid)
         containers.start(cid)
@@ -146,11 +155,9 @@ def _run(
         ran = True
         if code != 0:
             raise RunError(f"The command '{' '.join(cmd)}' returned a non-zero code: {code}", code)
-        result = RunResult(cid, _layer_of(containers, snapshots, cid))
-        ok = True
-        return result
+        return RunResult(cid, _layer_of(containers, snapshots, cid))
     finally:
-        if not (keep and (ok or ran)):
+        if not (keep and ran):
             try:
                 containers.remove(cid, force=True, volumes=True)
             except NotFound:
