@@ -46,6 +46,7 @@ from dockyard.errors import (
 
 EventPublisher = Callable[[str, str, str, dict[str, str]], Any]
 RUNNING = ("running", "paused", "restarting")
+PAUSED_MARK = "paused.json"  # in the container's directory while `pause` holds it frozen
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 
@@ -165,11 +166,24 @@ class ContainerService:
         return self.store.resolve(ref)
 
     def state(self, cid: str) -> dict[str, Any]:
-        """The container's state record, with "paused" when its freezer is frozen."""
+        """The container's state record, with "paused" when `pause` froze it. A freezer that
+        is frozen for another reason (the runtime freezes a container for a moment to kill
+        all of its processes) is not a pause."""
         state = self.store.read_state(cid)
-        if state["Status"] == "running" and self._frozen(cid):
+        if state["Status"] == "running" and self._paused_mark(cid) and self._frozen(cid):
             state["Status"] = "paused"
         return state
+
+    def _paused_mark(self, cid: str) -> bool:
+        return os.path.exists(os.path.join(self.store.dir(cid), PAUSED_MARK))
+
+    def _set_paused_mark(self, cid: str, paused: bool) -> None:
+        path = os.path.join(self.store.dir(cid), PAUSED_MARK)
+        if paused:
+            files.write_json(path, {"Paused": True})
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
     def _frozen(self, cid: str) -> bool:
         try:
@@ -296,6 +310,7 @@ class ContainerService:
 
     def _start(self, cid: str) -> None:
         cfg = self.store.config(cid)
+        self._set_paused_mark(cid, False)
         cdir = self.store.dir(cid)
         bundle = os.path.join(cdir, "bundle")
         rootfs = os.path.join(bundle, "rootfs")
@@ -719,6 +734,7 @@ class ContainerService:
                 timeout = 10
         if self._frozen(cid):
             self._set_frozen(cid, False)
+        self._set_paused_mark(cid, False)
         with self._cond:
             seen = self._exits.get(cid, 0)
         self._event("kill", cid, {"signal": str(signum)})
@@ -764,6 +780,7 @@ class ContainerService:
         if signum == signal.SIGKILL:
             if self._frozen(cid):
                 self._set_frozen(cid, False)
+            self._set_paused_mark(cid, False)
             self._wait_exit_seen(cid, seen, 10)
 
     def restart(self, ref: str, timeout: int | None = None, sig: str | None = None) -> None:
@@ -1107,19 +1124,23 @@ class ContainerService:
 
     def pause(self, ref: str) -> None:
         cid = self.resolve(ref)
-        state = self.state(cid)
-        if state["Status"] == "paused":
-            raise Conflict(f"Container {cid} is already paused")
-        if state["Status"] != "running":
-            raise Conflict(f"Container {cid} is not running")
-        self._set_frozen(cid, True)
+        with self._lock(cid):  # not while a start, stop or unpause is under way
+            state = self.state(cid)
+            if state["Status"] == "paused":
+                raise Conflict(f"Container {cid} is already paused")
+            if state["Status"] != "running":
+                raise Conflict(f"Container {cid} is not running")
+            self._set_paused_mark(cid, True)
+            self._set_frozen(cid, True)
         self._event("pause", cid)
 
     def unpause(self, ref: str) -> None:
         cid = self.resolve(ref)
-        if self.state(cid)["Status"] != "paused":
-            raise Conflict(f"Container {cid} is not paused")
-        self._set_frozen(cid, False)
+        with self._lock(cid):
+            if self.state(cid)["Status"] != "paused":
+                raise Conflict(f"Container {cid} is not paused")
+            self._set_frozen(cid, False)
+            self._set_paused_mark(cid, False)
         self._event("unpause", cid)
 
     def update(self, ref: str, resources: dict[str, Any]) -> dict[str, Any]:

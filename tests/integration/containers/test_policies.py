@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -178,3 +179,29 @@ def test_oom_killed(engine):
     assert svc.wait(cid)["StatusCode"] == 137
     assert svc.inspect(cid)["State"]["OOMKilled"] is True
     assert "oom" in engine.actions(cid)
+
+
+def test_a_freeze_that_is_not_a_pause_is_not_paused(engine):
+    """The runtime freezes a container for a moment to SIGKILL all of its processes (a stop
+    that times out, a restart): the container must not read as paused meanwhile; only
+    `pause` pauses."""
+    svc = engine.containers
+    cid = svc.create(None, {"Image": "busybox", "Cmd": ["sleep", "1000"]}, {})["Id"]
+    svc.start(cid)
+    state_file = os.path.join(svc.cgroup_dir(cid, "freezer"), "freezer.state")
+    try:
+        with open(state_file, "w") as f:
+            f.write("FROZEN")
+        assert svc.inspect(cid)["State"]["Status"] == "running"
+    finally:
+        with open(state_file, "w") as f:
+            f.write("THAWED")
+    svc.pause(cid)
+    assert svc.inspect(cid)["State"]["Status"] == "paused"
+    svc.unpause(cid)
+    assert svc.inspect(cid)["State"]["Status"] == "running"
+    svc.pause(cid)
+    svc.kill(cid)  # SIGKILL of a paused container thaws it; the next start is not paused
+    svc.start(cid)
+    assert svc.inspect(cid)["State"]["Status"] == "running"
+    svc.remove(cid, force=True)
