@@ -179,7 +179,19 @@ CASES = [
             '/bin/sh -ec #(nop)  CMD ["/bin/sh" "-ec" "echo hi"]',
         ],
     ),
+    Case(
+        "shell-applies-to-run",
+        B + 'SHELL ["/usr/bin/env", "VIA=shell", "/bin/sh", "-c"]\nRUN echo $VIA > /s\n',
+        tree={"/s": F("shell\n")},
+        history=["/usr/bin/env VIA=shell /bin/sh -c echo $VIA > /s"],
+    ),
     # --- USER, WORKDIR, VOLUME, STOPSIGNAL, HEALTHCHECK, MAINTAINER ---
+    Case(
+        "user-numbers-need-no-passwd-entry",
+        B + "USER 1234:5678\nRUN id -u > /tmp/u && id -g >> /tmp/u\n",
+        config={"User": "1234:5678"},
+        tree={"/tmp/u": F("1234\n5678\n", uid=1234, gid=5678)},
+    ),
     Case(
         "user-name-resolved-in-image",
         B + "USER nobody\nRUN id -u > /tmp/uid\n",
@@ -263,6 +275,11 @@ CASES = [
         'ARG BASE=busy\nFROM ${BASE}box\nCMD ["x"]\n',
         config={"Cmd": ["x"]},
         output=["Step 1/3 : ARG BASE=busy\n", "Step 2/3 : FROM ${BASE}box\n"],
+    ),
+    Case(
+        "arg-scope-ends-with-its-stage",
+        'FROM busybox AS first\nARG V=1\nFROM busybox\nRUN echo "[$V]" > /v\n',
+        tree={"/v": F("[]\n")},
     ),
     Case("arg-not-in-env", B + "ARG V=1\n", config={"Env": [PATH]}),
     Case(
@@ -406,6 +423,12 @@ CASES = [
         "copy-symlink-resolved-inside-context",
         B + "COPY link /l\n",
         files={"link": ("link", "/etc/passwd")},
+        error="file not found in build context or excluded by .dockerignore: stat link",
+    ),
+    Case(
+        "copy-symlink-relative-out-of-context",
+        B + "COPY link /l\n",
+        files={"link": ("link", "../../../etc/hostname")},
         error="file not found in build context or excluded by .dockerignore: stat link",
     ),
     Case(
