@@ -90,7 +90,9 @@ def test_dockyard_pull_run_and_push_read_by_skopeo(d, oci_layout, docker_registr
     assert ok(d.dockyard("run", "--rm", f"{host}/test/multi:1", "cat", "/etc/arch")).stdout == (
         "amd64\n"
     )
-    assert inspect(d, f"{host}/test/multi:1")["Architecture"] == "amd64"
+    multi = inspect(d, f"{host}/test/multi:1")
+    assert multi["Architecture"] == "amd64"
+    assert f"{host}/test/multi@{index_digest}" in multi["RepoDigests"]  # the index's, as Docker
 
     # our push, read back by skopeo with the same digests
     ok(d.dockyard("tag", ref, f"{host}/pushed/bb:2"))
@@ -375,3 +377,70 @@ def test_kill_9_of_the_daemon_mid_pull(tmp_path):
         assert inspect(d, ref)["Architecture"] == "amd64"
         assert _blobs_verify(os.path.join(d.data_root, "content")) == []
         assert os.listdir(ingest) == []
+
+
+def test_inspect_listing_prune_and_conflicts_with_the_docker_cli(d, oci_layout, docker_registry):
+    host = docker_registry.host
+    ref = f"{host}/lib/busybox:1"
+    digest = copy_in(oci_layout, "busybox", ref)
+    ok(d.docker("pull", ref))
+    (img,) = json.loads(ok(d.docker("image", "inspect", ref)).stdout)
+    _, manifest = layout_manifest(oci_layout, "busybox")
+    assert img["Id"] == manifest["config"]["digest"]
+    assert img["RepoTags"] == [ref] and img["RepoDigests"] == [f"{host}/lib/busybox@{digest}"]
+    assert img["Architecture"] == "amd64" and img["Os"] == "linux"
+    assert img["Config"]["Cmd"] == ["/bin/sh"]
+    assert img["RootFS"]["Type"] == "layers" and len(img["RootFS"]["Layers"]) == len(
+        manifest["layers"]
+    )
+    assert img["Created"].endswith("Z") and img["Size"] > 1 << 20
+    fmt = ok(d.docker("image", "inspect", "-f", "{{.Os}}/{{.Architecture}} {{.Size}}", ref))
+    assert fmt.stdout.strip() == f"linux/amd64 {img['Size']}"
+
+    # a dangling image: a commit whose tag moves on
+    ok(d.docker("run", "--name", "c1", ref, "sh", "-c", "echo 1 > /one"))
+    ok(d.docker("commit", "c1", "moving:1"))
+    ok(d.docker("rm", "c1"))
+    first = ok(d.docker("images", "-q", "--no-trunc", "moving:1")).stdout.strip()
+    ok(d.docker("run", "--name", "c2", ref, "sh", "-c", "echo 2 > /two"))
+    ok(d.docker("commit", "c2", "moving:1"))
+    ok(d.docker("rm", "c2"))
+    dangling = ok(d.docker("images", "-q", "--no-trunc", "--filter", "dangling=true")).stdout
+    assert dangling.split() == [first]
+    rows = ok(d.docker("images", "--filter", "dangling=true")).stdout.splitlines()
+    assert rows[1].split()[:2] == ["<none>", "<none>"]
+    r = ok(d.docker("image", "prune", "-f"))
+    assert f"deleted: {first}" in r.stdout and "Total reclaimed space:" in r.stdout
+    assert ok(d.docker("images", "-q", "--filter", "dangling=true")).stdout == ""
+
+    # rmi while containers use the image: stopped needs -f, running refuses even -f
+    ok(d.docker("create", "--name", "stopped1", "moving:1", "true"))
+    ok(d.docker("run", "-d", "--name", "running1", "moving:1", "sleep", "60"))
+    try:
+        r = d.docker("rmi", "moving:1")
+        assert r.returncode == 1 and "conflict: unable to remove repository reference" in r.stderr
+        image_id = ok(d.docker("images", "-q", "--no-trunc", "moving:1")).stdout.strip()
+        r = d.docker("rmi", "-f", image_id)
+        assert r.returncode == 1
+        assert "image is being used by running container" in r.stderr, r.stderr
+        assert "(cannot be forced)" in r.stderr
+    finally:
+        ok(d.docker("rm", "-f", "running1", "stopped1"))
+    # export: the container's file system as a tar
+    ok(d.docker("create", "--name", "exp", "moving:1", "true"))
+    try:
+        tar = subprocess.run(
+            ["docker", "export", "exp"], env=d.env, capture_output=True, timeout=60, check=True
+        ).stdout
+    finally:
+        ok(d.docker("rm", "exp"))
+    import io
+    import tarfile
+
+    names = set(tarfile.open(fileobj=io.BytesIO(tar)).getnames())
+    assert {"two", "etc/arch", "bin/busybox"} <= {n.lstrip("./") for n in names}
+    assert "one" not in {n.lstrip("./") for n in names}
+    ok(d.docker("rmi", "moving:1", ref))
+    assert ok(d.docker("images", "-q")).stdout == ""
+    # every blob went with the images: the daemon's content store is empty again
+    assert os.listdir(os.path.join(d.data_root, "content", "blobs", "sha256")) == []

@@ -387,7 +387,11 @@ async def pull(
             progress=progress,
         )
         image = await asyncio.to_thread(
-            images.register, result.manifest_digest, ref, progress=unpacking
+            images.register,
+            result.manifest_digest,
+            ref,
+            progress=unpacking,
+            repo_digest=result.top_digest,
         )
     await asyncio.sleep(0)  # let the queued progress messages go first
     progress(status(f"Digest: {result.top_digest}"))

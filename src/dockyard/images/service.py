@@ -598,7 +598,8 @@ class ImageService:
     def _sweep(self, candidates: set[str]) -> None:
         """Remove the candidate blobs no image holds any more (Docker removes an image's data
         with it). Call with the lock held; with a lease out, they wait for the next sweep."""
-        self._unswept |= candidates
+        self._unswept |= candidates | self.store.released_digests
+        self.store.released_digests.clear()
         if self._leases:
             return
         doomed, self._unswept = self._unswept - self._held_blobs(), set()
@@ -801,6 +802,7 @@ class ImageService:
         tag: Reference | str | None = None,
         manifest_digest: str | None = None,
         repo: Reference | None = None,
+        repo_digest: str | None = None,
     ) -> Image:
         image_id = self.content.put(raw_config)
         with self.lock:
@@ -810,8 +812,9 @@ class ImageService:
             if manifest_digest:
                 rec["manifest"] = manifest_digest
             self.store.put_record(rec)
-            if repo is not None and manifest_digest:
-                self.store.set_ref(repo.name_only().with_digest(manifest_digest), image_id)
+            if repo is not None and (repo_digest or manifest_digest):
+                digest = repo_digest or manifest_digest
+                self.store.set_ref(repo.name_only().with_digest(digest), image_id)
             if tag is not None:
                 ref = parse_reference(tag) if isinstance(tag, str) else tag
                 if ref.tag is not None:
@@ -958,11 +961,14 @@ class ImageService:
         manifest_digest: str,
         reference: Reference | None = None,
         progress: ProgressFn | None = None,
+        repo_digest: str | None = None,
     ) -> Image:
         """Record a pulled image whose manifest, config and layer blobs are in the content store.
 
         Unpacks missing layers (verifying diff_ids: a mismatch records nothing), tags the
-        image if `reference` has a tag and records the repo digest `name@manifest_digest`.
+        image if `reference` has a tag and records the repo digest `name@repo_digest`: the
+        digest the registry named (an index's for a multi-platform image, as Docker), by
+        default `manifest_digest`.
         """
         manifest = json.loads(self.content.read(manifest_digest))
         mt = mf.media_type_of(manifest)
@@ -989,7 +995,13 @@ class ImageService:
         ]
         self.ensure_layers(layers, progress)
         tag = reference if reference is not None and reference.tag is not None else None
-        return self._record(raw, tag=tag, manifest_digest=manifest_digest, repo=reference)
+        return self._record(
+            raw,
+            tag=tag,
+            manifest_digest=manifest_digest,
+            repo=reference,
+            repo_digest=repo_digest,
+        )
 
     def record_push(self, image_id: str, reference: Reference, manifest_digest: str) -> None:
         """After a push, as Docker: the repo digest `name@manifest_digest` names the image."""

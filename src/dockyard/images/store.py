@@ -30,6 +30,8 @@ class ImageStore:
         os.makedirs(self._layers, exist_ok=True)
         self.lock = threading.RLock()
         self._refs: dict[str, str] = {}
+        # digests of removed name@digest references: index blobs the image service may sweep
+        self.released_digests: set[str] = set()
         if os.path.exists(self._refs_path):
             self._refs = dict(read_json(self._refs_path).get("refs", {}))
 
@@ -75,6 +77,8 @@ class ImageStore:
             if self._refs.pop(str(ref), None) is None:
                 return False
             self._save_refs()
+            if ref.digest:
+                self.released_digests.add(ref.digest)
             return True
 
     def delete_refs_to(self, image_id: str) -> list[Reference]:
@@ -84,7 +88,9 @@ class ImageStore:
                 del self._refs[k]
             if gone:
                 self._save_refs()
-            return [parse_any_reference(k) for k in gone]
+            refs = [parse_any_reference(k) for k in gone]
+            self.released_digests.update(r.digest for r in refs if r.digest)
+            return refs
 
     def lookup_ref(self, ref: Reference) -> str | None:
         return self._refs.get(str(ref))
