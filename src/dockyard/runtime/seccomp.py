@@ -2,10 +2,10 @@
 
 `compile_filter(spec)` does the heavy work (syscall name resolution, rule building, BPF
 generation by libseccomp) and may run before fork; `Filter.load()` is a single seccomp(2) call
-installing the ready BPF program, so it suits a forked child right before exec. `load(spec)` does both. libseccomp 2.x is called through
-ctypes. As runc does, the filter does not set no_new_privs itself (the caller decides), syscall
-names unknown to this libseccomp are skipped, and a rule whose action equals the default action
-is left out.
+installing the ready BPF program, so it suits a forked child right before exec. `load(spec)`
+does both. libseccomp 2.x is called through ctypes. As runc does, the filter does not set
+no_new_privs itself (the caller decides), syscall names unknown to this libseccomp are skipped,
+and a rule whose action equals the default action is left out.
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
 - descriptors: the caller holds a descriptor on a host directory (inheritable and not); the
   container sees only 0, 1, 2 and what was passed, and a cwd of /proc/self/fd/N (the trick of
   runc's CVE-2024-21626) never lands in a host directory;
-- /proc/PID/exe: a process in the container watches every pid while we exec into it and tries
-  to open the executable of every process, then checks what it opened (not busybox?) (runc's CVE-2019-5736); the runtime's
-  forked Python child must be unreachable, while a control process (a second busybox binary)
-  proves that the watcher does see and open other executables.
+- /proc/PID/exe: a process in the container watches every pid while we exec into it, opens
+  the executable of every process and reports any that is not busybox (runc's CVE-2019-5736):
+  the runtime's forked Python child must be unreachable, while a control process (a second
+  busybox binary) proves that the watcher does see and open other executables.
 """
 
 from __future__ import annotations
