@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pty
@@ -293,3 +294,169 @@ def test_host_network_gets_the_hosts_etc_files(d):
     )
     d.docker("rm", "hostnet")
     assert c["Config"]["Hostname"] == socket.gethostname()
+
+
+# -- the inspect document against the v1.47 spec --------------------------------------------
+
+SPEC = os.path.join(
+    os.path.dirname(__file__),
+    "..",
+    "..",
+    "..",
+    "shared",
+    "reference",
+    "docker-engine-api-v1.47.yaml",
+)
+SPEC = SPEC if os.path.exists(SPEC) else "/work/shared/reference/docker-engine-api-v1.47.yaml"
+_PY_TYPES = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
+
+
+@functools.cache
+def _spec() -> dict:
+    import yaml
+
+    with open(SPEC) as f:
+        return yaml.safe_load(f)
+
+
+def _resolve(schema: dict) -> dict:
+    while "$ref" in schema:
+        schema = _spec()["definitions"][schema["$ref"].rsplit("/", 1)[1]]
+    if "allOf" not in schema:
+        return schema
+    merged: dict = {"properties": {}}
+    for part in [_resolve(p) for p in schema["allOf"]] + [schema]:
+        merged["properties"].update(part.get("properties") or {})
+        if part.get("type"):
+            merged["type"] = part["type"]
+    merged.setdefault("type", "object")
+    return merged
+
+
+def _type_errors(value, schema: dict, path: str) -> list[str]:
+    """Where `value` has a type the spec does not give (null only for arrays and objects,
+    as Docker's Go slices and maps, or where the spec says x-nullable)."""
+    schema = _resolve(schema)
+    typ = schema.get("type") or ("object" if "properties" in schema else None)
+    if value is None:
+        if typ in (None, "array", "object") or schema.get("x-nullable"):
+            return []
+        return [f"{path}: null, the spec says {typ}"]
+    if typ is None:
+        return []
+    numeric = typ in ("integer", "number")
+    if not isinstance(value, _PY_TYPES[typ]) or (numeric and isinstance(value, bool)):
+        return [f"{path}: {type(value).__name__} {value!r:.40}, the spec says {typ}"]
+    errors: list[str] = []
+    if typ == "array" and "items" in schema:
+        for i, v in enumerate(value):
+            errors += _type_errors(v, schema["items"], f"{path}[{i}]")
+    if typ == "object":
+        props, extra = schema.get("properties") or {}, schema.get("additionalProperties")
+        for k, v in value.items():
+            if k in props:
+                errors += _type_errors(v, props[k], f"{path}.{k}")
+            elif isinstance(extra, dict):
+                errors += _type_errors(v, extra, f"{path}.{k}")
+    return errors
+
+
+def _missing(value: dict, definition: str, omitempty: set[str]) -> list[str]:
+    props = _resolve({"$ref": f"#/definitions/{definition}"}).get("properties") or {}
+    return sorted(k for k in props if k not in value and k not in omitempty)
+
+
+# Fields Docker leaves out when empty (`omitempty` in its Go types).
+CONFIG_OMITEMPTY = {
+    "ArgsEscaped",
+    "MacAddress",
+    "NetworkDisabled",
+    "Shell",
+    "StopTimeout",
+    "Healthcheck",
+    "ExposedPorts",
+    "StopSignal",
+    "OnBuild",
+}
+HOST_CONFIG_OMITEMPTY = {
+    "Annotations",
+    "Init",
+    "KernelMemoryTCP",
+    "Mounts",
+    "StorageOpt",
+    "Sysctls",
+    "CpuCount",
+    "CpuPercent",
+    "IOMaximumIOps",
+    "IOMaximumBandwidth",
+    "Isolation",
+    "Tmpfs",
+}
+
+
+def test_inspect_names_and_types_match_the_spec(d, tmp_path):
+    """`docker inspect` of a running container with a volume, a bind mount, a health check
+    and a restart policy: every field of State, Config, HostConfig and Mounts (and the
+    document) has the type the v1.47 spec gives, and the fields Docker always writes are
+    there."""
+    ok(
+        d.docker(
+            "run",
+            "-d",
+            "--name",
+            "typed",
+            "-v",
+            "typedvol:/data",
+            "-v",
+            f"{tmp_path}:/host:ro",
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "1s",
+            "--restart",
+            "on-failure:3",
+            "-p",
+            "127.0.0.1::8080",
+            "-e",
+            "A=1",
+            "-l",
+            "k=v",
+            "--memory",
+            "64m",
+            "--cpus",
+            "0.5",
+            "--ulimit",
+            "nofile=512:1024",
+            "busybox",
+            "sleep",
+            "100",
+        )
+    )
+    try:
+        time.sleep(1.5)  # a health check result in State.Health
+        (c,) = json.loads(ok(d.docker("inspect", "typed")).stdout)
+        schema = _spec()["paths"]["/containers/{id}/json"]["get"]["responses"][200]["schema"]
+        assert _type_errors(c, schema, "inspect") == []
+        assert _missing(c["State"], "ContainerState", set()) == []
+        assert _type_errors(c["State"]["Health"], {"$ref": "#/definitions/Health"}, "H") == []
+        assert c["State"]["Health"]["Log"], c["State"]["Health"]
+        assert _missing(c["Config"], "ContainerConfig", CONFIG_OMITEMPTY) == []
+        assert _missing(c["HostConfig"], "HostConfig", HOST_CONFIG_OMITEMPTY) == []
+        mounts = {m["Type"]: m for m in c["Mounts"]}
+        assert set(mounts) == {"volume", "bind"}, c["Mounts"]
+        assert _missing(mounts["volume"], "MountPoint", set()) == []
+        assert _missing(mounts["bind"], "MountPoint", {"Name", "Driver"}) == []
+        assert mounts["bind"]["RW"] is False and mounts["volume"]["Name"] == "typedvol"
+        assert c["HostConfig"]["Memory"] == 64 * 1024 * 1024
+        assert c["HostConfig"]["NanoCpus"] == 500_000_000
+        assert c["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    finally:
+        d.docker("rm", "-f", "-v", "typed")
+        d.docker("volume", "rm", "typedvol")
