@@ -38,7 +38,9 @@ def _cgroup_dirs(tag: str) -> list[str]:
     return out
 
 
-def test_fifty_containers_leave_nothing(bundles, rt, tag, tmp_path, busybox_rootfs):
+def test_fifty_containers_leave_nothing(
+    bundles, rt, tag, tmp_path, busybox_rootfs, leftover_children
+):
     # (other tests may mount things on the host meanwhile: look only at our paths)
     ours = (str(tmp_path), busybox_rootfs)
     mounts_before = [m for m in _mountinfo() if any(p in m for p in ours)]
@@ -87,3 +89,4 @@ def test_fifty_containers_leave_nothing(bundles, rt, tag, tmp_path, busybox_root
     assert [m for m in _mountinfo() if any(p in m for p in ours)] == mounts_before == []
     assert _cgroup_dirs(f"dockyard-rt-{tag}") == []
     assert _processes_with(marker) == []
+    assert leftover_children() == []  # no zombie or process in another pid namespace either

@@ -193,3 +193,50 @@ def test_stats_v2_reads_files(tmp_path):
         {"major": 8, "minor": 0, "op": "Read", "value": 10},
         {"major": 8, "minor": 0, "op": "Write", "value": 20},
     ]
+
+
+def test_v2_create_enables_controllers_down_the_tree(tmp_path, monkeypatch):
+    """On a unified host, create() enables every available controller (and only those not yet
+    enabled) in cgroup.subtree_control from the top of the hierarchy down to the parent."""
+    from dockyard.runtime import cgroups as cgmod
+
+    top = tmp_path / "top"
+    mid = top / "mid"
+    mid.mkdir(parents=True)
+    for d, available, enabled in ((top, "cpuset cpu io memory pids", "cpu"), (mid, "cpu pids", "")):
+        (d / "cgroup.controllers").write_text(available + "\n")
+        (d / "cgroup.subtree_control").write_text(enabled + "\n")
+    writes: list[tuple[str, str]] = []
+    real_open = open
+
+    class Recorder:
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc) -> None:
+            return None
+
+        def write(self, data: str) -> int:
+            writes.append((os.path.relpath(self.path, tmp_path), data))
+            return len(data)
+
+    def fake_open(path, mode="r", *args, **kwargs):
+        if str(path).endswith("cgroup.subtree_control") and "w" in mode:
+            return Recorder(str(path))
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(cgmod, "open", fake_open, raising=False)
+    cs = CgroupSet(v2=str(mid / "ctr"), unified=True)
+    cs.create()
+    assert os.path.isdir(mid / "ctr") and cs.created == [str(mid / "ctr")]
+    assert writes == [
+        ("top/cgroup.subtree_control", "+cpuset"),
+        ("top/cgroup.subtree_control", "+io"),
+        ("top/cgroup.subtree_control", "+memory"),
+        ("top/cgroup.subtree_control", "+pids"),
+        ("top/mid/cgroup.subtree_control", "+cpu"),
+        ("top/mid/cgroup.subtree_control", "+pids"),
+    ]
