@@ -166,7 +166,7 @@ def test_run_it_pty(d):
         return out
 
     try:
-        read_until(b"# ")
+        assert b"# " in read_until(b"# ")
         os.write(fd, b"echo $((6*7))\n")
         assert b"42" in read_until(b"42")
         os.write(fd, b"exit 5\n")
@@ -179,3 +179,44 @@ def test_run_it_pty(d):
         except (ProcessLookupError, ChildProcessError):
             pass
         os.close(fd)
+
+
+def test_events_logs_follow_version_info_volumes(d):
+    """dockyard events/logs -f/version/info/volume inspect print what docker prints."""
+    since = time.time()
+    ok(
+        d.dockyard(
+            "run",
+            "--name",
+            "dfollow",
+            "busybox",
+            "sh",
+            "-c",
+            "for i in 1 2 3; do echo l$i; sleep 0.2; done",
+        )
+    )
+    try:
+        assert ok(d.dockyard("logs", "-f", "dfollow")).stdout == "l1\nl2\nl3\n"
+        ok(d.dockyard("rm", "dfollow"))
+        window = ["--since", f"{since:.3f}", "--until", f"{time.time() + 0.5:.3f}"]
+        time.sleep(0.6)
+        actions = same(
+            d, "events", *window, "--filter", "container=dfollow", "--format", "{{.Action}}"
+        ).split()
+        assert [a for a in actions if a in ("create", "start", "die", "destroy")] == [
+            "create",
+            "start",
+            "die",
+            "destroy",
+        ], actions
+    finally:
+        d.dockyard("rm", "-f", "dfollow")
+    same(d, "version", "--format", "{{.Server.APIVersion}} {{.Server.MinAPIVersion}}")
+    assert "dockyard" in ok(d.dockyard("version")).stdout
+    same(d, "info", "--format", "{{.Containers}} {{.Images}} {{.Driver}}")
+    ok(d.dockyard("volume", "create", "--label", "x=y", "dinsp"))
+    try:
+        same(d, "volume", "inspect", "dinsp")
+        same(d, "volume", "ls", "--format", "{{.Name}} {{.Driver}}")
+    finally:
+        ok(d.dockyard("volume", "rm", "dinsp"))

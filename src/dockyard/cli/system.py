@@ -44,19 +44,35 @@ def register(cli: Any) -> None:
 # ----------------------------------------------------------------------------- version
 
 
+class GoVersion(dict):
+    """A version document that templates may also address by docker's Go field names
+    (`{{.Server.APIVersion}}` for the JSON key "ApiVersion"); JSON output is unchanged."""
+
+    GO_NAMES = {"APIVersion": "ApiVersion"}
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if key not in self and key in self.GO_NAMES:
+            key = self.GO_NAMES[key]
+        return super().get(key, default)
+
+
 def client_version(client: APIClient) -> dict[str, Any]:
-    return {
-        "Platform": {"Name": ""},
-        "Version": __version__,
-        "ApiVersion": client.transport.version,
-        "DefaultAPIVersion": "1.47",
-        "GitCommit": "dockyard",
-        "GoVersion": f"python{platform.python_version()}",
-        "Os": "linux",
-        "Arch": {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine()),
-        "BuildTime": "",
-        "Context": "default",
-    }
+    return GoVersion(
+        {
+            "Platform": {"Name": ""},
+            "Version": __version__,
+            "ApiVersion": client.transport.version,
+            "DefaultAPIVersion": "1.47",
+            "GitCommit": "dockyard",
+            "GoVersion": f"python{platform.python_version()}",
+            "Os": "linux",
+            "Arch": {"x86_64": "amd64", "aarch64": "arm64"}.get(
+                platform.machine(), platform.machine()
+            ),
+            "BuildTime": "",
+            "Context": "default",
+        }
+    )
 
 
 def cmd_version(client: APIClient, args: argparse.Namespace) -> int:
@@ -67,7 +83,8 @@ def cmd_version(client: APIClient, args: argparse.Namespace) -> int:
     except (APIError, DaemonUnreachable) as exc:
         sv, err = None, exc
     if args.format:
-        sys.stdout.write(fmt.render_each([{"Client": cv, "Server": sv}], args.format))
+        server = GoVersion(sv) if sv is not None else None
+        sys.stdout.write(fmt.render_each([{"Client": cv, "Server": server}], args.format))
     else:
         lines = [
             "Client:",
