@@ -270,8 +270,17 @@ class Runtime:
     # ---------------------------------------------------------------- delete
     def delete(self, id: str, force: bool = False) -> None:
         """Remove the container: processes (created containers and, with force, running ones
-        are killed), cgroups, state; then run the poststop hooks."""
-        st = self.store.load(id)
+        are killed), cgroups, state; then run the poststop hooks. Forcing the delete of a
+        container that does not exist succeeds, as with runc, and removes the directory an
+        interrupted create may have left."""
+        try:
+            st = self.store.load(id)
+        except NotFound:
+            if not force:
+                raise
+            cfg.validate_id(id)
+            _remove_state_dir(self.store.dir(id))
+            return
         status = self.store.status(st)
         if status in ("running", "paused") and not force:
             raise Conflict(f"cannot delete container {id} that is not stopped: {status}")

@@ -227,3 +227,21 @@ def test_run_forwards_signals(which, bundles, state_root):
     finally:
         p.kill()
         p.wait()
+
+
+def test_delete_of_unknown_container_as_runc(runtime_cli, runc_cli, rt):
+    """runc: delete of an unknown id fails, delete --force succeeds (and removes what an
+    interrupted create left: a directory without a state file)."""
+    for cli in (runc_cli, runtime_cli):
+        r = cli("delete", "nope")
+        assert r.returncode == 1 and "does not exist" in r.stderr
+        r = cli("delete", "--force", "nope")
+        assert r.returncode == 0, r.stderr
+    leftover = rt.store.dir("half")
+    os.makedirs(leftover)
+    os.mkfifo(os.path.join(leftover, "exec.fifo"))
+    assert rt.list() == []
+    assert runtime_cli("delete", "-f", "half").returncode == 0
+    assert not os.path.exists(leftover)
+    with pytest.raises(NotFound):
+        rt.delete("half")
