@@ -276,3 +276,131 @@ def test_docker_sdk_build_parameters(d, ctx) -> None:
 def _remove_all(client) -> None:
     for container in client.containers.list(all=True):
         container.remove(force=True)
+
+
+# --- the same Dockerfiles through Docker's own classic builder (Debian's dockerd) ----------
+
+DOCKERD = "/usr/sbin/dockerd"
+REFERENCE_APP = {
+    "Dockerfile": "FROM busybox\nWORKDIR /code\nENV FLASK_APP=app.py FLASK_RUN_HOST=0.0.0.0\n"
+    "RUN mkdir -p /deps && echo base > /deps/marker\nCOPY requirements.txt requirements.txt\n"
+    "RUN cat requirements.txt > /deps/installed\nEXPOSE 5000\nCOPY . .\n"
+    'CMD ["flask", "run"]\n',
+    "requirements.txt": "flask\nredis\n",
+    "app.py": "print('hello')\n",
+    "static/style.css": "body {}\n",
+}
+EVERY_METADATA_INSTRUCTION = {
+    "Dockerfile": 'ARG BASE=busybox\nFROM $BASE AS base\nARG V=1\nLABEL a=b "c d"=$V\n'
+    "MAINTAINER Jane <j@example.com>\nUSER nobody\nWORKDIR rel\nWORKDIR sub\n"
+    'ENV X=1 Y="two words"\nENV Z ${X:+set}\nEXPOSE 80 53/udp\nVOLUME /data\nVOLUME ["/v2", "/v3"]\n'
+    "STOPSIGNAL SIGINT\nHEALTHCHECK --interval=5s --retries=2 CMD true\n"
+    'SHELL ["/bin/sh", "-ec"]\nONBUILD RUN echo hi\nENTRYPOINT exec top -b\n'
+    "RUN echo $V > /tmp/v\nCMD echo default\n",
+}
+CONFIG_KEYS = ("Env", "WorkingDir", "ExposedPorts", "Cmd", "Entrypoint", "User", "Labels",
+               "Volumes", "StopSignal", "Healthcheck", "Shell", "OnBuild")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def dockerd(busybox_rootfs):
+    """Docker's daemon on private roots (no bridge, no iptables), with the same busybox."""
+    import shutil
+    import signal
+    import subprocess
+    import time
+
+    from daemon_fixture import DOCKER
+
+    if not os.path.exists(DOCKERD):
+        pytest.skip("no dockerd installed to compare with")
+    root = tempfile.mkdtemp(prefix="dyb-dockerd-")
+    sock = os.path.join(root, "d.sock")
+    with open(os.path.join(root, "daemon.json"), "w") as f:
+        f.write("{}")
+    log = open(os.path.join(root, "log"), "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [DOCKERD, "-H", f"unix://{sock}", "--data-root", f"{root}/data", "--exec-root",
+         f"{root}/exec", "--pidfile", f"{root}/d.pid", "--config-file",
+         f"{root}/daemon.json", "--bridge", "none", "--iptables=false", "--ip6tables=false",
+         "--ip-masq=false"],
+        stdout=log, stderr=log, start_new_session=True,
+    )  # fmt: skip
+    env = dict(os.environ, DOCKER_HOST=f"unix://{sock}", DOCKER_CONFIG=f"{root}/cfg",
+               DOCKER_BUILDKIT="0")  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while subprocess.run([DOCKER, "version"], env=env, capture_output=True).returncode:
+            assert proc.poll() is None and time.monotonic() < deadline, "dockerd did not start"
+            time.sleep(0.3)
+        with tempfile.TemporaryDirectory() as tmp:
+            tar = os.path.join(tmp, "busybox.tar")
+            subprocess.run(["tar", "-C", busybox_rootfs, "-cf", tar, "."], check=True)
+            subprocess.run([DOCKER, "import", "-c", 'CMD ["sh"]', tar, "busybox:latest"],
+                           env=env, check=True, capture_output=True)  # fmt: skip
+        yield env
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        with open("/proc/self/mountinfo") as f:
+            mounts = [line.split()[4] for line in f if root in line.split()[4]]
+        for mount in sorted(mounts, key=len, reverse=True):
+            subprocess.run(["umount", "-l", mount], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _built(env: dict[str, str], ctx: str, tag: str) -> tuple[dict, list[str]]:
+    """Build with the classic builder; the image's config and its steps' history lines."""
+    import json
+    import subprocess
+
+    from daemon_fixture import DOCKER
+
+    r = subprocess.run([DOCKER, "build", "--network", "none", "-t", tag, ctx], env=env,
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    inspect = subprocess.run([DOCKER, "image", "inspect", tag], env=env, capture_output=True,
+                             text=True, check=True)  # fmt: skip
+    history = subprocess.run(
+        [DOCKER, "history", "--no-trunc", "--format", "{{.CreatedBy}}", tag],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(inspect.stdout)[0], history.stdout.splitlines()
+
+
+def _api_version(env: dict[str, str]) -> tuple[int, ...]:
+    import subprocess
+
+    from daemon_fixture import DOCKER
+
+    r = subprocess.run([DOCKER, "version", "--format", "{{.Server.APIVersion}}"], env=env,
+                       capture_output=True, text=True, check=True)  # fmt: skip
+    return tuple(int(x) for x in r.stdout.strip().split("."))
+
+
+@pytest.mark.parametrize(
+    "files", [REFERENCE_APP, EVERY_METADATA_INSTRUCTION], ids=["reference-app", "metadata"]
+)
+def test_config_equals_dockers_classic_builder(d, dockerd, ctx, files) -> None:
+    import re
+
+    write(ctx, files)
+    theirs, their_history = _built(dockerd, ctx, "compare:docker")
+    ours, our_history = _built({**d.env, "DOCKER_BUILDKIT": "0"}, ctx, "compare:dockyard")
+    for key in CONFIG_KEYS:
+        assert ours["Config"].get(key) == theirs["Config"].get(key), key
+    assert ours["Author"] == theirs["Author"]
+    # history, newest first, down to the base image's lines (COPY hashes: same form)
+    steps = len(their_history) - 1
+    same_hash = re.compile(r"(file|dir):[0-9a-f]{64}")
+    ours_lines = [same_hash.sub(r"\1:H", h) for h in our_history[:steps]]
+    if _api_version(dockerd) < (1, 44):  # before Docker 25 HealthConfig had no StartInterval
+        start_interval = re.compile(r'(HEALTHCHECK &\{\[.*?\] "[^"]*" "[^"]*" "[^"]*") "[^"]*"')
+        ours_lines = [start_interval.sub(r"\1", h) for h in ours_lines]
+    assert ours_lines == [same_hash.sub(r"\1:H", h) for h in their_history[:steps]]
+    assert len(ours["RootFS"]["Layers"]) == len(theirs["RootFS"]["Layers"])

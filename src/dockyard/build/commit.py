@@ -88,8 +88,13 @@ class Committer:
                 self.snapshots.remove(key)
             os.rmdir(target)
 
-    def nop(self, state: StageState, comment: str) -> dict[str, Any]:
-        """The step's container config: the run config with the `#(nop)` comment as Cmd."""
+    def nop(self, state: StageState, comment: str, one_arg: bool = False) -> dict[str, Any]:
+        """The step's container config: the run config with the `#(nop)` comment as Cmd.
+
+        Docker writes `#(nop) ` and the comment as two arguments (`#(nop)  ENV A=1` once
+        joined), but as one for WORKDIR, COPY and ADD (`#(nop) COPY ...`), `one_arg`."""
+        if one_arg:
+            return dict(state.run, Cmd=[*state.shell, "#(nop) " + comment])
         return dict(state.run, Cmd=[*state.shell, "#(nop) ", comment])
 
     def probe(self, state: StageState, step: dict[str, Any]) -> bool:

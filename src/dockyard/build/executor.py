@@ -12,6 +12,7 @@ RUN, `Removing intermediate container ...`, ` ---> <id>`.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import posixpath
 import signal as signals
@@ -287,7 +288,8 @@ class Executor:
         self.commit.commit_meta(state, "MAINTAINER " + ins.args[0])
 
     def _expose(self, state: StageState, ins: Instruction) -> None:
-        ins = ins.expand(state.env())
+        # Docker's parser sorts the words as written (before substitution), for the cache.
+        ins = dataclasses.replace(ins, args=sorted(ins.args)).expand(state.env())
         ports = dict(state.run.get("ExposedPorts") or {})
         for port in parse_ports(ins.args):
             ports[port] = {}
@@ -368,7 +370,7 @@ class Executor:
         current = state.run.get("WorkingDir") or "/"
         state.run["WorkingDir"] = posixpath.normpath(posixpath.join("/", current, path))
         workdir = state.run["WorkingDir"]
-        step = self.commit.nop(state, f"WORKDIR {workdir}")
+        step = self.commit.nop(state, f"WORKDIR {workdir}", one_arg=True)
         if self.commit.probe(state, step):
             return
 
@@ -476,7 +478,7 @@ class Executor:
             chown_part = f"--chown={chown}" if chown else ""
             chmod_part = f"--chmod={ins.flags.get('chmod')} " if chmod is not None else ""
             step = self.commit.nop(
-                state, f"{cmd} {chmod_part}{chown_part}{digest} in {ins.args[-1]} "
+                state, f"{cmd} {chmod_part}{chown_part}{digest} in {ins.args[-1]} ", one_arg=True
             )
             if self.commit.probe(state, step):
                 return

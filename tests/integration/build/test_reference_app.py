@@ -46,13 +46,13 @@ def test_reference_app_config_and_history(engine) -> None:
     base = len(engine.busybox_history())
     steps = image.config["history"][base:]
     expected = [
-        ("/bin/sh -c #(nop)  WORKDIR /code", False),
+        ("/bin/sh -c #(nop) WORKDIR /code", False),
         ("/bin/sh -c #(nop)  ENV FLASK_APP=app.py FLASK_RUN_HOST=0.0.0.0", True),
         ("/bin/sh -c mkdir -p /deps && echo base > /deps/marker", False),
-        (r"re:/bin/sh -c #\(nop\)  COPY file:[0-9a-f]{64} in requirements.txt $", False),
+        (r"re:/bin/sh -c #\(nop\) COPY file:[0-9a-f]{64} in requirements.txt $", False),
         ("/bin/sh -c cat requirements.txt > /deps/installed", False),
         ("/bin/sh -c #(nop)  EXPOSE 5000", True),
-        (r"re:/bin/sh -c #\(nop\)  COPY dir:[0-9a-f]{64} in \. $", False),
+        (r"re:/bin/sh -c #\(nop\) COPY dir:[0-9a-f]{64} in \. $", False),
         ('/bin/sh -c #(nop)  CMD ["flask" "run"]', True),
     ]
     assert len(steps) == len(expected)

@@ -143,7 +143,7 @@ CASES = [
         },
         history=[
             "/bin/sh -c #(nop)  ARG P=90",
-            "/bin/sh -c #(nop)  EXPOSE 80 443/udp 8000-8002 90 53/UDP",
+            "/bin/sh -c #(nop)  EXPOSE 90 443/udp 53/UDP 80 8000-8002",  # sorted as written
         ],
     ),
     # --- CMD, ENTRYPOINT, SHELL ---
@@ -209,9 +209,9 @@ CASES = [
         config={"WorkingDir": "/a/c"},
         tree={"/a/b": Entry("dir", None, 0, 0, 0o755), "/a/c": Entry("dir", None, 0, 0, 0o755)},
         history=[
-            "/bin/sh -c #(nop)  WORKDIR /a",
-            "/bin/sh -c #(nop)  WORKDIR /a/b",
-            "/bin/sh -c #(nop)  WORKDIR /a/c",
+            "/bin/sh -c #(nop) WORKDIR /a",
+            "/bin/sh -c #(nop) WORKDIR /a/b",
+            "/bin/sh -c #(nop) WORKDIR /a/c",
         ],
         empty_layers=[False, False, False],
     ),
@@ -360,9 +360,9 @@ CASES = [
         files={"a.txt": "A"},
         tree={"/app/sub/a.txt": F("A"), "/app/a.txt": F("A")},
         history=[
-            "/bin/sh -c #(nop)  WORKDIR /app",
-            "re:/bin/sh -c #\\(nop\\)  COPY file:[0-9a-f]{64} in sub/ $",
-            "re:/bin/sh -c #\\(nop\\)  COPY file:[0-9a-f]{64} in \\. $",
+            "/bin/sh -c #(nop) WORKDIR /app",
+            "re:/bin/sh -c #\\(nop\\) COPY file:[0-9a-f]{64} in sub/ $",
+            "re:/bin/sh -c #\\(nop\\) COPY file:[0-9a-f]{64} in \\. $",
         ],
     ),
     Case(
