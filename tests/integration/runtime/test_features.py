@@ -280,7 +280,7 @@ def test_process_settings(bundles, rt, tmp_path):
             noNewPrivileges=False,
         )
         conf["domainname"] = "example.test"
-        conf["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
+        conf["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1", "kernel.msgmax": "12345"}
 
     bundle = bundles.make(
         [
@@ -289,12 +289,21 @@ def test_process_settings(bundles, rt, tmp_path):
             "id; umask; ulimit -n; ulimit -Hn; "
             "cat /proc/self/oom_score_adj; cat /proc/sys/kernel/domainname; "
             "cat /proc/sys/net/ipv4/ip_forward; "
-            "grep NoNewPrivs /proc/self/status",
+            "grep NoNewPrivs /proc/self/status; cat /proc/sys/kernel/msgmax",
         ],
         edit=edit,
         writable=True,
     )
     os.chmod(os.path.join(bundle, "rootfs"), 0o755)
+
+    def host_sysctls() -> list[str]:
+        values = []
+        for name in ("kernel/msgmax", "kernel/domainname"):
+            with open(f"/proc/sys/{name}") as f:
+                values.append(f.read())
+        return values
+
+    before = host_sysctls()
     status, out = run_capture(rt, "settings", bundle, tmp_path)
     assert status == 0, out
     lines = out.splitlines()
@@ -302,6 +311,8 @@ def test_process_settings(bundles, rt, tmp_path):
     assert "10" in lines[0] and "20" in lines[0]
     assert lines[1:7] == ["0077", "100", "200", "500", "example.test", "1"]
     assert lines[7].split() == ["NoNewPrivs:", "0"]
+    assert lines[8] == "12345"  # an IPC sysctl, in the container's IPC namespace
+    assert host_sysctls() == before  # the host's values are untouched
 
 
 def test_bind_mount_options_and_readonly_root(bundles, rt, tmp_path):
