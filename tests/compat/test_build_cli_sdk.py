@@ -4,6 +4,7 @@ dockyard's CLI build against our daemon: streamed output, tags, cache, exit stat
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 
 import docker
@@ -298,6 +299,59 @@ EVERY_METADATA_INSTRUCTION = {
     'SHELL ["/bin/sh", "-ec"]\nONBUILD RUN echo hi\nENTRYPOINT exec top -b\n'
     "RUN echo $V > /tmp/v\nCMD echo default\n",
 }
+COPY_RULES = {
+    "Dockerfile": "FROM busybox AS src\n"
+    "RUN mkdir -p /out/sub && echo a > /out/a && echo b > /out/sub/b && chmod 600 /out/a\n"
+    "FROM busybox\nWORKDIR /w\nCOPY --chown=nobody:nogroup a.txt rel/\nCOPY --chown=1 a.txt /o1\n"
+    "COPY dir /d1\nCOPY dir/ /d2/\nCOPY *.txt /many/\nCOPY --from=src /out /fromstage\n"
+    "COPY --from=0 --chown=daemon /out/a /fromstage-a\nADD arch.tar /arch/\n"
+    "ADD arch.tar.gz /archgz\nCOPY arch.tar /notextracted/\nADD dir /added-dir/\n",
+    "a.txt": "A\n",
+    "b.txt": "B\n",
+    "dir/x": "X\n",
+    "dir/inner/y": "Y\n",
+}
+TREE_PATHS = ("/w", "/o1", "/d1", "/d2", "/many", "/fromstage", "/fromstage-a", "/arch",
+              "/archgz", "/notextracted", "/added-dir")  # fmt: skip
+
+
+def _archives(ctx: str) -> None:
+    import io
+    import tarfile
+
+    for name, mode in (("arch.tar", "w"), ("arch.tar.gz", "w:gz")):
+        with tarfile.open(os.path.join(ctx, name), mode) as tar:
+            for member, data, perm in (("t/one", b"1\n", 0o640), ("t/two", b"22\n", 0o755)):
+                info = tarfile.TarInfo(member)
+                info.size, info.mode, info.uid, info.gid = len(data), perm, 7, 8
+                tar.addfile(info, io.BytesIO(data))
+
+
+def _tree(env: dict[str, str], image: str, extra: list[str]) -> list[str]:
+    """Path, mode, owner, size and type of everything under TREE_PATHS in `image`."""
+    import subprocess
+
+    from daemon_fixture import DOCKER
+
+    script = "find " + " ".join(TREE_PATHS) + " -exec stat -c '%n %a %u:%g %s %F' {} + | sort"
+    r = subprocess.run([DOCKER, "run", "--rm", *extra, image, "sh", "-c", script], env=env,
+                       capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    # a directory's size is the file system's business, not the builder's
+    return [re.sub(r" \d+ directory$", " directory", line) for line in r.stdout.splitlines()]
+
+
+def test_files_equal_dockers_classic_builder(d, dockerd, ctx) -> None:
+    write(ctx, COPY_RULES)
+    _archives(ctx)
+    _built(dockerd, ctx, "files:docker")
+    _built({**d.env, "DOCKER_BUILDKIT": "0"}, ctx, "files:dockyard")
+    theirs = _tree(dockerd, "files:docker", ["--network", "none"])
+    ours = _tree(d.env, "files:dockyard", [])
+    assert ours == theirs
+    assert "/arch/t/two 755 7:8 3 regular file" in ours  # extracted, owners kept
+
+
 CONFIG_KEYS = ("Env", "WorkingDir", "ExposedPorts", "Cmd", "Entrypoint", "User", "Labels",
                "Volumes", "StopSignal", "Healthcheck", "Shell", "OnBuild")  # fmt: skip
 
@@ -387,8 +441,6 @@ def _api_version(env: dict[str, str]) -> tuple[int, ...]:
     "files", [REFERENCE_APP, EVERY_METADATA_INSTRUCTION], ids=["reference-app", "metadata"]
 )
 def test_config_equals_dockers_classic_builder(d, dockerd, ctx, files) -> None:
-    import re
-
     write(ctx, files)
     theirs, their_history = _built(dockerd, ctx, "compare:docker")
     ours, our_history = _built({**d.env, "DOCKER_BUILDKIT": "0"}, ctx, "compare:dockyard")
