@@ -396,8 +396,7 @@ class Monitor:
                 stdout=stdout,
                 stderr=stderr,
                 console_socket=console_path,
-                pid_file=os.path.join(bundle, "init.pid"),
-            )
+            )  # no pid file: create returns the pid (a durable write less per start)
 
         helper = Helper(create, then=lambda: runtime.start(cid))
         try:

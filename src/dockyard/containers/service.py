@@ -879,7 +879,7 @@ class ContainerService:
                 state = self.store.read_state(cid)
             cfg = self.store.config(cid)
             state["Status"] = "removing"
-            self.store.write_state(cid, state)
+            self.store.write_state(cid, state, durable=False)
             self.execs.forget_container(cid)
             self._release(cid)
             try:

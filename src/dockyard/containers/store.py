@@ -16,6 +16,7 @@ import shutil
 import threading
 from typing import Any
 
+from dockyard.containers import files
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.fsutil import read_json, write_json
 
@@ -163,8 +164,13 @@ class ContainerStore:
             state = empty_state()
         return {**empty_state(), **state}
 
-    def write_state(self, cid: str, state: dict[str, Any]) -> None:
-        write_json(self.path(cid, STATE_FILE), state)
+    def write_state(self, cid: str, state: dict[str, Any], durable: bool = True) -> None:
+        """Durable (fsynced) unless the state is short-lived (removing: the directory goes
+        next; Docker keeps that mark in memory only)."""
+        if durable:
+            write_json(self.path(cid, STATE_FILE), state)
+        else:
+            files.write_json(self.path(cid, STATE_FILE), state)
 
     def read_health(self, cid: str) -> dict[str, Any] | None:
         try:
