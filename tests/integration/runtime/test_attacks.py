@@ -201,7 +201,7 @@ def test_exec_child_is_not_reachable_through_proc_exe(bundles, rt, tmp_path):
         # control: a process the watcher must spot (a busybox that is not /bin/busybox)
         control = rt.exec(
             "watch",
-            {**base, "args": ["/bin/busybox2", "sleep", "0.5"]},
+            {**base, "args": ["/bin/busybox2", "sleep", "1"]},
             stdin=null,
             stdout=null,
             stderr=null,
