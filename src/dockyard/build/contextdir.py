@@ -226,12 +226,12 @@ class BuildContext:
     def resolve(self, path: str) -> str:
         """The host path of context path `path`, symlinks resolved inside the context.
 
-        Raises Forbidden-path errors (InvalidParameter) for `..` leaving the context.
+        Raises forbidden-path errors (InvalidParameter) for `..` leaving the context.
         """
         clean = posixpath.normpath("/" + path)
         raw = posixpath.normpath(path) if path else "."
         if raw == ".." or raw.startswith("../"):
-            raise InvalidParameter(f"Forbidden path outside the build context: {path} ()")
+            raise InvalidParameter(f"forbidden path outside the build context: {path} ()")
         return resolve_in_root(self.root, clean)
 
     def hash_path(self, host_path: str) -> str:

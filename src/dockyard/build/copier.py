@@ -90,7 +90,7 @@ def find_sources(root: str, srcs: list[str], *, from_context: bool) -> list[Sour
     for src in srcs:
         raw = posixpath.normpath(src) if src else "."
         if not raw.startswith("/") and (raw == ".." or raw.startswith("../")):
-            raise CopyError(f"Forbidden path outside the build context: {src} ()")
+            raise CopyError(f"forbidden path outside the build context: {src} ()")
         cleaned = _clean(src)
         if _WILDCARD.search(cleaned):
             found.extend(_wildcard(root, cleaned))
@@ -141,23 +141,29 @@ def source_hash(sources: list[Source], hasher) -> str:  # noqa: ANN001 (BuildCon
 
 
 def parse_chown(rootfs: str, chown: str) -> tuple[int, int]:
-    """--chown=user[:group] resolved in the destination image (gid = uid without a group)."""
+    """--chown=user[:group] resolved in the destination image, as Docker's classic builder
+    does: without a group, the user's name (or number) names the group too."""
     if not chown:
         return 0, 0
-    user, _, group = chown.partition(":")
+    parts = chown.split(":")
+    if len(parts) > 2:
+        raise CopyError(f"invalid chown string format: {chown}")
+    user, group = parts[0], parts[-1]
+    return _chown_id(rootfs, user, "uid", "user"), _chown_id(rootfs, group, "gid", "group")
+
+
+def _chown_id(rootfs: str, name: str, kind: str, what: str) -> int:
+    if name.isdecimal():
+        return int(name)
     try:
-        uid = int(user) if user.isdecimal() else resolve_user(rootfs, user)[0]
-        if not group:
-            gid = uid
-        elif group.isdecimal():
-            gid = int(group)
-        else:
-            gid = resolve_user(rootfs, f"0:{group}")[1]
-    except InvalidParameter as err:
+        if kind == "uid":
+            return resolve_user(rootfs, name)[0]
+        return resolve_user(rootfs, f"0:{name}")[1]
+    except InvalidParameter:
         raise CopyError(
-            f"unable to convert uid/gid chown string to host mapping: {err.message}"
+            "unable to convert uid/gid chown string to host mapping: "
+            f"can't find {kind} for {what} {name}: no such {what}: {name}"
         ) from None
-    return uid, gid
 
 
 def parse_chmod(chmod: str) -> int | None:

@@ -373,20 +373,34 @@ CASES = [
     ),
     Case(
         "copy-chown-names",
-        B + "COPY --chown=daemon:nogroup a.txt /a\nCOPY --chown=nobody a.txt /n/b\n",
+        B + "COPY --chown=daemon:nogroup a.txt /a\nCOPY --chown=daemon a.txt /n/b\n",
         files={"a.txt": "A"},
         tree={
             "/a": F("A", uid=1, gid=65534),
-            "/n/b": F("A", uid=65534, gid=65534),
-            "/n": Entry("dir", None, 65534, 65534, 0o755),
+            "/n/b": F("A", uid=1, gid=1),  # a user alone names the group too
+            "/n": Entry("dir", None, 1, 1, 0o755),
         },
-        history=["re:COPY --chown=daemon:nogroupfile:", "re:COPY --chown=nobodyfile:"],
+        history=["re:COPY --chown=daemon:nogroupfile:", "re:COPY --chown=daemonfile:"],
+    ),
+    Case(
+        "copy-chown-user-without-such-group",
+        B + "COPY --chown=nobody a.txt /a\n",
+        files={"a.txt": "A"},
+        error="unable to convert uid/gid chown string to host mapping: can't find gid for "
+        "group nobody: no such group: nobody",
     ),
     Case(
         "copy-chown-unknown-user",
         B + "COPY --chown=nosuch a.txt /a\n",
         files={"a.txt": "A"},
-        error="unable to find user nosuch",
+        error="unable to convert uid/gid chown string to host mapping: can't find uid for "
+        "user nosuch: no such user: nosuch",
+    ),
+    Case(
+        "copy-chown-bad-format",
+        B + "COPY --chown=a:b:c a.txt /a\n",
+        files={"a.txt": "A"},
+        error="invalid chown string format: a:b:c",
     ),
     Case(
         "copy-chmod",
@@ -650,7 +664,7 @@ CASES = [
     Case(
         "outside-context",
         B + "COPY ../x /x\n",
-        error="Forbidden path outside the build context: ../x ()",
+        error="COPY failed: forbidden path outside the build context: ../x ()",
     ),
     Case("unknown-instruction", B + "FROMM busybox\n", error="unknown instruction: FROMM"),
     Case(
