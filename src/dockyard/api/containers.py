@@ -133,23 +133,17 @@ class ContainerRoutes:
     def _timeout(self, request: web.Request) -> int | None:
         return query_int(request, "t", None)
 
-    async def stop(self, request: web.Request) -> web.Response:
-        await asyncio.to_thread(
-            self.c.stop,
-            request.match_info["id"],
-            self._timeout(request),
-            request.query.get("signal") or None,
-        )
+    async def _stopping(self, request: web.Request, fn: Any) -> web.Response:
+        """stop and restart: `t` (the stop timeout) and `signal` from the query."""
+        ref, signal = request.match_info["id"], request.query.get("signal") or None
+        await asyncio.to_thread(fn, ref, self._timeout(request), signal)
         return web.Response(status=204)
 
+    async def stop(self, request: web.Request) -> web.Response:
+        return await self._stopping(request, self.c.stop)
+
     async def restart(self, request: web.Request) -> web.Response:
-        await asyncio.to_thread(
-            self.c.restart,
-            request.match_info["id"],
-            self._timeout(request),
-            request.query.get("signal") or None,
-        )
-        return web.Response(status=204)
+        return await self._stopping(request, self.c.restart)
 
     async def kill(self, request: web.Request) -> web.Response:
         await asyncio.to_thread(

@@ -477,22 +477,15 @@ class Monitor:
         cg = self.cfg.get("memory_cgroup")
         if not cg:
             return False
-        try:
-            with open(os.path.join(cg, "memory.oom_control")) as f:
-                for line in f:
-                    k, _, v = line.partition(" ")
-                    if k == "oom_kill" and int(v) > 0:
-                        return True
-        except OSError:
-            pass
-        try:
-            with open(os.path.join(cg, "memory.events")) as f:
-                for line in f:
-                    k, _, v = line.partition(" ")
-                    if k == "oom_kill" and int(v) > 0:
-                        return True
-        except OSError:
-            pass
+        for name in ("memory.oom_control", "memory.events"):  # cgroup v1, v2
+            try:
+                with open(os.path.join(cg, name)) as f:
+                    for line in f:
+                        k, _, v = line.partition(" ")
+                        if k == "oom_kill" and int(v) > 0:
+                            return True
+            except OSError:
+                pass
         return False
 
     def should_restart(self, code: int) -> bool:
