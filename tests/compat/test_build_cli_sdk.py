@@ -302,6 +302,16 @@ EVERY_METADATA_INSTRUCTION = {
     'SHELL ["/bin/sh", "-ec"]\nONBUILD RUN echo hi\nENTRYPOINT exec top -b\n'
     "RUN echo $V > /tmp/v\nCMD echo default\n",
 }
+SUBSTITUTION_AND_FORMS = {
+    "Dockerfile": "ARG A=outer\nFROM busybox AS one\nARG A\n"
+    "ENV B=${A:-none} C=${UNSET:-dflt} D=${A:+alt} E=\\$A F=\"${A}x\" G='$A'\n"
+    'LABEL "multi word"="v w" k=${B}\nENTRYPOINT ["/bin/echo"]\nCMD ["hi"]\n'
+    "FROM one\nENTRYPOINT echo x\n",
+}
+ESCAPE_DIRECTIVE = {
+    "Dockerfile": "# escape=`\nFROM busybox\nENV P=C:\\path Q=a`$b\n"
+    "RUN echo one `\n  two > /x\nCMD echo `\n  $P\n",
+}
 COPY_RULES = {
     "Dockerfile": "FROM busybox AS src\n"
     "RUN mkdir -p /out/sub && echo a > /out/a && echo b > /out/sub/b && chmod 600 /out/a\n"
@@ -441,7 +451,9 @@ def _api_version(env: dict[str, str]) -> tuple[int, ...]:
 
 
 @pytest.mark.parametrize(
-    "files", [REFERENCE_APP, EVERY_METADATA_INSTRUCTION], ids=["reference-app", "metadata"]
+    "files",
+    [REFERENCE_APP, EVERY_METADATA_INSTRUCTION, SUBSTITUTION_AND_FORMS, ESCAPE_DIRECTIVE],
+    ids=["reference-app", "metadata", "substitution", "escape"],
 )
 def test_config_equals_dockers_classic_builder(d, dockerd, ctx, files) -> None:
     write(ctx, files)
