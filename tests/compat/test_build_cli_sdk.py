@@ -130,6 +130,33 @@ def test_dockyard_cli_build(d, ctx) -> None:
     assert stdin.returncode == 0, stdin.stderr
 
 
+def test_dockyard_cli_build_flags(d, ctx) -> None:
+    dockerfile = (
+        "FROM busybox AS first\nARG V=default\nRUN echo $V > /v && wc -l < /proc/net/dev > /n\n"
+        'FROM first AS second\nCMD ["never"]\n'
+    )
+    write(ctx, {"other.Dockerfile": dockerfile})
+    iid = os.path.join(ctx, "iid")
+    args = ["build", "-f", "other.Dockerfile", "--build-arg", "V=given", "--target", "first",
+            "--network", "none", "--iidfile", iid, "-t", "flags-test", ctx]  # fmt: skip
+    first = d.dockyard(*args)
+    assert first.returncode == 0, first.stderr
+    assert "Step 3/3 : RUN echo $V > /v" in first.stdout and "never" not in first.stdout
+    with open(iid) as f:
+        image_id = f.read()
+    assert image_id.startswith("sha256:")
+    assert d.docker("image", "inspect", "-f", "{{.Id}}", "flags-test").stdout.strip() == image_id
+    out = d.docker("run", "--rm", "flags-test", "cat", "/v", "/n").stdout.split()
+    assert out == ["given", "3"]  # the build arg, and --network none: lo only
+    again = d.dockyard(*args)
+    assert again.stdout.count(" ---> Using cache") == 2, again.stdout
+    fresh = d.dockyard(*args[:-1], "--no-cache", ctx)
+    assert "Using cache" not in fresh.stdout and fresh.returncode == 0
+    d.docker("builder", "prune", "-f")
+    seeded = d.dockyard(*args[:-1], "--cache-from", "flags-test", ctx)
+    assert seeded.stdout.count(" ---> Using cache") == 2, seeded.stdout
+
+
 def test_interrupted_client_stops_the_build(d, ctx) -> None:
     import signal
     import subprocess
