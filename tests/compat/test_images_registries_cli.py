@@ -444,3 +444,65 @@ def test_inspect_listing_prune_and_conflicts_with_the_docker_cli(d, oci_layout, 
     assert ok(d.docker("images", "-q")).stdout == ""
     # every blob went with the images: the daemon's content store is empty again
     assert os.listdir(os.path.join(d.data_root, "content", "blobs", "sha256")) == []
+
+
+@pytest.fixture
+def token_registry(tmp_path):
+    """dockyard's registry behind a small token issuer (Docker Hub's flow), served from a
+    thread on 127.0.0.1; its request log in `.state`."""
+    import asyncio
+    import threading
+
+    from aiohttp import web
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "unit", "distribution"))
+    from test_client_tokens import token_registry as make_token_registry
+
+    app, state = make_token_registry(str(tmp_path / "token-registry"))
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(app, access_log=None)
+    port = free_port()
+    loop.run_until_complete(runner.setup())
+    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+    state["realm"] = f"http://127.0.0.1:{port}/token"
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    class Registry:
+        host = f"127.0.0.1:{port}"
+
+    Registry.state = state
+    try:
+        yield Registry
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+
+def test_bearer_token_flow_through_the_daemon(d, oci_layout, token_registry):
+    host = token_registry.host
+    ref = f"{host}/private/bb:1"
+    copy_in(oci_layout, "busybox", ref, "--dest-creds", "alice:pw")
+    r = d.docker("pull", ref)
+    assert r.returncode == 1 and "authentication required" in r.stderr, r.stderr
+    r = d.dockyard("login", host, "-u", "alice", "--password-stdin", input="no\n")
+    assert r.returncode == 1 and "incorrect username or password" in r.stderr, r.stderr
+    for cli in (d.dockyard, d.docker):
+        r = ok(cli("login", host, "-u", "alice", "--password-stdin", input="pw\n"))
+        assert "Login Succeeded" in r.stdout
+        with open(os.path.join(d.env["DOCKER_CONFIG"], "config.json")) as f:
+            entry = json.load(f)["auths"][host]
+        # as docker keeps it: an identity token, no password
+        assert entry["identitytoken"] and entry["auth"] == "YWxpY2U6"  # "alice:"
+        posts = len([m for m, _ in token_registry.state["token_requests"] if m == "POST"])
+        ok(cli("pull", ref))
+        assert ok(d.docker("run", "--rm", ref, "cat", "/etc/arch")).stdout == "amd64\n"
+        # the pull traded the identity token for an access token (OAuth2 refresh)
+        assert len([m for m, _ in token_registry.state["token_requests"] if m == "POST"]) > posts
+        ok(d.docker("tag", ref, f"{host}/private/copy:1"))
+        r = ok(cli("push", f"{host}/private/copy:1"))
+        assert "1: digest: sha256:" in r.stdout
+        ok(d.docker("rmi", ref, f"{host}/private/copy:1"))
+        ok(cli("logout", host))

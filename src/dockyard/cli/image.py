@@ -164,8 +164,10 @@ def auth_header(ref_or_server: str) -> str | None:
     if not entry or not entry.get("auth"):
         return None
     user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
-    payload = json.dumps({"username": user, "password": password, "serveraddress": server})
-    return base64.urlsafe_b64encode(payload.encode()).decode()
+    creds = {"username": user, "password": password, "serveraddress": server}
+    if entry.get("identitytoken"):  # a token server's refresh token, kept by login
+        creds = {"username": user, "identitytoken": entry["identitytoken"], "serveraddress": server}
+    return base64.urlsafe_b64encode(json.dumps(creds).encode()).decode()
 
 
 def cmd_login(client: APIClient, args: argparse.Namespace) -> int:
@@ -182,11 +184,14 @@ def cmd_login(client: APIClient, args: argparse.Namespace) -> int:
         import getpass
 
         password = getpass.getpass("Password: ")
-    client.system.auth({"username": user, "password": password, "serveraddress": server})
+    answer = client.system.auth({"username": user, "password": password, "serveraddress": server})
     cfg = _load_config()
-    cfg.setdefault("auths", {})[server] = {
-        "auth": base64.b64encode(f"{user}:{password}".encode()).decode()
-    }
+    token = (answer or {}).get("IdentityToken")
+    # as docker: with an identity token the password is not kept
+    entry = {"auth": base64.b64encode(f"{user}:{'' if token else password}".encode()).decode()}
+    if token:
+        entry["identitytoken"] = token
+    cfg.setdefault("auths", {})[server] = entry
     _save_config(cfg)
     print("Login Succeeded")
     return 0
