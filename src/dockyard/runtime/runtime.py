@@ -39,6 +39,9 @@ class Runtime:
     def __init__(self, root: str = DEFAULT_ROOT) -> None:
         self.root = root
         self.store = StateStore(root)
+        # id -> read end of the set-up pipe of a container this object created: the init's
+        # end closes when it executes the program, so `start` can return after the exec
+        self._setup_pipes: dict[str, int] = {}
 
     # ---------------------------------------------------------------- create
     def create(
@@ -146,6 +149,9 @@ class Runtime:
             self.store.save(st)
             if pid_file:
                 fsutil.atomic_write(os.path.abspath(pid_file), str(pid).encode())
+            opened.remove(msg_r)
+            self._forget_setup_pipe(id)
+            self._setup_pipes[id] = msg_r
         except BaseException as e:
             if pid:
                 _kill_and_reap(pid)
@@ -199,11 +205,32 @@ class Runtime:
             os.unlink(fifo)
         except FileNotFoundError:
             pass
+        self._await_exec(id, deadline)
         try:
             hooks.run_hooks(st.config.get("hooks"), "poststart", self.store.oci_state(st))
         except hooks.HookError:
             self.delete(id, force=True)
             raise
+
+    def _await_exec(self, id: str, deadline: float) -> None:
+        """When this object created the container: wait until its init executed the program
+        (or died), so that the caller sees the program, not the runtime, in the process.
+        (`start` from another process returns once the init was let go, as runc's does.)"""
+        fd = self._setup_pipes.pop(id, None)
+        if fd is None:
+            return
+        try:
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+                if ready and not os.read(fd, 65536):
+                    return
+        finally:
+            os.close(fd)
+
+    def _forget_setup_pipe(self, id: str) -> None:
+        fd = self._setup_pipes.pop(id, None)
+        if fd is not None:
+            os.close(fd)
 
     # ---------------------------------------------------------------- state, list
     def state(self, id: str) -> dict[str, Any]:
@@ -273,6 +300,7 @@ class Runtime:
         are killed), cgroups, state; then run the poststop hooks. Forcing the delete of a
         container that does not exist succeeds, as with runc, and removes the directory an
         interrupted create may have left."""
+        self._forget_setup_pipe(id)
         try:
             st = self.store.load(id)
         except NotFound:

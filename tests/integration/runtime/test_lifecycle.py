@@ -245,3 +245,22 @@ def test_delete_of_unknown_container_as_runc(runtime_cli, runc_cli, rt):
     assert not os.path.exists(leftover)
     with pytest.raises(NotFound):
         rt.delete("half")
+
+
+def test_library_start_returns_once_the_program_runs(bundles, rt):
+    """Started through the Runtime that created it, the container runs its program when
+    `start` returns (a startContainer hook that takes a while comes before the exec): the
+    engine's inspect right after a start sees the program's command line, not the runtime's."""
+    hook = {"path": "/bin/sh", "args": ["sh", "-c", "sleep 0.3"]}
+    bundle = bundles.make(
+        ["sleep", "30"], edit=lambda c: c.update(hooks={"startContainer": [hook]})
+    )
+    pid = rt.create("execd", bundle)
+    try:
+        rt.start("execd")
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            assert f.read() == b"sleep\x0030\x00"
+        assert os.readlink(f"/proc/{pid}/exe") != os.path.realpath(sys.executable)
+    finally:
+        rt.delete("execd", force=True)
+    assert wait_status(pid) == 137
