@@ -220,3 +220,58 @@ def test_events_logs_follow_version_info_volumes(d):
         same(d, "volume", "ls", "--format", "{{.Name}} {{.Driver}}")
     finally:
         ok(d.dockyard("volume", "rm", "dinsp"))
+
+
+@pytest.mark.parametrize("client", ["docker", "dockyard"])
+def test_attach_detach_keys(d, client):
+    """`attach` to a `-dit` shell under a pty: typed commands run; ctrl-p ctrl-q (and a
+    custom --detach-keys) leave the client and keep the container running."""
+    name = f"keys-{client}"
+    ok(d.docker("run", "-dit", "--name", name, "busybox", "sh"))
+    argv = (
+        ["/usr/local/bin/docker"]
+        if client == "docker"
+        else [sys.executable, "-m", "dockyard.cli.main"]
+    )
+    try:
+        for extra, keys in (([], b"\x10\x11"), (["--detach-keys", "ctrl-x,x"], b"\x18x")):
+            pid, fd = pty.fork()
+            if pid == 0:
+                os.execve(argv[0], [*argv, "attach", *extra, name], d.env)
+            out = b""
+            try:
+                os.write(fd, b"echo $((6*7))\n")
+                deadline = time.monotonic() + 20
+                while b"42" not in out and time.monotonic() < deadline:
+                    if select.select([fd], [], [], 0.2)[0]:
+                        try:
+                            out += os.read(fd, 4096)
+                        except OSError:  # the client exited
+                            break
+                assert b"42" in out, (extra, out)
+                os.write(fd, keys)
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    done, status = os.waitpid(pid, os.WNOHANG)
+                    if done:
+                        break
+                    if select.select([fd], [], [], 0.1)[0]:
+                        try:
+                            out += os.read(fd, 4096)
+                        except OSError:
+                            pass
+                assert done, ("the client did not detach", out)
+                # docker's CLI: "read escape sequence", exit status 1
+                assert os.waitstatus_to_exitcode(status) == 1
+                assert b"read escape sequence" in out
+            finally:
+                try:
+                    os.kill(pid, 9)
+                    os.waitpid(pid, 0)
+                except (ProcessLookupError, ChildProcessError):
+                    pass
+                os.close(fd)
+            state = json.loads(ok(d.docker("inspect", name)).stdout)[0]["State"]
+            assert state["Running"] is True, (extra, state)
+    finally:
+        d.docker("rm", "-f", name)

@@ -84,7 +84,11 @@ def test_volumes_with_containers(client):
 
 
 def test_attach_socket_with_stdin(client):
-    c = client.containers.create("busybox", "cat", stdin_open=True, name="sdkcat")
+    # StdinOnce: the attach's stdin EOF closes the container's stdin (without it, Docker
+    # only ends that attach session)
+    config = {"Image": "busybox", "Cmd": ["cat"], "OpenStdin": True, "StdinOnce": True}
+    cid = client.api.create_container_from_config(config, name="sdkcat")["Id"]
+    c = client.containers.get(cid)
     try:
         c.start()
         sock = client.api.attach_socket(c.id, params={"stdin": 1, "stdout": 1, "stream": 1})

@@ -354,8 +354,12 @@ class ContainerRoutes:
             logs=query_bool(request, "logs"),
             stream=query_bool(request, "stream"),
         )
+        close_stdin = False
+        if stdin:  # Docker: the client's EOF closes the container's stdin only with StdinOnce
+            config = (await asyncio.to_thread(self.c.inspect, request.match_info["id"]))["Config"]
+            close_stdin = bool(config.get("StdinOnce")) and not stream.tty
         resp, conn = await hijack(request, RAW_STREAM if stream.tty else MULTIPLEXED_STREAM)
-        await pump(conn, stream, stdin, detach_keys)
+        await pump(conn, stream, stdin, detach_keys, close_stdin)
         return resp
 
     async def resize(self, request: web.Request) -> web.Response:
@@ -426,9 +430,18 @@ class ContainerRoutes:
         return _json(await asyncio.to_thread(self.c.exec_inspect, request.match_info["id"]))
 
 
-async def pump(conn: HijackedConnection, stream: Any, stdin: bool, detach_keys: bytes) -> None:
+async def pump(
+    conn: HijackedConnection,
+    stream: Any,
+    stdin: bool,
+    detach_keys: bytes,
+    close_stdin: bool = True,
+) -> None:
     """Copy the container's output to the client and the client's input to the container,
-    until the output ends, the client goes away or types the detach keys."""
+    until the output ends, the client goes away or types the detach keys. The end of the
+    client's input closes the process's stdin when `close_stdin` (an exec; an attach with
+    StdinOnce), else it ends the session as a detach does (`docker attach` detaching by
+    itself closes its side), as in Docker."""
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     tty = stream.tty
@@ -456,8 +469,10 @@ async def pump(conn: HijackedConnection, stream: Any, stdin: bool, detach_keys: 
         while True:
             data = await conn.read()
             if not data:
-                if stdin:  # (a pending stream waits for its start: not in the worker pool)
+                if stdin and close_stdin:  # (a pending stream waits for its start: own thread)
                     await in_own_thread(stream.close_stdin)
+                elif stdin:
+                    done.set()
                 return
             if not stdin:
                 continue

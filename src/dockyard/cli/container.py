@@ -632,6 +632,10 @@ def cmd_attach(client: APIClient, args: argparse.Namespace) -> int:
         stdio.pump(sock, tty, stdin)
     sock.close()
     state = client.containers.inspect(args.container)["State"]
+    if state.get("Running") and stdin:
+        # The daemon ended the stream on the detach keys: docker says so and exits 1.
+        sys.stderr.write("read escape sequence\n")
+        return 1
     return 0 if state.get("Running") else int(state.get("ExitCode") or 0)
 
 

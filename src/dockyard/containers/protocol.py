@@ -87,6 +87,12 @@ class MonitorConnection:
         self.sock.sendall(frame(kind, payload))
 
     def close(self) -> None:
+        """Close; a read blocked in another thread (an attach's output) returns at once (a
+        bare close would leave it waiting for the monitor's next frame)."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         try:
             self.sock.close()
         except OSError:
