@@ -43,6 +43,19 @@ class OneShotServer:
                 if not chunk:
                     break
                 data += chunk
+            # Read the body too: answering before the client has sent it would race its send.
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            while len(body) < length:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                body += chunk
+            data = head + b"\r\n\r\n" + body
             self.requests.append(data)
             conn.sendall(self.response)
             conn.close()
