@@ -460,3 +460,143 @@ def test_inspect_names_and_types_match_the_spec(d, tmp_path):
     finally:
         d.docker("rm", "-f", "-v", "typed")
         d.docker("volume", "rm", "typedvol")
+
+
+def _status_field(d, *run_args: str, field: str) -> str:
+    r = ok(d.docker("run", "--rm", *run_args, "busybox", "grep", f"^{field}:", "/proc/self/status"))
+    return r.stdout.split(":", 1)[1].strip()
+
+
+def test_run_options_take_effect(d):
+    """The run options of the issue, seen from inside the container and in its cgroups."""
+    r = ok(
+        d.docker(
+            "run",
+            "--rm",
+            "-e",
+            "X=1",
+            "-w",
+            "/tmp",
+            "-u",
+            "1000:1000",
+            "--hostname",
+            "hh",
+            "--entrypoint",
+            "sh",
+            "busybox",
+            "-c",
+            "echo $X; pwd; id -u; id -g; hostname",
+        )
+    )
+    assert r.stdout.split() == ["1", "/tmp", "1000", "1000", "hh"]
+    r = d.docker("run", "--rm", "--read-only", "busybox", "touch", "/x")
+    assert r.returncode != 0 and "Read-only file system" in r.stderr
+    ok(d.docker("run", "--rm", "--read-only", "--tmpfs", "/tmp", "busybox", "touch", "/tmp/x"))
+    assert _status_field(d, "--cap-drop", "ALL", field="CapEff") == "0000000000000000"
+    default = int(_status_field(d, field="CapEff"), 16)
+    sys_admin = 1 << 21
+    assert not default & sys_admin
+    assert int(_status_field(d, "--cap-add", "SYS_ADMIN", field="CapEff"), 16) & sys_admin
+    with open("/proc/self/status") as f:
+        bounding = int(next(x for x in f if x.startswith("CapBnd:")).split()[1], 16)
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        every_cap = (1 << (int(f.read()) + 1)) - 1
+    if bounding == every_cap:
+        assert int(_status_field(d, "--privileged", field="CapEff"), 16) & sys_admin
+    else:  # a host without every capability: the start fails (as runc's), and promptly
+        r = d.docker("run", "--rm", "--name", "privfail", "--privileged", "busybox", "true")
+        assert r.returncode != 0 and "failed to create task" in r.stderr
+        assert "privfail" not in ok(d.docker("ps", "-a")).stdout  # --rm removed it
+    assert _status_field(d, field="NoNewPrivs") == "0"
+    assert _status_field(d, "--security-opt", "no-new-privileges", field="NoNewPrivs") == "1"
+    assert _status_field(d, field="Seccomp") == "2"
+    assert _status_field(d, "--security-opt", "seccomp=unconfined", field="Seccomp") == "0"
+    r = ok(
+        d.docker(
+            "run",
+            "--rm",
+            "--ulimit",
+            "nofile=512:1024",
+            "busybox",
+            "sh",
+            "-c",
+            "ulimit -n; ulimit -Hn",
+        )
+    )
+    assert r.stdout.split() == ["512", "1024"]
+    r = ok(d.docker("run", "--rm", "--init", "busybox", "ps", "-o", "pid,comm"))
+    assert r.stdout.splitlines()[1].split()[0] == "1" and "ps" not in r.stdout.splitlines()[1]
+    # resources: the container's own cgroups
+    cid = ok(
+        d.docker(
+            "run",
+            "-d",
+            "--memory",
+            "48m",
+            "--cpu-shares",
+            "512",
+            "--cpus",
+            "0.5",
+            "--pids-limit",
+            "77",
+            "busybox",
+            "sleep",
+            "100",
+        )
+    ).stdout.strip()
+    try:
+        pid = json.loads(ok(d.docker("inspect", cid)).stdout)[0]["State"]["Pid"]
+        with open(f"/proc/{pid}/cgroup") as f:
+            paths = dict(line.strip().split(":", 2)[1:] for line in f if ":" in line)
+
+        def cg(ctrl: str, name: str) -> str:
+            key = next(k for k in paths if ctrl in k.split(","))
+            with open(f"/sys/fs/cgroup/{key}{paths[key]}/{name}") as f:
+                return f.read().strip()
+
+        assert cg("memory", "memory.limit_in_bytes") == str(48 * 1024 * 1024)
+        assert cg("cpu", "cpu.shares") == "512"
+        assert (cg("cpu", "cpu.cfs_quota_us"), cg("cpu", "cpu.cfs_period_us")) == (
+            "50000",
+            "100000",
+        )
+        assert cg("pids", "pids.max") == "77"
+    finally:
+        d.docker("rm", "-f", cid)
+
+
+def test_named_volume_filled_from_image_and_restart_unless_stopped(d):
+    """An empty named volume gets the image's content at its path; unless-stopped restarts a
+    container that dies by itself, not one that was stopped."""
+    r = ok(d.docker("run", "--rm", "-v", "fillvol:/etc", "busybox", "cat", "/etc/passwd"))
+    assert r.stdout.startswith("root:")
+    r = ok(d.docker("run", "--rm", "-v", "fillvol:/data", "busybox", "cat", "/data/passwd"))
+    assert r.stdout.startswith("root:")
+    ok(d.docker("volume", "rm", "fillvol"))
+    ok(
+        d.docker(
+            "run",
+            "-d",
+            "--name",
+            "unless",
+            "--restart",
+            "unless-stopped",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 0.3; exit 1",
+        )
+    )
+    try:
+        deadline = time.monotonic() + 20
+        count = 0
+        while time.monotonic() < deadline and count < 1:
+            count = json.loads(ok(d.docker("inspect", "unless")).stdout)[0]["RestartCount"]
+            time.sleep(0.2)
+        assert count >= 1
+        ok(d.docker("stop", "-t", "0", "unless"))
+        time.sleep(1.5)
+        state = json.loads(ok(d.docker("inspect", "unless")).stdout)[0]["State"]
+        assert state["Status"] == "exited", state
+    finally:
+        d.docker("rm", "-f", "unless")

@@ -37,6 +37,7 @@ from dockyard.containers.streams import Stream
 from dockyard.containers.watcher import Watcher
 from dockyard.errors import (
     Conflict,
+    DockyardError,
     Forbidden,
     InvalidParameter,
     NotFound,
@@ -300,7 +301,15 @@ class ContainerService:
             self._wait_monitor_gone(cid, state)
             if cid in self._active:  # the last run ended; the watcher has not said so yet
                 self._on_monitor_gone(cid)
-            self._start(cid)
+            try:
+                self._start(cid)
+            except DockyardError:
+                # As dockerd: an auto-remove container whose start failed is removed (the
+                # `docker run --rm` that waits for its removal would wait forever).
+                if self.store.config(cid)["HostConfig"].get("AutoRemove"):
+                    with contextlib.suppress(DockyardError):
+                        self.remove(cid, force=True, volumes=True)
+                raise
 
     def _wait_monitor_gone(self, cid: str, state: dict[str, Any], timeout: float = 10) -> None:
         deadline = time.monotonic() + timeout

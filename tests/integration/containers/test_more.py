@@ -179,3 +179,18 @@ def test_update_memory_and_swap_grow_then_shrink(engine):
     svc.start(free)  # no limits yet: memory first, then memsw
     svc.update(free, {"Memory": 64 * mib, "MemorySwap": 128 * mib})
     assert _memory_limits(svc, free) == (64 * mib, 128 * mib)
+
+
+def test_auto_remove_container_whose_start_fails_is_removed(engine):
+    """As dockerd: `docker run --rm` of a command that cannot start waits for the removal."""
+    svc = engine.containers
+    cid = svc.create(None, {"Image": "busybox", "Cmd": ["/no/such/cmd"]}, {"AutoRemove": True})[
+        "Id"
+    ]
+    with pytest.raises(InvalidParameter):
+        svc.start(cid)
+    assert cid not in svc.ids()
+    kept = svc.create(None, {"Image": "busybox", "Cmd": ["/no/such/cmd"]}, {})["Id"]
+    with pytest.raises(InvalidParameter):
+        svc.start(kept)
+    assert svc.inspect(kept)["State"]["Status"] == "created"
