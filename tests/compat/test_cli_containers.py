@@ -30,6 +30,9 @@ def ok(r: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 def test_run_rm_echo(d):
     r = ok(d.docker("run", "--rm", "busybox", "echo", "hello"))
     assert r.stdout == "hello\n"
+    # the attach made before the start does not go through the log: any log driver
+    r = ok(d.docker("run", "--rm", "--log-driver", "none", "busybox", "echo", "unlogged"))
+    assert r.stdout == "unlogged\n"
     assert d.docker("ps", "-aq").stdout == ""
 
 
