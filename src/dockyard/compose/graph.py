@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from dockyard.compose.errors import ComposeError
 from dockyard.compose.model import Service
 
 
-def check_dependencies(services: Mapping[str, Service]) -> None:
-    """Unknown services in depends_on or links, and cycles, are errors."""
+def check_dependencies(
+    services: Mapping[str, Service], where: Callable[[str, str], str] | None = None
+) -> None:
+    """Unknown services in depends_on or links, and cycles, are errors.
+
+    where(service, dependency) names the place of the dependency in the files, e.g.
+    `/app/compose.yaml: services.web.depends_on`; the message starts with it.
+    """
+
+    def fail(name: str, dep: str, problem: str) -> ComposeError:
+        place = where(name, dep) if where else ""
+        return ComposeError(f"{place}: {problem}" if place else problem)
+
     for name in sorted(services):
         for dep in services[name].dependencies():
             if dep not in services:
-                raise ComposeError(
+                raise fail(
+                    name,
+                    dep,
                     f'service "{name}" depends on undefined service "{dep}": '
-                    "invalid compose project"
+                    "invalid compose project",
                 )
     cycle = find_cycle(services)
     if cycle:
-        raise ComposeError("dependency cycle detected: " + " -> ".join(cycle))
+        raise fail(cycle[0], cycle[1], "dependency cycle detected: " + " -> ".join(cycle))
 
 
 def find_cycle(services: Mapping[str, Service]) -> list[str] | None:

@@ -227,7 +227,7 @@ def load_project(
     if any("default" in s.networks for s in active.values()) and "default" not in networks:
         networks["default"] = Network(name=f"{name}_default")
     _check_references(active, networks, volumes)
-    check_dependencies(active)
+    check_dependencies(active, lambda service, dep: _dependency_place(loaded, service, dep))
     return Project(
         name=name,
         working_dir=project_dir,
@@ -241,6 +241,19 @@ def load_project(
         profiles=list(profiles),
         warnings=warnings,
     )
+
+
+def _dependency_place(files: list[ComposeFile], service: str, dep: str) -> str:
+    """`FILE: services.SERVICE.depends_on` (or `.links`) for the last file that names dep
+    among service's dependencies."""
+    for loaded in reversed(files):
+        raw = ((loaded.data.get("services") or {}).get(service)) or {}
+        depends_on = raw.get("depends_on") or []
+        if dep in depends_on:  # the list or the mapping form
+            return f"{loaded.path}: services.{service}.depends_on"
+        if any(str(link).split(":", 1)[0] == dep for link in raw.get("links") or []):
+            return f"{loaded.path}: services.{service}.links"
+    return f"{files[-1].path}: services.{service}.depends_on"
 
 
 def _project_name(

@@ -183,12 +183,16 @@ BAD = {
     ),
     "unknown-dependency": (
         "services:\n  web:\n    image: busybox\n    depends_on: [nothere]\n",
-        ['service "web" depends on undefined service "nothere"'],
+        [
+            "compose.yaml",
+            "services.web.depends_on",
+            'service "web" depends on undefined service "nothere"',
+        ],
     ),
     "cycle": (
         "services:\n  a:\n    image: busybox\n    depends_on: [b]\n"
         "  b:\n    image: busybox\n    depends_on: [a]\n",
-        ["dependency cycle detected"],
+        ["compose.yaml", "services.a.depends_on", "dependency cycle detected: a -> b -> a"],
     ),
     "required-variable": (
         "services:\n  web:\n    image: busybox\n    environment:\n"

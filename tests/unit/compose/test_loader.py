@@ -718,12 +718,14 @@ ERRORS = [
         "unknown-dependency",
         {"compose.yaml": "services:\n  web: {image: x, depends_on: [db]}\n"},
         {},
+        "{root}/compose.yaml: services.web.depends_on: "
         'service "web" depends on undefined service "db": invalid compose project',
     ),
     (
         "unknown-link",
         {"compose.yaml": "services:\n  web: {image: x, links: ['db:database']}\n"},
         {},
+        "{root}/compose.yaml: services.web.links: "
         'service "web" depends on undefined service "db": invalid compose project',
     ),
     (
@@ -737,13 +739,23 @@ ERRORS = [
             """
         },
         {},
-        "dependency cycle detected: a -> b -> c -> a",
+        "{root}/compose.yaml: services.a.depends_on: dependency cycle detected: a -> b -> c -> a",
+    ),
+    (
+        "unknown-dependency-in-override",
+        {
+            "compose.yaml": "services:\n  web: {image: x}\n  db: {image: x}\n",
+            "override.yaml": "services:\n  web: {depends_on: {cache: {condition: service_started}}}\n",
+        },
+        {"files": ["compose.yaml", "override.yaml"]},
+        "{root}/override.yaml: services.web.depends_on: "
+        'service "web" depends on undefined service "cache": invalid compose project',
     ),
     (
         "self-dependency",
         {"compose.yaml": "services:\n  a: {image: x, depends_on: [a]}\n"},
         {},
-        "dependency cycle detected: a -> a",
+        "{root}/compose.yaml: services.a.depends_on: dependency cycle detected: a -> a",
     ),
     (
         "undefined-volume",
