@@ -883,10 +883,18 @@ class NetworkService:
                     )
                     if b.host_port_lo == 0:
                         shown = "0"
+                    fixed = b.host_port_lo == b.host_port_hi != 0
+                    if fixed and not self._host_ports.taken(b.proto, host_ip, b.host_port_lo):
+                        # held by a host process: Docker's words when its proxy cannot listen
+                        why = (
+                            f"Error starting userland proxy: listen {b.proto}4 {host_ip}:{shown}: "
+                            "bind: address already in use"
+                        )
+                    else:  # held by another container
+                        why = f"Bind for {host_ip}:{shown} failed: port is already allocated"
                     raise Conflict(
                         f"driver failed programming external connectivity on endpoint "
-                        f"{ep['Name']} ({ep['EndpointID']}): Bind for {host_ip}:{shown} failed: "
-                        "port is already allocated"
+                        f"{ep['Name']} ({ep['EndpointID']}): {why}"
                     )
                 entry = {
                     "Key": b.key,

@@ -6,6 +6,7 @@ of the message, and the failed start leaves no namespace, bridge port or DNAT ru
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 
@@ -42,11 +43,14 @@ def test_port_held_by_a_host_process(daemon):
             "run", "-d", "--name", "held", "-p", f"127.0.0.1:{port}:80", "busybox", "sleep", "60"
         )
         assert r.returncode != 0
-        assert "driver failed programming external connectivity on endpoint held" in r.stderr
-        # Docker 28 says "failed to bind host port for 127.0.0.1:PORT:IP:80/tcp: address
-        # already in use" here; dockyard says "Bind for 127.0.0.1:PORT failed: port is already
-        # allocated" (Docker's words for a port another container holds)
-        assert f"127.0.0.1:{port}" in r.stderr
+        # Docker's words before 28 (its userland proxy cannot listen; Docker 28 says "failed to
+        # bind host port for 127.0.0.1:PORT:IP:80/tcp: address already in use")
+        assert re.search(
+            r"driver failed programming external connectivity on endpoint held \(\w+\): "
+            f"Error starting userland proxy: listen tcp4 127.0.0.1:{port}: "
+            "bind: address already in use",
+            r.stderr,
+        ), r.stderr
         assert leftovers(daemon) == before
         state = daemon.docker("inspect", "-f", "{{.State.Status}}", "held").stdout.strip()
         assert state == "created"  # as with Docker, `run` leaves the container it created

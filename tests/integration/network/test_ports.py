@@ -126,7 +126,9 @@ def test_port_conflicts_give_docker_error_and_leave_nothing(service):
     service.connect(net, a, "first", publish=[PortBinding(80, "tcp", "", port, port)])
     rules_before = firewall.list_rules("nat", firewall.PORTS)
     with pytest.raises(
-        Conflict, match=f"Bind for 0.0.0.0:{port} failed: port is already allocated"
+        Conflict,
+        match=r"^driver failed programming external connectivity on endpoint second \(\w+\): "
+        f"Bind for 0.0.0.0:{port} failed: port is already allocated$",
     ):
         service.connect(net, b, "second", publish=[PortBinding(80, "tcp", "", port, port)])
     assert b not in service.inspect(net)["Containers"]
@@ -136,8 +138,23 @@ def test_port_conflicts_give_docker_error_and_leave_nothing(service):
         holder.bind(("0.0.0.0", 0))
         holder.listen()
         taken = holder.getsockname()[1]
-        with pytest.raises(Conflict, match=f"Bind for 0.0.0.0:{taken} failed"):
+        # Docker's words (before 28) when its proxy cannot listen on a port a host process holds
+        with pytest.raises(
+            Conflict,
+            match=r"^driver failed programming external connectivity on endpoint third \(\w+\): "
+            f"Error starting userland proxy: listen tcp4 0.0.0.0:{taken}: "
+            "bind: address already in use$",
+        ):
             service.connect(net, c, "third", publish=[PortBinding(80, "tcp", "", taken, taken)])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        taken = holder.getsockname()[1]
+        binding = PortBinding(53, "udp", "127.0.0.1", taken, taken)
+        with pytest.raises(
+            Conflict, match=f"listen udp4 127.0.0.1:{taken}: bind: address already in use$"
+        ):
+            service.connect(net, c, "third", publish=[binding])
+    assert firewall.list_rules("nat", firewall.PORTS) == rules_before
     assert c not in service.inspect(net)["Containers"]
     assert service.endpoint_settings(c)["Networks"] == {}
     # the same port on udp is another port
