@@ -11,12 +11,15 @@ import functools
 import json
 import re
 from importlib import resources
-
-import jsonschema
-from jsonschema.exceptions import ValidationError, best_match
+from typing import TYPE_CHECKING
 
 from dockyard.compose.errors import ComposeError
 from dockyard.compose.interpolation import format_path
+from dockyard.compose.quickcheck import surely_valid
+
+if TYPE_CHECKING:  # jsonschema is imported only to describe an invalid file (~45 ms)
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
 
 _TYPE_NAMES = {
     "string": "a string",
@@ -37,11 +40,20 @@ def compose_schema() -> dict:
 
 @functools.cache
 def _validator() -> jsonschema.Draft7Validator:
+    import jsonschema
+
     return jsonschema.Draft7Validator(compose_schema())
 
 
 def validate(data: dict, source: str) -> None:
-    """Raise ComposeError for the most relevant schema violation of data."""
+    """Raise ComposeError for the most relevant schema violation of data.
+
+    A quick check answers for valid files; jsonschema finds and names the error.
+    """
+    if surely_valid(compose_schema(), data):
+        return
+    from jsonschema.exceptions import best_match
+
     error = best_match(_validator().iter_errors(data))
     if error is None:
         return
@@ -67,6 +79,8 @@ def describe(error: ValidationError) -> str:
         match = re.match(r"'(.*)' is a required property", error.message)
         return f"missing property '{match.group(1)}'" if match else error.message
     if kind in ("oneOf", "anyOf") and error.context:
+        from jsonschema.exceptions import best_match
+
         return describe(best_match(error.context) or error)
     if kind == "pattern":
         return f"does not match pattern {json.dumps(error.validator_value)}"

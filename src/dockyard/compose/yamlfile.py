@@ -23,8 +23,9 @@ class _Tagged:
         self.value = value
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys and knows the merge tags."""
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """SafeLoader (libyaml's parser when PyYAML has it) that refuses duplicate keys and knows
+    the merge tags."""
 
     def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
         if isinstance(node, yaml.MappingNode):
