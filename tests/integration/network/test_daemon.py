@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import random
+import signal
 import socket
 import time
 import urllib.request
@@ -87,3 +90,84 @@ def test_network_modes(daemon):
         assert owner_ip and owner_ip in shared.stdout, shared.stdout + shared.stderr
     finally:
         daemon.docker("rm", "-f", "netowner")
+
+
+def _sandbox_record(daemon, cid: str) -> dict | None:
+    path = os.path.join(daemon.data_root, "network", "sandboxes", f"{cid}.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _link_exists(name: str) -> bool:
+    return os.path.exists(f"/sys/class/net/{name}")
+
+
+def test_kill9_keeps_live_containers_and_cleans_up_after_gone_ones(daemon):
+    """After a kill -9 of the daemon, a container that died meanwhile leaves nothing (veth,
+    netns file, lease, DNAT rule, DNS record); a running one keeps its address and port."""
+    subnet = f"10.{random.randint(201, 250)}.{random.randint(0, 255)}.0/24"
+    assert daemon.docker("network", "create", "--subnet", subnet, "k9net").returncode == 0
+    keep_port, gone_port = free_port(), free_port()
+    while gone_port == keep_port:
+        gone_port = free_port()
+    keeper = daemon.docker(
+        "run", "-d", "--name", "keeper", "--network", "k9net", "-p", f"{keep_port}:80",
+        "busybox", "httpd", "-f", "-p", "80", "-h", "/etc",
+    )  # fmt: skip
+    assert keeper.returncode == 0, keeper.stderr
+    victim = daemon.docker(
+        "run", "-d", "--name", "victim", "--network", "k9net", "--network-alias", "vic",
+        "-p", f"{gone_port}:80", "busybox", "sleep", "600",
+    )  # fmt: skip
+    assert victim.returncode == 0, victim.stderr
+    keeper_id, victim_id = keeper.stdout.strip(), victim.stdout.strip()
+
+    def address(name: str) -> str:
+        fmt = '{{(index .NetworkSettings.Networks "k9net").IPAddress}}'
+        return daemon.docker("inspect", "-f", fmt, name).stdout.strip()
+
+    keeper_ip, victim_ip = address("keeper"), address("victim")
+    assert keeper_ip and victim_ip
+    look = daemon.docker("exec", "keeper", "nslookup", "vic", "127.0.0.11")
+    assert victim_ip in look.stdout, look.stdout + look.stderr
+    record = _sandbox_record(daemon, victim_id)
+    (endpoint,) = record["Endpoints"].values()
+    victim_veth, victim_ns = endpoint["HostIfName"], record["NetnsPath"]
+    assert _link_exists(victim_veth) and os.path.exists(victim_ns)
+    victim_pid = int(daemon.docker("inspect", "-f", "{{.State.Pid}}", "victim").stdout)
+    assert get(f"http://127.0.0.1:{keep_port}/hostname") == keeper_id[:12] + "\n"
+
+    daemon.kill9()
+    os.kill(victim_pid, signal.SIGKILL)  # the victim dies while no daemon watches
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{victim_pid}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    daemon.start()
+
+    # the running container keeps its address, its published port and its DNS name
+    assert address("keeper") == keeper_ip
+    assert get(f"http://127.0.0.1:{keep_port}/hostname") == keeper_id[:12] + "\n"
+    assert f"0.0.0.0:{keep_port}->80/tcp" in daemon.docker("ps").stdout
+    # the gone one: no veth, netns file, sandbox record, DNAT rule, DNS record or lease
+    status = daemon.docker("inspect", "-f", "{{.State.Status}}", "victim").stdout.strip()
+    assert status == "exited"
+    assert not _link_exists(victim_veth)
+    assert not os.path.exists(victim_ns)
+    assert _sandbox_record(daemon, victim_id) is None
+    dnat = firewall.list_rules("nat", firewall.PORTS)
+    assert not [r for r in dnat if f"--dport {gone_port} " in r]
+    assert [r for r in dnat if f"--dport {keep_port} " in r]
+    look = daemon.docker("exec", "keeper", "nslookup", "vic", "127.0.0.11")
+    assert victim_ip not in look.stdout
+    (net,) = json.loads(daemon.docker("network", "inspect", "k9net").stdout)
+    assert list(net["Containers"]) == [keeper_id]
+    again = daemon.docker(
+        "run", "-d", "--name", "again", "--network", "k9net", "--ip", victim_ip,
+        "busybox", "sleep", "60",
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr  # the victim's address was released
+    for name in ("again", "victim", "keeper"):
+        assert daemon.docker("rm", "-f", name).returncode == 0
+    assert daemon.docker("network", "rm", "k9net").returncode == 0
