@@ -526,6 +526,10 @@ class Planner:
                 continue
             if (info.get("Labels") or {}).get(L.PROJECT) not in (None, project.name):
                 continue
+            if info.get("Containers"):  # an orphan or a foreign container is attached
+                self.progress.event("Network", net.name, "Resource is still in use")
+                touched = True
+                continue
             self.progress.event("Network", net.name, "Removing")
             try:
                 self.engine.remove_network(net.name)

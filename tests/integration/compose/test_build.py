@@ -57,6 +57,35 @@ def test_build_rebuild_and_rmi(compose):
     assert _image_id(compose, "busybox:latest") is not None
 
 
+def test_build_dockerfile_target_and_labels(compose):
+    compose.write(
+        "app/build.Dockerfile",
+        "FROM busybox AS base\nRUN echo base > /stage\n"
+        "FROM base AS chosen\nRUN echo chosen > /stage\n"
+        'CMD ["sleep", "600"]\n'
+        "FROM base AS last\nRUN echo last > /stage\n",
+    )
+    compose.write(
+        "compose.yaml",
+        """
+        services:
+          app:
+            build:
+              context: ./app
+              dockerfile: build.Dockerfile
+              target: chosen
+              labels:
+                com.example.built-by: compose
+            stop_signal: SIGKILL
+        """,
+    )
+    p = compose.name
+    compose.run("up", "-d")
+    assert compose.exec(f"{p}-app-1", "cat", "/stage").strip() == "chosen"
+    r = compose.d.docker("image", "inspect", "-f", "{{json .Config.Labels}}", f"{p}-app")
+    assert r.returncode == 0 and '"com.example.built-by":"compose"' in r.stdout, r.stdout
+
+
 def test_up_wait_returns_once_healthy(compose):
     compose.write(
         "compose.yaml",

@@ -121,6 +121,17 @@ def test_remove_orphans(compose):
     assert f"{p}-db-1" in compose.names()
     compose.run("up", "-d", "--remove-orphans")
     assert compose.names() == [f"{p}-web-1"]
+    # down leaves an orphan (and says so); down --remove-orphans takes it too
+    compose.write("compose.yaml", SIMPLE)
+    compose.run("up", "-d")
+    compose.write("compose.yaml", SIMPLE.split("  db:")[0])
+    r = compose.run("down")  # as Docker Compose: a warning, the network kept, success
+    assert "orphan containers" in r.stderr and compose.names() == [f"{p}-db-1"]
+    assert f"Network {p}_default" in r.stderr and "Resource is still in use" in r.stderr
+    assert compose.networks() == [f"{p}_default"]
+    compose.run("up", "-d")
+    compose.run("down", "--remove-orphans")
+    assert compose.names() == [] and compose.networks() == []
 
 
 def test_recreated_dependency_restarts_dependents_with_restart_true(compose):
