@@ -182,9 +182,11 @@ class Daemon:
 
     def cleanup(self) -> None:
         self.stop()
+        _kill_container_processes(self.data_root)
         _kill_processes_referring_to([self.data_root, self.exec_root, self.root])
         _unmount_below([self.data_root, self.exec_root, self.root])
         _remove_cgroups_named(os.path.basename(self.root))
+        _remove_network_state(self.data_root, self.exec_root)
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -277,6 +279,39 @@ def _unmount_below(paths: list[str]) -> None:
             return
         for m in sorted(set(below), key=len, reverse=True):
             subprocess.run(["umount", "-l", m], capture_output=True)
+
+
+def _kill_container_processes(data_root: str) -> None:
+    """SIGKILL the processes of the daemon's containers (found by their cgroup, named after
+    the container id): in their own mount namespaces the search by path does not see them."""
+    try:
+        ids = [i for i in os.listdir(os.path.join(data_root, "containers")) if len(i) == 64]
+    except OSError:
+        return
+    if not ids:
+        return
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cgroup") as f:
+                groups = f.read()
+        except OSError:
+            continue
+        if any(i in groups for i in ids):
+            with contextlib.suppress(OSError):
+                os.kill(int(entry), signal.SIGKILL)
+
+
+def _remove_network_state(data_root: str, exec_root: str) -> None:
+    """The bridges of the daemon's user networks, their iptables rules and port rules, veths
+    and namespace files (a test that failed before its `network rm` leaves them otherwise)."""
+    from dockyard.network.cleanup import remove_network_state
+
+    try:
+        remove_network_state(os.path.join(data_root, "network"), exec_root)
+    except Exception as e:  # cleanup goes on: the directories must still go
+        print(f"daemon_fixture: network cleanup: {e!r}", file=sys.stderr)
 
 
 def _remove_cgroups_named(tag: str) -> None:

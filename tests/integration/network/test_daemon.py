@@ -7,6 +7,7 @@ import os
 import random
 import signal
 import socket
+import subprocess
 import time
 import urllib.request
 
@@ -171,3 +172,39 @@ def test_kill9_keeps_live_containers_and_cleans_up_after_gone_ones(daemon):
     for name in ("again", "victim", "keeper"):
         assert daemon.docker("rm", "-f", name).returncode == 0
     assert daemon.docker("network", "rm", "k9net").returncode == 0
+
+
+def test_fixture_cleanup_leaves_no_bridge_veth_or_rule(busybox_rootfs):
+    """A test that stops before its `network rm` / `rm -f` leaves nothing: the daemon fixture
+    kills the containers' processes and removes the user networks' bridges, veths, netns files
+    and every rule naming them."""
+    subnet = f"10.{random.randint(201, 250)}.{random.randint(0, 255)}.0/24"
+    procs: list[int] = []
+    with running_daemon() as d:
+        d.import_busybox(busybox_rootfs)
+        assert d.docker("network", "create", "--subnet", subnet, "leaky").returncode == 0
+        bridge = "br-" + d.docker("network", "inspect", "-f", "{{.Id}}", "leaky").stdout[:12]
+        run = d.docker(
+            "run", "-d", "--network", "leaky", "-p", f"{free_port()}:80", "busybox", "sleep", "60"
+        )
+        assert run.returncode == 0, run.stderr
+        pid = int(d.docker("inspect", "-f", "{{.State.Pid}}", run.stdout.strip()).stdout)
+        procs.append(pid)
+        with open(f"/proc/{pid}/net/dev") as f:  # the peer of the container's eth0
+            assert "eth0" in f.read()
+        veths = os.listdir(f"/sys/class/net/{bridge}/brif")
+        default_bridge, default_subnet = d.bridge, d.bip.rsplit(".", 1)[0] + ".0/24"
+        assert veths
+    deadline = time.monotonic() + 5  # the container's processes are killed too
+    while os.path.exists(f"/proc/{procs[0]}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{procs[0]}")
+    names = {bridge, default_bridge, *veths}
+    assert not [n for n in names if os.path.exists(f"/sys/class/net/{n}")]
+    rules = _all_rules()
+    for needle in (bridge, default_bridge, subnet, default_subnet):
+        assert needle not in rules, needle
+
+
+def _all_rules() -> str:
+    return subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
