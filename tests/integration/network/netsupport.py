@@ -53,9 +53,13 @@ def unique_name(prefix: str) -> str:
 class FakeUpstream:
     """A DNS server on 127.0.0.1 that knows one name (the embedded DNS forwards to it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        try:
+            self.sock.bind(("127.0.0.1", port))
+        except OSError:
+            self.sock.close()
+            raise
         self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
         self.queries: list[str] = []
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -93,7 +97,7 @@ def make_service(
         default_bridge_name=bridge,
         default_bridge_subnet=subnet,
         default_address_pools=[{"base": pool_base, "size": 24}],
-        dns_forwarders=[upstream_address] if upstream_address else [],
+        dns_forwarders=[upstream_address] if upstream_address else None,  # None: the host's
         host_resolv_conf=str(tmp_path / "host-resolv.conf"),
     )
 

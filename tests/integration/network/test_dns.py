@@ -7,7 +7,14 @@ import secrets
 import subprocess
 import sys
 
-from netsupport import UPSTREAM_ADDRESS, UPSTREAM_NAME, free_subnets, ns_run, unique_name
+from netsupport import (
+    UPSTREAM_ADDRESS,
+    UPSTREAM_NAME,
+    free_subnets,
+    ns_run,
+    remove_leftovers,
+    unique_name,
+)
 
 
 def cid() -> str:
@@ -148,3 +155,31 @@ def test_wget_by_name_with_written_resolv_conf(service, tmp_path):
     finally:
         httpd.kill()
         httpd.wait()
+
+
+def test_forwards_to_the_hosts_resolvers(tmp_path):
+    """Without configured forwarders the embedded DNS asks the nameservers of the host's
+    resolv.conf (from the daemon's namespace, so a local one on 127.0.0.1 works, as Docker's)."""
+    import pytest
+    from netsupport import FakeUpstream, make_service
+
+    try:
+        upstream = FakeUpstream(53)
+    except OSError:
+        pytest.skip("127.0.0.1:53 is taken on this host")
+    (tmp_path / "host-resolv.conf").write_text("nameserver 127.0.0.1\n")
+    bridge = unique_name("dyt")
+    default_subnet, pool = free_subnets(2, 24)
+    service = make_service(tmp_path, None, bridge, default_subnet, pool)
+    try:
+        net = unique_name("hr")
+        service.create(net, subnet=free_subnets(1)[0])
+        a = cid()
+        path = service.sandbox_create(a)
+        service.connect(net, a, "asker")
+        assert lookup(path, UPSTREAM_NAME) == [UPSTREAM_ADDRESS]
+        assert UPSTREAM_NAME in upstream.queries
+    finally:
+        service.destroy_all()
+        upstream.close()
+        remove_leftovers(bridge)
