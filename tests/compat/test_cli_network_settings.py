@@ -270,3 +270,40 @@ def test_masquerade_for_bridges_but_not_internal(d):
         d.docker("network", "rm", "masq-out", "masq-in")
     rules = nat_rules()
     assert not any(outside in r for r in rules)
+
+
+def test_containers_reach_each_other_by_name_and_alias_only_on_their_network(d):
+    """Acceptance 1 with busybox containers: ping and a TCP request by name and by alias; a
+    container on another network cannot reach them; an --internal network has no route out."""
+    ok(d.docker("network", "create", "--subnet", subnet(), "reach1"))
+    ok(d.docker("network", "create", "--subnet", subnet(), "reach2"))
+    ok(d.docker("network", "create", "--internal", "--subnet", subnet(), "reachin"))
+    try:
+        srv = ok(
+            d.docker(
+                "run", "-d", "--name", "srv", "--network", "reach1", "--network-alias", "web",
+                "busybox", "httpd", "-f", "-p", "80", "-h", "/etc",
+            )
+        ).stdout.strip()  # fmt: skip
+        ok(d.docker("run", "-d", "--name", "cli", "--network", "reach1", "busybox", "sleep", "60"))
+        request = 'printf "GET /hostname HTTP/1.0\\r\\n\\r\\n" | nc -w 3 {} 80'
+        for name in ("srv", "web"):
+            r = ok(d.docker("exec", "cli", "ping", "-c1", "-W3", name))
+            assert "1 packets received" in r.stdout
+            r = ok(d.docker("exec", "cli", "sh", "-c", request.format(name)))
+            assert r.stdout.endswith(srv[:12] + "\n"), r.stdout
+        srv_ip = ok(
+            d.docker("inspect", "-f", "{{.NetworkSettings.Networks.reach1.IPAddress}}", "srv")
+        ).stdout.strip()
+        other = d.docker(
+            "run", "--rm", "--network", "reach2", "busybox", "sh", "-c",
+            f"ping -c1 -W1 {srv_ip}; echo; {request.format(srv_ip)}",
+        )  # fmt: skip
+        assert "0 packets received" in other.stdout and srv[:12] not in other.stdout
+        inside = ok(
+            d.docker("run", "--rm", "--network", "reachin", "busybox", "ip", "route")
+        ).stdout
+        assert inside.strip() and "default" not in inside
+    finally:
+        d.docker("rm", "-f", "srv", "cli")
+        d.docker("network", "rm", "reach1", "reach2", "reachin")
