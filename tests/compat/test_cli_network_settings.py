@@ -307,3 +307,28 @@ def test_containers_reach_each_other_by_name_and_alias_only_on_their_network(d):
     finally:
         d.docker("rm", "-f", "srv", "cli")
         d.docker("network", "rm", "reach1", "reach2", "reachin")
+
+
+def test_bad_network_input_in_dockers_words_leaves_nothing(d):
+    taken = subnet()
+    ok(d.docker("network", "create", "--subnet", taken, "badin"))
+    try:
+        ls_before = ok(d.docker("network", "ls", "-q")).stdout
+        r = d.docker("network", "create", "--subnet", taken, "badov")
+        assert r.returncode == 1
+        assert "Pool overlaps with other one on this address space" in r.stderr
+        other = subnet()
+        r = d.docker("network", "create", "--subnet", other, "--gateway", "10.200.0.1", "badgw")
+        assert r.returncode == 1 and "no matching subnet for gateway 10.200.0.1" in r.stderr
+        r = d.docker("network", "create", "--subnet", other, "badin")
+        assert r.returncode == 1
+        assert "network with name badin already exists" in r.stderr
+        r = d.docker("run", "--rm", "-p", "80/icmp", "busybox", "true")
+        assert r.returncode != 0 and "invalid proto: icmp" in r.stderr
+        assert ok(d.docker("network", "ls", "-q")).stdout == ls_before
+        # no bridge was made for the refused networks (other tests' links may come and go)
+        addrs = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout
+        assert addrs.count("inet " + taken.rsplit(".", 1)[0] + ".") == 1
+        assert "inet " + other.rsplit(".", 1)[0] + "." not in addrs
+    finally:
+        d.docker("network", "rm", "badin")
