@@ -36,16 +36,7 @@ def remove_network_state(root: str, exec_root: str) -> None:
             for port in sandbox.get("Ports", []):
                 record = networks.get(port["NetworkID"])
                 if record:
-                    firewall.delete_rules(
-                        firewall.port_rules(
-                            record["Bridge"],
-                            port["Proto"],
-                            port["HostIp"],
-                            port["HostPort"],
-                            port["ContainerIP"],
-                            port["ContainerPort"],
-                        )
-                    )
+                    firewall.delete_rules(firewall.published_port_rules(record["Bridge"], port))
             for endpoint in sandbox.get("Endpoints", {}).values():
                 if endpoint.get("HostIfName"):
                     links.delete_link(ipr, endpoint["HostIfName"])

@@ -173,6 +173,23 @@ def network_rules(bridge: str, subnet: str, internal: bool) -> list[Rule]:
     ]
 
 
+def _port_match(proto: str, port: int) -> tuple[str, ...]:
+    return ("-p", proto, "-m", proto, "--dport", str(port))
+
+
+def published_port_rules(bridge: str, port: dict) -> list[Rule]:
+    """port_rules of a published port as sandbox records keep it (Proto, HostIp, HostPort,
+    ContainerIP, ContainerPort)."""
+    return port_rules(
+        bridge,
+        port["Proto"],
+        port["HostIp"],
+        port["HostPort"],
+        port["ContainerIP"],
+        port["ContainerPort"],
+    )
+
+
 def port_rules(
     bridge: str, proto: str, host_ip: str, host_port: int, container_ip: str, container_port: int
 ) -> list[Rule]:
@@ -184,12 +201,7 @@ def port_rules(
             PORTS,
             (
                 *match_dst,
-                "-p",
-                proto,
-                "-m",
-                proto,
-                "--dport",
-                str(host_port),
+                *_port_match(proto, host_port),
                 "-j",
                 "DNAT",
                 "--to-destination",
@@ -207,12 +219,7 @@ def port_rules(
                 bridge,
                 "-o",
                 bridge,
-                "-p",
-                proto,
-                "-m",
-                proto,
-                "--dport",
-                str(container_port),
+                *_port_match(proto, container_port),
                 "-j",
                 "ACCEPT",
             ),
@@ -225,12 +232,7 @@ def port_rules(
                 f"{container_ip}/32",
                 "-d",
                 f"{container_ip}/32",
-                "-p",
-                proto,
-                "-m",
-                proto,
-                "--dport",
-                str(container_port),
+                *_port_match(proto, container_port),
                 "-j",
                 "MASQUERADE",
             ),

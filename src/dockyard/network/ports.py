@@ -51,6 +51,16 @@ def _parse_range(text: str) -> tuple[int, int]:
     return lo, hi
 
 
+def _host_range(host_port: str) -> tuple[int, int]:
+    """A host port or range; (0, 0) when empty (any free port)."""
+    if not host_port:
+        return 0, 0
+    try:
+        return _parse_range(host_port)
+    except ValueError:
+        raise InvalidParameter(f"invalid hostPort: {host_port}") from None
+
+
 def _parse_port_number(text: str) -> int:
     if not text.isdigit():
         raise ValueError(text)
@@ -99,17 +109,12 @@ def parse_port_spec(raw: str) -> PortBindings:
         start, end = _parse_range(container_port)
     except ValueError:
         raise InvalidParameter(f"invalid containerPort: {container_port}") from None
-    host_start = host_end = 0
-    if host_port:
-        try:
-            host_start, host_end = _parse_range(host_port)
-        except ValueError:
-            raise InvalidParameter(f"invalid hostPort: {host_port}") from None
-        if end - start != host_end - host_start and end != start:
-            raise InvalidParameter(
-                "invalid ranges specified for container and host Ports: "
-                f"{container_port} and {host_port}"
-            )
+    host_start, host_end = _host_range(host_port)
+    if host_port and end - start != host_end - host_start and end != start:
+        raise InvalidParameter(
+            "invalid ranges specified for container and host Ports: "
+            f"{container_port} and {host_port}"
+        )
     result: PortBindings = {}
     for offset, port in enumerate(range(start, end + 1)):
         if not host_port:
@@ -154,12 +159,7 @@ def bindings_from_api(
         for entry in entries or [{}]:
             host_ip = entry.get("HostIp") or ""
             host_port = entry.get("HostPort") or ""
-            lo = hi = 0
-            if host_port:
-                try:
-                    lo, hi = _parse_range(host_port)
-                except ValueError:
-                    raise InvalidParameter(f"invalid hostPort: {host_port}") from None
+            lo, hi = _host_range(host_port)
             result.append(PortBinding(port, proto, host_ip, lo, hi))
     return result
 

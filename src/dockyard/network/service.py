@@ -916,14 +916,7 @@ class NetworkService:
 
     @staticmethod
     def _port_rules(record: dict, port: dict) -> list[firewall.Rule]:
-        return firewall.port_rules(
-            record["Bridge"],
-            port["Proto"],
-            port["HostIp"],
-            port["HostPort"],
-            port["ContainerIP"],
-            port["ContainerPort"],
-        )
+        return firewall.published_port_rules(record["Bridge"], port)
 
     def _release_host_port(self, port: dict, container_id: str) -> None:
         self._host_ports.release(port["Proto"], port["HostIp"], port["HostPort"], container_id)
