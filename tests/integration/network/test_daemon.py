@@ -208,3 +208,65 @@ def test_fixture_cleanup_leaves_no_bridge_veth_or_rule(busybox_rootfs):
 
 def _all_rules() -> str:
     return subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+
+
+def _dnat_rules_into(prefix: str) -> list[str]:
+    return [r for r in firewall.list_rules("nat", firewall.PORTS) if f" {prefix}" in r]
+
+
+def test_fifty_containers_leave_nothing_behind(daemon):
+    """Acceptance 5 through the daemon: 50 containers on a user network (every fifth with a
+    published port), removed: no veth, bridge port, netns file, sandbox record, lease, DNAT
+    rule or DNS record stays."""
+    subnet = f"10.{random.randint(201, 250)}.{random.randint(0, 255)}.0/24"
+    prefix = subnet.rsplit(".", 1)[0] + "."
+    assert daemon.docker("network", "create", "--subnet", subnet, "fifty").returncode == 0
+    net_id = daemon.docker("network", "inspect", "-f", "{{.Id}}", "fifty").stdout.strip()
+    bridge = "br-" + net_id[:12]
+    netns_dir = os.path.join(daemon.exec_root, "netns")
+    sandboxes = os.path.join(daemon.data_root, "network", "sandboxes")
+
+    def state() -> tuple:
+        return (
+            sorted(os.listdir(f"/sys/class/net/{bridge}/brif")),
+            sorted(os.listdir(netns_dir)),
+            sorted(os.listdir(sandboxes)),
+            _dnat_rules_into(prefix),
+        )
+
+    before = state()
+    ids = []
+    for i in range(50):
+        publish = ["-p", "127.0.0.1::80"] if i % 5 == 0 else []
+        r = daemon.docker(
+            "run", "-d", "--name", f"c{i}", "--network", "fifty", "--network-alias", "many",
+            *publish, "busybox", "sleep", "300",
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        ids.append(r.stdout.strip())
+    ports, namespaces, records, dnat = state()
+    assert len(ports) == len(before[0]) + 50 and len(namespaces) == len(before[1]) + 50
+    assert len(records) == len(before[2]) + 50 and len(dnat) == len(before[3]) + 10
+    look = daemon.docker(
+        "run", "--rm", "--network", "fifty", "busybox", "nslookup", "c49", "127.0.0.11"
+    )
+    assert prefix in look.stdout.split("Name:")[-1], look.stdout
+    rm = daemon.docker("rm", "-f", *ids, timeout=120)
+    assert rm.returncode == 0, rm.stderr
+    deadline = time.monotonic() + 10  # veths of removed containers go off the request's path
+    while state() != before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert state() == before
+    (net,) = json.loads(daemon.docker("network", "inspect", "fifty").stdout)
+    assert net["Containers"] == {}
+    look = daemon.docker(
+        "run", "--rm", "--network", "fifty", "busybox", "sh", "-c",
+        "nslookup c49 127.0.0.11; nslookup many 127.0.0.11; ip -o -4 addr show eth0",
+    )  # fmt: skip
+    assert prefix not in look.stdout.split("eth0")[0].split("Name:")[-1], look.stdout
+    assert f"inet {prefix}2/24" in look.stdout  # the leases are free again: .2 first
+    deadline = time.monotonic() + 10
+    while state() != before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert state() == before
+    assert daemon.docker("network", "rm", "fifty").returncode == 0
