@@ -120,9 +120,11 @@ class Planner:
     def service_containers(self, service: str) -> list[dict[str, Any]]:
         return self.containers([service])
 
-    def orphans(self) -> list[dict[str, Any]]:
+    def orphans(self, found: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """Containers of services the files no longer have (among found, if given)."""
         known = set(self.project.services) | set(self.project.disabled_services)
-        return [c for c in self.containers() if c["Labels"].get(L.SERVICE) not in known]
+        found = self.containers() if found is None else found
+        return [c for c in found if c["Labels"].get(L.SERVICE) not in known]
 
     # --- networks and volumes -------------------------------------------------------------
 
@@ -219,10 +221,11 @@ class Planner:
     ) -> dict[str, str]:
         """Build or pull what is missing; the image ID of each service."""
         ids: dict[str, str] = {}
+        known: dict[str, dict[str, Any] | None] = {}  # services often share an image
         for name in services:
             service = self.project.services[name]
             image = L.image_name(self.project, service)
-            found = self.engine.image(image)
+            found = known[image] if image in known else self.engine.image(image)
             if service.build is not None and not no_build and (build or found is None):
                 self.build(service)
                 found = self.engine.image(image)
@@ -231,6 +234,7 @@ class Planner:
                 found = self.engine.image(image)
             if found is None:
                 raise ComposeError(f"image {image} for service {name} is missing")
+            known[image] = found
             ids[name] = found["Id"]
         return ids
 
@@ -293,7 +297,8 @@ class Planner:
             if name not in project.services:
                 raise ComposeError(f"no such service: {name}")
             project.services[name].scale = count
-        orphans = self.orphans()
+        before = self.containers()  # each service's own, before its converge changes them
+        orphans = self.orphans(before)
         if orphans and opts.remove_orphans:
             for c in orphans:
                 self._remove(c, opts.timeout)
@@ -314,7 +319,8 @@ class Planner:
             service = project.services[name]
             if not opts.no_start:
                 self.wait_dependencies(service, order)
-            if self.converge_service(service, image_ids[name], opts, recreated):
+            mine = [c for c in before if c["Labels"].get(L.SERVICE) == name]
+            if self.converge_service(service, image_ids[name], opts, recreated, mine):
                 recreated.add(name)
 
         deps = {name: set(project.services[name].dependencies()) & set(order) for name in order}
@@ -324,11 +330,16 @@ class Planner:
         return order
 
     def converge_service(
-        self, service: Service, image_id: str, opts: UpOptions, recreated: set[str]
+        self,
+        service: Service,
+        image_id: str,
+        opts: UpOptions,
+        recreated: set[str],
+        existing: list[dict[str, Any]],
     ) -> bool:
-        """Make the service's containers match; True when any was (re)created."""
+        """Make the service's containers (existing: as listed) match; True when any was
+        (re)created."""
         want_hash = L.config_hash(service)
-        existing = self.service_containers(service.name)
         changed = False
         keep: list[dict[str, Any]] = []
         for c in existing:
