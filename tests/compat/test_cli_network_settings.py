@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import random
 import socket
 import subprocess
@@ -332,3 +333,45 @@ def test_bad_network_input_in_dockers_words_leaves_nothing(d):
         assert "inet " + other.rsplit(".", 1)[0] + "." not in addrs
     finally:
         d.docker("network", "rm", "badin")
+
+
+SPEC = "/work/shared/reference/docker-engine-api-v1.47.yaml"
+
+
+def _spec_properties(definition: str) -> set[str]:
+    import yaml
+
+    with open(SPEC) as f:
+        spec = yaml.safe_load(f)
+    return set(spec["definitions"][definition]["properties"])
+
+
+@pytest.mark.skipif(not os.path.exists(SPEC), reason="the v1.47 spec is not on this machine")
+def test_inspect_network_settings_have_dockers_field_names(d):
+    ok(d.docker("network", "create", "--subnet", subnet(), "fields"))
+    try:
+        ok(
+            d.docker(
+                "run", "-d", "--name", "fielded", "--network", "fields", "--network-alias", "al",
+                "-p", "127.0.0.1::80", "busybox", "sleep", "60",
+            )
+        )  # fmt: skip
+        (doc,) = json.loads(ok(d.docker("inspect", "fielded")).stdout)
+        settings = doc["NetworkSettings"]
+        assert set(settings) == _spec_properties("NetworkSettings")
+        endpoint = settings["Networks"]["fields"]
+        assert set(endpoint) == _spec_properties("EndpointSettings")
+        assert "al" in endpoint["Aliases"] and "fielded" in endpoint["DNSNames"]
+        assert endpoint["IPAddress"].startswith(endpoint["Gateway"].rsplit(".", 1)[0] + ".")
+        assert endpoint["IPPrefixLen"] == 24 and endpoint["MacAddress"]
+        assert settings["SandboxKey"] and settings["Ports"]["80/tcp"][0]["HostIp"] == "127.0.0.1"
+        (net,) = json.loads(ok(d.docker("network", "inspect", "fields")).stdout)
+        assert set(net) >= {"Name", "Id", "Created", "Scope", "Driver", "EnableIPv6", "IPAM",
+                            "Internal", "Attachable", "Ingress", "ConfigFrom", "ConfigOnly",
+                            "Containers", "Options", "Labels"}  # fmt: skip
+        (member,) = net["Containers"].values()
+        assert set(member) == {"Name", "EndpointID", "MacAddress", "IPv4Address", "IPv6Address"}
+        assert member["IPv4Address"] == endpoint["IPAddress"] + "/24"
+    finally:
+        d.docker("rm", "-f", "fielded")
+        d.docker("network", "rm", "fields")
