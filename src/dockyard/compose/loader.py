@@ -618,16 +618,21 @@ def _external(spec: dict) -> tuple[bool, str | None]:
     return _bool(external) if external is not None else False, None
 
 
+def _resource_name(project: str, key: str, spec: dict) -> tuple[str, bool]:
+    """A top-level network's or volume's engine name, and whether it is external: an
+    external one keeps its name, the project's own is PROJECT_KEY unless named."""
+    external, external_name = _external(spec)
+    if external:
+        return str(external_name or spec.get("name") or key), True
+    return str(spec.get("name") or f"{project}_{key}"), False
+
+
 def _networks(project: str, raw: dict) -> dict[str, Network]:
     networks = {}
     for key, spec in raw.items():
         spec = spec or {}
-        external, external_name = _external(spec)
-        if external:
-            name = external_name or spec.get("name") or key
-        else:
-            name = spec.get("name") or f"{project}_{key}"
-        network = Network(name=str(name), external=external)
+        name, external = _resource_name(project, key, spec)
+        network = Network(name=name, external=external)
         network.driver = spec.get("driver")
         network.driver_opts = {k: scalar_str(v) for k, v in (spec.get("driver_opts") or {}).items()}
         network.internal = _bool(spec.get("internal", False))
@@ -660,13 +665,9 @@ def _volumes(project: str, raw: dict) -> dict[str, Volume]:
     volumes = {}
     for key, spec in raw.items():
         spec = spec or {}
-        external, external_name = _external(spec)
-        if external:
-            name = external_name or spec.get("name") or key
-        else:
-            name = spec.get("name") or f"{project}_{key}"
+        name, external = _resource_name(project, key, spec)
         volumes[key] = Volume(
-            name=str(name),
+            name=name,
             driver=spec.get("driver"),
             driver_opts={k: scalar_str(v) for k, v in (spec.get("driver_opts") or {}).items()},
             external=external,
