@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import select
 import signal
 import time
@@ -154,7 +155,7 @@ def test_up_in_the_foreground_streams_logs_and_stops_on_ctrl_c(compose):
         """,
     )
     p = compose.name
-    proc = compose.popen("up")
+    proc = compose.popen("--ansi", "always", "up")
     try:
         out: list[str] = []
         deadline = time.monotonic() + 30
@@ -166,7 +167,15 @@ def test_up_in_the_foreground_streams_logs_and_stops_on_ctrl_c(compose):
             text = "".join(out)
             if "hello from talker" in text and "exited with code 4" in text:
                 break
-        text = "".join(out)
+        coloured = "".join(out)
+        # each service's prefix in its own colour
+        talker = re.search(
+            rf"\x1b\[([0-9;]+)m{p}-talker-1   \| \x1b\[0mhello from talker", coloured
+        )
+        quitter = re.search(rf"\x1b\[([0-9;]+)m{p}-quitter-1  \| \x1b\[0mbye", coloured)
+        assert talker and quitter, repr(coloured)
+        assert talker.group(1) != quitter.group(1)
+        text = re.sub(r"\x1b\[[0-9;]*m", "", coloured)
         assert f"{p}-talker-1   | hello from talker" in text, text
         assert f"{p}-quitter-1  | bye" in text, text
         assert f"{p}-quitter-1 exited with code 4" in text, text
