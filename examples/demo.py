@@ -59,15 +59,16 @@ def daemon_answers(client: APIClient) -> bool:
         return False
 
 
-def ensure_daemon(client: APIClient) -> None:
+def ensure_daemon(client: APIClient) -> int | None:
+    """The PID of the daemon this demo started, None when one already answered."""
     if daemon_answers(client):
         print(f"the daemon answers on {client.host}")
-        return
+        return None
     if not client.host.startswith("unix://"):
         sys.exit(f"demo: nothing answers on {client.host}")
     step(f"starting the daemon (log: {LOG})")
     with open(LOG, "ab") as log:
-        subprocess.Popen(
+        daemon = subprocess.Popen(
             [sys.executable, "-m", "dockyard.cli.main", "daemon", "-H", client.host],
             stdout=log,
             stderr=log,
@@ -80,6 +81,7 @@ def ensure_daemon(client: APIClient) -> None:
             sys.exit(f"demo: the daemon did not start; see {LOG}")
         time.sleep(0.2)
     print(f"the daemon answers on {client.host}")
+    return daemon.pid
 
 
 def ensure_base_images(client: APIClient) -> None:
@@ -125,7 +127,7 @@ def main() -> int:
         sys.exit("demo: run as root (the daemon needs namespaces, mounts and cgroups)")
     client = APIClient()
     step("the daemon")
-    ensure_daemon(client)
+    started = ensure_daemon(client)
     step("base images")
     ensure_base_images(client)
     step("a fresh project: dockyard compose down -v")
@@ -146,6 +148,8 @@ def main() -> int:
         "(add -v to forget the count; the daemon keeps running, its log is "
         f"{LOG})"
     )
+    if started is not None:
+        print(f"Stop the daemon this demo started: kill {started}")
     return 0
 
 
