@@ -20,8 +20,8 @@ from dockyard.api.streams import BlockingBody, dumps
 from dockyard.daemon.events import EventBus
 from dockyard.errors import InvalidParameter
 
-# What containers use an image: image id -> [(container id, running)]
-ImageUsers = Callable[[str], list[tuple[str, bool]]]
+# What containers use each image: image id -> [(container id, running)], read in one pass
+ImageUsage = Callable[[], dict[str, list[tuple[str, bool]]]]
 
 
 def _json(obj: object, status: int = 200) -> web.Response:
@@ -35,14 +35,14 @@ class ImageRoutes:
         content: Any,
         events: EventBus,
         registry_config: Any = None,
-        image_users: ImageUsers | None = None,
+        image_usage: ImageUsage | None = None,
         commit: Callable[..., str] | None = None,
     ) -> None:
         self.images = images
         self.content = content
         self.events = events
         self.registry_config = registry_config
-        self.image_users = image_users
+        self.image_usage = image_usage
         self.commit_fn = commit
 
     def setup(self, routes: Routes) -> None:
@@ -62,7 +62,8 @@ class ImageRoutes:
         routes.delete("/images/{name:.+}", self.remove)
 
     def _in_use(self, image_id: str) -> list[tuple[str, bool]]:
-        return self.image_users(image_id) if self.image_users else []
+        """Blocking (reads every container's state): call it in a thread."""
+        return self.image_usage().get(image_id, []) if self.image_usage else []
 
     def _image_event(self, action: str, image_id: str, name: str = "") -> None:
         self.events.publish("image", action, name or image_id, {"name": name or image_id})
@@ -71,9 +72,10 @@ class ImageRoutes:
         filters = request_filters(request)
         all_ = query_bool(request, "all")
         out = await asyncio.to_thread(self.images.list, all_, filters)
-        if self.image_users is not None:
+        if self.image_usage is not None:
+            usage = await asyncio.to_thread(self.image_usage)
             for entry in out:
-                entry["Containers"] = len(self._in_use(entry["Id"]))
+                entry["Containers"] = len(usage.get(entry["Id"], []))
         return _json(out)
 
     async def inspect(self, request: web.Request) -> web.Response:

@@ -159,12 +159,13 @@ class Engine:
     def _volume_users(self, name: str) -> list[str]:
         return [c["Id"] for c in self.containers.list(all=True, filters={"volume": [name]})]
 
-    def _image_users(self, image_id: str) -> list[tuple[str, bool]]:
-        return [
-            (c["Id"], c["State"] in ("running", "paused", "restarting"))
-            for c in self.containers.list(all=True)
-            if c.get("ImageID") == image_id
-        ]
+    def _image_usage(self) -> dict[str, list[tuple[str, bool]]]:
+        """Image id -> [(container id, running)], from one listing of the containers."""
+        usage: dict[str, list[tuple[str, bool]]] = {}
+        for c in self.containers.list(all=True):
+            running = c["State"] in ("running", "paused", "restarting")
+            usage.setdefault(c.get("ImageID", ""), []).append((c["Id"], running))
+        return usage
 
     async def info(self) -> dict[str, Any]:
         info = await asyncio.to_thread(sysinfo.base_info, self.cfg.data_root, self.cfg.settings)
@@ -223,7 +224,7 @@ class Engine:
                 self.content,
                 self.events,
                 self.registry_config,
-                self._image_users,
+                self._image_usage,
                 self._commit,
             ).setup,
             ContainerRoutes(self.containers).setup,
