@@ -61,16 +61,20 @@ class FakeUpstream:
             self.sock.close()
             raise
         self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self.sock.settimeout(0.1)  # the thread looks at _stopping between waits
         self.queries: list[str] = []
+        self._stopping = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
     def _serve(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 data, peer = self.sock.recvfrom(4096)
                 self.sock.sendto(self._answer(data), peer)
-            except OSError:  # closed by the fixture
+            except TimeoutError:
+                continue
+            except OSError:
                 return
 
     def _answer(self, data: bytes) -> bytes:
@@ -85,6 +89,10 @@ class FakeUpstream:
         return reply.pack()
 
     def close(self) -> None:
+        # the thread ends first: a recvfrom blocked in the kernel would keep the socket (and
+        # its port) alive after close()
+        self._stopping.set()
+        self.thread.join()
         self.sock.close()
 
 
