@@ -42,29 +42,36 @@ class VolumeRoutes:
         driver = field(body, "Driver", str, "", "VolumeCreateOptions")
         opts = string_map(body, "DriverOpts", "VolumeCreateOptions")
         labels = string_map(body, "Labels", "VolumeCreateOptions")
-        existed = bool(name) and self.volumes.exists(name)
-        vol = await asyncio.to_thread(
-            self.volumes.create, name or None, driver or None, opts, labels
-        )
+
+        def create() -> tuple[bool, dict]:
+            existed = bool(name) and self.volumes.exists(name)
+            return existed, self.volumes.create(name or None, driver or None, opts, labels)
+
+        existed, vol = await asyncio.to_thread(create)
         if not existed:
             self.events.publish("volume", "create", vol["Name"], {"driver": vol["Driver"]})
         return _json(vol, status=201)
 
     async def inspect(self, request: web.Request) -> web.Response:
-        return _json(self.volumes.inspect(request.match_info["name"]))
+        return _json(await asyncio.to_thread(self.volumes.inspect, request.match_info["name"]))
 
     async def remove(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        existed = self.volumes.exists(name)
-        await asyncio.to_thread(self.volumes.remove, name, query_bool(request, "force"))
-        if existed:
+        force = query_bool(request, "force")
+
+        def remove() -> bool:
+            existed = self.volumes.exists(name)
+            self.volumes.remove(name, force)
+            return existed
+
+        if await asyncio.to_thread(remove):
             self.events.publish("volume", "destroy", name, {"driver": "local"})
         return web.Response(status=204)
 
     async def update(self, request: web.Request) -> web.Response:
         from dockyard.errors import InvalidParameter
 
-        self.volumes.inspect(request.match_info["name"])
+        await asyncio.to_thread(self.volumes.inspect, request.match_info["name"])
         raise InvalidParameter("volume updates are only supported for cluster volumes")
 
     async def prune(self, request: web.Request) -> web.Response:

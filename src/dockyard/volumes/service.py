@@ -213,9 +213,12 @@ class VolumeService:
             users = self._usage_probe(name)
             if users:
                 raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
-            self._delete(name)
+            detached = self._detach(name)
+        _rmtree(detached)
 
-    def _delete(self, name: str) -> None:
+    def _detach(self, name: str) -> str:
+        """Forget the volume and move its directory aside (call with the lock held); returns
+        the moved directory, for the caller to delete once the lock is released."""
         vdir = os.path.join(self.root, name)
         mp = self._mountpoint(name)
         if mounts.is_mountpoint(mp):
@@ -224,7 +227,7 @@ class VolumeService:
         tmp = os.path.join(self.root, f".tmp-rm-{name}")
         os.rename(vdir, tmp)
         del self._records[name]
-        _rmtree(tmp)
+        return tmp
 
     def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
         """Remove unused volumes: only anonymous ones unless the filter all=true (API >= 1.42)."""
@@ -234,7 +237,7 @@ class VolumeService:
                 raise InvalidParameter(f"invalid filter '{key}'")
         all_ = bool(_bool_filter(filters, "all"))
         deleted: list[str] = []
-        reclaimed = 0
+        detached: list[str] = []
         with self._lock:
             for name, rec in list(self._records.items()):
                 labels = rec.get("Labels") or {}
@@ -246,31 +249,17 @@ class VolumeService:
                     continue
                 if self._usage_probe(name):
                     continue
-                size = self.size(name)
-                self._delete(name)
+                detached.append(self._detach(name))
                 deleted.append(name)
-                reclaimed += size
+        reclaimed = 0
+        for path in detached:  # measured and deleted without the lock
+            reclaimed += max(_tree_size(os.path.join(path, "_data")), 0)
+            _rmtree(path)
         return {"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}
 
     def size(self, name: str) -> int:
         """Bytes used by the volume's files (what `system df` shows); -1 if unknown."""
-        mp = self._mountpoint(name)
-        total = 0
-        seen: set[tuple[int, int]] = set()
-        try:
-            for dirpath, dirnames, filenames in os.walk(mp):
-                for fn in filenames + dirnames:
-                    try:
-                        st = os.lstat(os.path.join(dirpath, fn))
-                    except OSError:
-                        continue
-                    if stat.S_ISDIR(st.st_mode) or (st.st_dev, st.st_ino) in seen:
-                        continue
-                    seen.add((st.st_dev, st.st_ino))
-                    total += st.st_size
-        except OSError:
-            return -1
-        return total
+        return _tree_size(self._mountpoint(name))
 
     # -- containers use these -------------------------------------------------------------------
 
@@ -352,6 +341,26 @@ def _copy_tree(src: str, dst: str) -> None:
         os.lchown(d, st.st_uid, st.st_gid)
         if not stat.S_ISLNK(st.st_mode):
             os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _tree_size(mp: str) -> int:
+    """Bytes of the files below `mp`, hard links counted once; -1 if it cannot be walked."""
+    total = 0
+    seen: set[tuple[int, int]] = set()
+    try:
+        for dirpath, dirnames, filenames in os.walk(mp):
+            for fn in filenames + dirnames:
+                try:
+                    st = os.lstat(os.path.join(dirpath, fn))
+                except OSError:
+                    continue
+                if stat.S_ISDIR(st.st_mode) or (st.st_dev, st.st_ino) in seen:
+                    continue
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
+    except OSError:
+        return -1
+    return total
 
 
 def _rmtree(path: str) -> None:

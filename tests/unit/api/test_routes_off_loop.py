@@ -9,6 +9,7 @@ import os
 import socket
 import sys
 import threading
+import time
 
 import pytest
 
@@ -18,10 +19,14 @@ from server_thread import ServerThread  # noqa: E402
 
 from dockyard.api.app import make_app  # noqa: E402
 from dockyard.api.images import ImageRoutes  # noqa: E402
+from dockyard.api.system import SystemRoutes  # noqa: E402
+from dockyard.api.volumes import VolumeRoutes  # noqa: E402
 from dockyard.content import ContentStore  # noqa: E402
+from dockyard.daemon import sysinfo  # noqa: E402
 from dockyard.daemon.events import EventBus  # noqa: E402
 from dockyard.images.service import ImageService  # noqa: E402
 from dockyard.snapshots import Snapshotter  # noqa: E402
+from dockyard.volumes import VolumeService  # noqa: E402
 
 
 def _config(n: int) -> bytes:
@@ -35,21 +40,29 @@ def _config(n: int) -> bytes:
     ).encode()
 
 
-def get_json(sock_path: str, path: str) -> object:
+def request(
+    sock_path: str, method: str, path: str, body: bytes | None = None, timeout: float = 10
+) -> tuple[int, bytes]:
     class Conn(http.client.HTTPConnection):
         def connect(self) -> None:
             self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.settimeout(timeout)
             self.sock.connect(sock_path)
 
-    conn = Conn("localhost", timeout=10)
+    conn = Conn("localhost", timeout=timeout)
     try:
-        conn.request("GET", path)
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        conn.request(method, path, body=body, headers=headers)
         resp = conn.getresponse()
-        body = resp.read()
-        assert resp.status == 200, body
-        return json.loads(body)
+        return resp.status, resp.read()
     finally:
         conn.close()
+
+
+def get_json(sock_path: str, path: str) -> object:
+    status, body = request(sock_path, "GET", path)
+    assert status == 200, body
+    return json.loads(body)
 
 
 @pytest.fixture
@@ -83,3 +96,53 @@ def test_image_list_counts_containers_once_off_the_loop(image_server):
     loop_thread = image_server._thread.ident
     assert len(image_server.probe_threads) == 1  # one pass per request, not one per image
     assert image_server.probe_threads[0] != loop_thread
+
+
+@pytest.fixture
+def volume_server(tmp_path):
+    vols = VolumeService(str(tmp_path / "volumes"))
+    vols.create("held", None, {}, {})
+
+    async def info():
+        return sysinfo.base_info(str(tmp_path), {})
+
+    def factory():
+        bus = EventBus()
+        return make_app(
+            [SystemRoutes(sysinfo.version_info, info, bus).setup, VolumeRoutes(vols, bus).setup]
+        )
+
+    sock = str(tmp_path / "api.sock")
+    with ServerThread(factory, sock) as srv:
+        srv.sock, srv.vols = sock, vols
+        yield srv
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/volumes/held", 200),
+        ("PUT", "/volumes/held", 400),
+        ("DELETE", "/volumes/held", 204),
+        ("POST", "/volumes/create", 201),
+    ],
+)
+def test_volume_routes_wait_for_the_service_lock_off_the_loop(volume_server, method, path, status):
+    """While another thread holds the volume service's lock (e.g. deleting a big volume), a
+    volume request waits for it in a worker thread; the daemon keeps answering others."""
+    results: list[int] = []
+    body = b'{"Name": "fresh"}' if method == "POST" else None
+    volume_server.vols._lock.acquire()
+    try:
+        waiter = threading.Thread(
+            target=lambda: results.append(request(volume_server.sock, method, path, body)[0])
+        )
+        waiter.start()
+        time.sleep(0.2)  # the request is now waiting for the lock
+        assert waiter.is_alive() and not results
+        ping_status, ping_body = request(volume_server.sock, "GET", "/_ping", timeout=3)
+        assert (ping_status, ping_body) == (200, b"OK")
+    finally:
+        volume_server.vols._lock.release()
+    waiter.join(10)
+    assert results == [status]
