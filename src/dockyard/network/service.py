@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 from pyroute2 import IPRoute
 
-from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound, SystemError_
 from dockyard.network import etcfiles, firewall, ipam, links, netns, views
 from dockyard.network.dns import DnsServer
 from dockyard.network.portmap import HostPortTable
@@ -892,7 +892,8 @@ class NetworkService:
                         )
                     else:  # held by another container
                         why = f"Bind for {host_ip}:{shown} failed: port is already allocated"
-                    raise Conflict(
+                    # a server error (500) in Docker, either way
+                    raise SystemError_(
                         f"driver failed programming external connectivity on endpoint "
                         f"{ep['Name']} ({ep['EndpointID']}): {why}"
                     )

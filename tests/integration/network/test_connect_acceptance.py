@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from daemon_fixture import running_daemon
+from daemon_fixture import raw_request, running_daemon
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,9 @@ def test_port_held_by_a_host_process(daemon):
         assert leftovers(daemon) == before
         state = daemon.docker("inspect", "-f", "{{.State.Status}}", "held").stdout.strip()
         assert state == "created"  # as with Docker, `run` leaves the container it created
+        # a server error, as Docker's (500 for this and for a port another container holds)
+        assert raw_request(daemon.sock, "POST", "/v1.47/containers/held/start") == 500
+        assert leftovers(daemon) == before
     finally:
         holder.close()
         daemon.docker("rm", "-f", "held")

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from netsupport import free_subnets, ns_http_get, unique_name
 
-from dockyard.errors import Conflict
+from dockyard.errors import SystemError_
 from dockyard.network import firewall, netns
 from dockyard.network.ports import PortBinding, bindings_from_api, parse_port_specs
 
@@ -126,7 +126,7 @@ def test_port_conflicts_give_docker_error_and_leave_nothing(service):
     service.connect(net, a, "first", publish=[PortBinding(80, "tcp", "", port, port)])
     rules_before = firewall.list_rules("nat", firewall.PORTS)
     with pytest.raises(
-        Conflict,
+        SystemError_,
         match=r"^driver failed programming external connectivity on endpoint second \(\w+\): "
         f"Bind for 0.0.0.0:{port} failed: port is already allocated$",
     ):
@@ -140,7 +140,7 @@ def test_port_conflicts_give_docker_error_and_leave_nothing(service):
         taken = holder.getsockname()[1]
         # Docker's words (before 28) when its proxy cannot listen on a port a host process holds
         with pytest.raises(
-            Conflict,
+            SystemError_,
             match=r"^driver failed programming external connectivity on endpoint third \(\w+\): "
             f"Error starting userland proxy: listen tcp4 0.0.0.0:{taken}: "
             "bind: address already in use$",
@@ -151,7 +151,7 @@ def test_port_conflicts_give_docker_error_and_leave_nothing(service):
         taken = holder.getsockname()[1]
         binding = PortBinding(53, "udp", "127.0.0.1", taken, taken)
         with pytest.raises(
-            Conflict, match=f"listen udp4 127.0.0.1:{taken}: bind: address already in use$"
+            SystemError_, match=f"listen udp4 127.0.0.1:{taken}: bind: address already in use$"
         ):
             service.connect(net, c, "third", publish=[binding])
     assert firewall.list_rules("nat", firewall.PORTS) == rules_before
