@@ -1,7 +1,8 @@
-"""Media types of manifests and layers, and what a manifest references.
+"""Manifests as a registry client and server read them: descriptors, what a manifest references.
 
 Docker v2 schema 2 and OCI image manifests (one platform), Docker manifest lists and OCI
-indexes (several platforms), and the layer encodings a pull can meet.
+indexes (several platforms). The media-type constants live in images/manifest.py; they are
+re-exported here under the names distribution uses.
 """
 
 from __future__ import annotations
@@ -9,22 +10,55 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-DOCKER_LAYER_FOREIGN = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
-OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
-OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
-DOCKER_SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"
-DOCKER_SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+from ..images.manifest import (
+    DOCKER_CONFIG,
+    DOCKER_LAYER_FOREIGN,
+    DOCKER_LAYER_GZIP,
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+    DOCKER_SCHEMA1,
+    DOCKER_SCHEMA1_SIGNED,
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER,
+    OCI_LAYER_GZIP,
+    OCI_LAYER_ZSTD,
+    OCI_MANIFEST,
+    guess_media_type,
+)
 
-IMAGE_MANIFESTS = (DOCKER_MANIFEST, OCI_MANIFEST)
-INDEXES = (DOCKER_MANIFEST_LIST, OCI_INDEX)
+__all__ = [
+    "ACCEPT",
+    "DOCKER_CONFIG",
+    "DOCKER_LAYER_FOREIGN",
+    "DOCKER_LAYER_GZIP",
+    "DOCKER_MANIFEST",
+    "DOCKER_MANIFEST_LIST",
+    "DOCKER_SCHEMA1",
+    "DOCKER_SCHEMA1_SIGNED",
+    "IMAGE_MANIFESTS",
+    "INDEXES",
+    "MANIFESTS",
+    "OCI_CONFIG",
+    "OCI_INDEX",
+    "OCI_LAYER_GZIP",
+    "OCI_LAYER_TAR",
+    "OCI_LAYER_ZSTD",
+    "OCI_MANIFEST",
+    "Descriptor",
+    "Manifest",
+    "ManifestError",
+    "load",
+    "media_type_of",
+    "parse",
+]
+
+OCI_LAYER_TAR = OCI_LAYER
+
+IMAGE_MANIFESTS = MANIFEST_TYPES
+INDEXES = INDEX_TYPES
 MANIFESTS = IMAGE_MANIFESTS + INDEXES
 # The Accept header a pull sends: every manifest type we can read, single platform first.
 ACCEPT = ", ".join((OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
@@ -70,11 +104,10 @@ def media_type_of(body: bytes, content_type: str | None = None) -> str:
         return declared
     if content_type:
         return content_type.split(";")[0].strip()
-    if "manifests" in doc:
-        return OCI_INDEX
-    if "layers" in doc or "config" in doc:
-        return OCI_MANIFEST
-    raise ManifestError("manifest has no media type")
+    guessed = guess_media_type(doc)
+    if guessed is None:
+        raise ManifestError("manifest has no media type")
+    return guessed
 
 
 def parse(body: bytes) -> dict:

@@ -28,6 +28,8 @@ OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
 OCI_LAYER_ND = "application/vnd.oci.image.layer.nondistributable.v1.tar"
 OCI_LAYER_ND_GZIP = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+DOCKER_SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"
+DOCKER_SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
 
 MANIFEST_TYPES = (DOCKER_MANIFEST, OCI_MANIFEST)
 INDEX_TYPES = (DOCKER_MANIFEST_LIST, OCI_INDEX)
@@ -66,81 +68,128 @@ def canonical_json(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def media_type_of(doc: dict) -> str:
-    """The media type of a manifest or index (OCI documents may omit `mediaType`)."""
+def guess_media_type(doc: dict) -> str | None:
+    """The media type a document declares, else the one its shape implies (OCI may omit it)."""
     mt = doc.get("mediaType")
-    if mt:
+    if isinstance(mt, str) and mt:
         return mt
     if "manifests" in doc:
         return OCI_INDEX
-    if "layers" in doc and "config" in doc:
+    if "layers" in doc or "config" in doc:
         return OCI_MANIFEST
-    raise InvalidParameter("unknown manifest type")
+    return None
 
 
-def host_platform() -> dict[str, str]:
-    """The platform of this machine in OCI terms (os, architecture, variant)."""
-    machine = _platform.machine().lower()
-    arch = {
-        "x86_64": "amd64",
-        "amd64": "amd64",
-        "aarch64": "arm64",
-        "arm64": "arm64",
-        "armv7l": "arm",
-        "i686": "386",
-        "i386": "386",
-        "ppc64le": "ppc64le",
-        "s390x": "s390x",
-        "riscv64": "riscv64",
-    }.get(machine, machine)
-    out = {"os": "linux", "architecture": arch}
-    if arch == "arm":
-        out["variant"] = "v7"
-    return out
+def media_type_of(doc: dict) -> str:
+    """The media type of a manifest or index (OCI documents may omit `mediaType`)."""
+    mt = guess_media_type(doc)
+    if mt is None:
+        raise InvalidParameter("unknown manifest type")
+    return mt
 
 
-@dataclass
+_ARCH = {
+    "x86_64": ("amd64", ""),
+    "amd64": ("amd64", ""),
+    "aarch64": ("arm64", "v8"),
+    "arm64": ("arm64", "v8"),
+    "armv7l": ("arm", "v7"),
+    "armv6l": ("arm", "v6"),
+    "i386": ("386", ""),
+    "i686": ("386", ""),
+    "ppc64le": ("ppc64le", ""),
+    "s390x": ("s390x", ""),
+    "riscv64": ("riscv64", ""),
+}
+
+
+@dataclass(frozen=True)
 class Platform:
+    """An `os/arch[/variant]` platform, as in an index entry or Docker's --platform."""
+
     os: str
     architecture: str
     variant: str = ""
 
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
     @classmethod
     def parse(cls, text: str | None) -> Platform:
-        """`linux/arm64/v8` style, defaults filled from the host."""
-        host = host_platform()
-        if not text:
-            return cls(host["os"], host["architecture"], host.get("variant", ""))
-        parts = text.lower().split("/")
-        if len(parts) > 3 or not all(parts):
-            raise InvalidParameter(f'"{text}": unknown operating system or architecture')
-        os_ = parts[0]
-        arch = parts[1] if len(parts) > 1 else host["architecture"]
-        variant = parts[2] if len(parts) > 2 else ""
-        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(arch, arch)
-        return cls(os_, arch, variant)
+        """`linux/arm64/v8` style; no text means this machine's platform."""
+        return parse_platform(text)
 
-    def matches(self, p: dict) -> bool:
-        """Does index entry platform `p` suit this platform?"""
-        if p.get("os") != self.os or p.get("architecture") != self.architecture:
-            return False
-        if self.variant and p.get("variant") and p.get("variant") != self.variant:
-            return False
-        return True
+
+def default_platform() -> Platform:
+    """This machine's platform, e.g. linux/amd64 or linux/arm64/v8."""
+    machine = _platform.machine().lower()
+    arch, variant = _ARCH.get(machine, (machine, ""))
+    return Platform("linux", arch, variant)
+
+
+def parse_platform(text: str | None) -> Platform:
+    """Parse `os[/arch[/variant]]` as Docker's --platform does (containerd's normalisation)."""
+    if not text:
+        return default_platform()
+    parts = text.strip().lower().split("/")
+    if len(parts) > 3 or not all(parts):
+        raise InvalidParameter(
+            f'"{text}": unknown operating system or architecture: invalid argument'
+        )
+    if len(parts) == 1:
+        d = default_platform()
+        return Platform(parts[0], d.architecture, d.variant)
+    arch = _ARCH.get(parts[1], (parts[1], ""))[0]
+    variant = parts[2] if len(parts) == 3 else ""
+    if arch == "arm64" and variant == "v8":
+        variant = ""  # containerd's normalisation: arm64 means v8
+    if arch == "arm" and not variant:
+        variant = "v7"
+    return Platform(parts[0], arch, variant)
+
+
+def _variants(wanted: Platform) -> list[str]:
+    """The variants that run on `wanted`, best first (an arm v7 runs v6 and v5 too)."""
+    v = wanted.variant
+    if wanted.architecture == "arm64":
+        return [v or "v8", ""] if v in ("", "v8") else [v]
+    if wanted.architecture == "arm" and v.startswith("v") and v[1:].isdigit():
+        return [f"v{n}" for n in range(int(v[1:]), 4, -1)] + [""]
+    return [v, ""] if v else [""]
+
+
+def best_platform(platforms: list[dict | None], wanted: Platform) -> int | None:
+    """The position of the index entry platform that suits `wanted` best, as Docker chooses."""
+    variants = _variants(wanted)
+    best: tuple[int, int] | None = None
+    for pos, p in enumerate(platforms):
+        p = p or {}
+        if p.get("os", "").lower() != wanted.os or p.get("architecture") != wanted.architecture:
+            continue
+        variant = p.get("variant", "") or ""
+        if variant in variants:
+            rank = variants.index(variant)
+        elif not wanted.variant and wanted.architecture not in ("arm", "arm64"):
+            rank = len(variants)
+        else:
+            continue
+        if best is None or rank < best[0]:
+            best = (rank, pos)
+    return None if best is None else best[1]
+
+
+def no_match_message(wanted: Platform) -> str:
+    return f"no matching manifest for {wanted} in the manifest list entries"
 
 
 def select_manifest(index: dict, platform: Platform) -> dict:
-    """The descriptor in `index` for `platform` (arm64 entries without variant match v8)."""
-    candidates = [
-        m
-        for m in index.get("manifests", [])
-        if m.get("platform")
-        and platform.matches(m["platform"])
-        and m.get("mediaType", OCI_MANIFEST) not in INDEX_TYPES
+    """The descriptor in `index` for `platform`. Raises InvalidParameter when none suits."""
+    entries = list(index.get("manifests") or [])
+    platforms = [
+        None if e.get("mediaType", OCI_MANIFEST) in INDEX_TYPES else e.get("platform")
+        for e in entries
     ]
-    if not candidates:
-        want = f"{platform.os}/{platform.architecture}" + (
-            f"/{platform.variant}" if platform.variant else ""
-        )
-        raise InvalidParameter(f"no matching manifest for {want} in the manifest list entries")
-    return candidates[0]
+    pos = best_platform(platforms, platform)
+    if pos is None:
+        raise InvalidParameter(no_match_message(platform))
+    return entries[pos]
