@@ -95,6 +95,13 @@ def _b(s: str | None) -> bytes | None:
     return None if s is None else os.fsencode(s)
 
 
+def syscall(nr: int, *args: object, what: str) -> int:
+    """syscall(2) by number for calls libc does not wrap; `what` names it in the OSError."""
+    rc = _libc.syscall(ctypes.c_long(nr), *args)
+    _check(rc, what)
+    return rc
+
+
 def unshare(flags: int) -> None:
     _check(_libc.unshare(flags), f"unshare({flags:#x})")
 

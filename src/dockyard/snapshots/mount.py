@@ -1,22 +1,29 @@
-"""Mount descriptions (as containerd returns them) and the mount(2)/umount2(2) calls."""
+"""Mount descriptions (as containerd returns them) and how to mount and unmount them.
+
+The system calls themselves are runtime/syscalls.py's; this module turns their OSError into
+SystemError_ and knows overlay's option strings.
+"""
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import re
 from dataclasses import dataclass, field
 
 from ..errors import SystemError_
-
-MS_RDONLY = 0x1
-MS_NOSUID = 0x2
-MS_NODEV = 0x4
-MS_NOEXEC = 0x8
-MS_REMOUNT = 0x20
-MS_BIND = 0x1000
-MS_REC = 0x4000
-MNT_DETACH = 0x2
+from ..runtime import syscalls
+from ..runtime.syscalls import (
+    MNT_DETACH,
+    MS_BIND,
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_RDONLY,
+    MS_REC,
+    MS_REMOUNT,
+)
 
 _FLAGS = {
     "ro": MS_RDONLY,
@@ -28,24 +35,14 @@ _FLAGS = {
 }
 _CLEAR = {"rw": MS_RDONLY, "suid": MS_NOSUID, "dev": MS_NODEV, "exec": MS_NOEXEC}
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-
 
 def _mount(source: str, target: str, fstype: str, flags: int, data: str) -> None:
-    rc = _libc.mount(
-        os.fsencode(source),
-        os.fsencode(target),
-        os.fsencode(fstype) if fstype else None,
-        flags,
-        os.fsencode(data) if data else None,
-    )
-    if rc != 0:
-        err = ctypes.get_errno()
+    try:
+        syscalls.mount(source, target, fstype or None, flags, data or None)
+    except OSError as e:
         raise SystemError_(
-            f"mount {source} on {target} ({fstype or 'bind'}, {data!r}): {os.strerror(err)}"
-        )
+            f"mount {source} on {target} ({fstype or 'bind'}, {data!r}): {os.strerror(e.errno)}"
+        ) from None
 
 
 @dataclass
@@ -92,15 +89,13 @@ _PAGE_DATA_MAX = os.sysconf("SC_PAGE_SIZE") - 1
 _SYS_MOVE_MOUNT, _SYS_FSOPEN, _SYS_FSCONFIG, _SYS_FSMOUNT = 429, 430, 431, 432
 _FSCONFIG_SET_FLAG, _FSCONFIG_SET_STRING, _FSCONFIG_CMD_CREATE = 0, 1, 6
 _MOUNT_ATTR_RDONLY, _MOVE_MOUNT_F_EMPTY_PATH, _AT_FDCWD = 0x1, 0x4, -100
-_libc.syscall.restype = ctypes.c_long
 
 
-def _syscall(nr: int, *args, what: str) -> int:
-    rc = _libc.syscall(ctypes.c_long(nr), *args)
-    if rc < 0:
-        err = ctypes.get_errno()
-        raise SystemError_(f"{what}: {os.strerror(err)}")
-    return rc
+def _syscall(nr: int, *args: object, what: str) -> int:
+    try:
+        return syscalls.syscall(nr, *args, what=what)
+    except OSError as e:
+        raise SystemError_(f"{what}: {os.strerror(e.errno)}") from None
 
 
 def _mount_overlay_fsconfig(target: str, flags: int, options: list[str]) -> None:
@@ -176,13 +171,13 @@ def mount_all(mounts: list[Mount], target: str) -> None:
 
 def unmount(target: str, detach: bool = False) -> None:
     """Unmount `target`; on EBUSY fall back to a lazy (detached) unmount."""
-    rc = _libc.umount2(os.fsencode(target), MNT_DETACH if detach else 0)
-    if rc != 0:
-        err = ctypes.get_errno()
-        if err == 16 and not detach:  # EBUSY
+    try:
+        syscalls.umount2(target, MNT_DETACH if detach else 0)
+    except OSError as e:
+        if e.errno == errno.EBUSY and not detach:
             unmount(target, detach=True)
             return
-        raise SystemError_(f"umount {target}: {os.strerror(err)}")
+        raise SystemError_(f"umount {target}: {os.strerror(e.errno)}") from None
 
 
 def is_mountpoint(target: str) -> bool:
