@@ -1,7 +1,8 @@
-"""Docker's textual units: Go durations ("1m30s") and go-units byte sizes ("512m").
+"""Docker's textual units: Go durations ("1m30s"), go-units byte sizes ("512m") and ages.
 
 Shared by the Dockerfile parser (HEALTHCHECK flags), the compose loader
-(healthcheck, stop_grace_period, mem_limit) and the CLI (`--memory 512m`).
+(healthcheck, stop_grace_period, mem_limit) and the CLI (`--memory 512m`); human_duration is
+go-units' HumanDuration ("About an hour") for ages and uptimes.
 """
 
 from __future__ import annotations
@@ -107,3 +108,31 @@ def parse_bytes(value: str | int) -> int:
         raise ValueError(f"invalid size: '{value}'")
     number, prefix, _suffix = match.groups()
     return int(float(number) * _BINARY_MULTIPLIERS[prefix.lower()])
+
+
+def human_duration(seconds: float) -> str:
+    """Go's units.HumanDuration ("Up 3 seconds", "2 hours ago"): docker's ages and uptimes."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 from dockyard.errors import InvalidParameter
+from dockyard.pathmatch import BadPattern, compile_pattern
 from dockyard.runtime.user import resolve_in_root, resolve_user
 
 _WILDCARD = re.compile(r"[*?\[]")
@@ -47,34 +48,6 @@ class Source:
     name: str
     path: str
     is_dir: bool
-
-
-def _go_match_regex(pattern: str) -> re.Pattern[str]:
-    out, i = [], 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[":
-            j = pattern.find("]", i + 2)
-            if j < 0:
-                raise CopyError(f"syntax error in pattern: {pattern}")
-            body = pattern[i + 1 : j]
-            if body.startswith("^"):
-                body = "^" + re.escape(body[1:]).replace("\\-", "-")
-            else:
-                body = re.escape(body).replace("\\-", "-")
-            out.append("[" + body + "]")
-            i = j
-        elif c == "\\" and i + 1 < len(pattern):
-            i += 1
-            out.append(re.escape(pattern[i]))
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return re.compile("".join(out), re.DOTALL)
 
 
 def _clean(src: str) -> str:
@@ -112,7 +85,10 @@ def find_sources(root: str, srcs: list[str], *, from_context: bool) -> list[Sour
 
 
 def _wildcard(root: str, pattern: str) -> list[Source]:
-    regex = _go_match_regex(pattern)
+    try:
+        regex = compile_pattern(pattern)
+    except BadPattern as e:
+        raise CopyError(str(e)) from None
     out: list[Source] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()

@@ -25,6 +25,7 @@ from typing import BinaryIO
 
 from ..content import ContentStore
 from ..errors import Conflict, InvalidParameter, NotFound
+from ..pathmatch import BadPattern, path_match
 from ..snapshots import AppliedLayer, Snapshotter, apply_layer
 from ..snapshots.layer import LayerError, decompressed
 from . import manifest as mf
@@ -107,29 +108,10 @@ def _uses(in_use: InUse | None, image_id: str) -> list[tuple[str, bool]]:
 
 
 def _path_match(pattern: str, text: str) -> bool:
-    """Go's path.Match: `*` and `?` do not cross `/`; `[...]` classes as written."""
-    out, i = [], 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[":
-            j = pattern.find("]", i + 1)
-            if j < 0:
-                return False
-            out.append("[" + pattern[i + 1 : j] + "]")
-            i = j
-        elif c == "\\" and i + 1 < len(pattern):
-            i += 1
-            out.append(re.escape(pattern[i]))
-        else:
-            out.append(re.escape(c))
-        i += 1
+    """Go's path.Match; a malformed pattern matches nothing."""
     try:
-        return re.fullmatch("".join(out), text) is not None
-    except re.error:
+        return path_match(pattern, text)
+    except BadPattern:
         return False
 
 

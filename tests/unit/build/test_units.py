@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.units import format_duration, parse_bytes, parse_duration, parse_duration_ns
+from dockyard.units import (
+    format_duration,
+    human_duration,
+    parse_bytes,
+    parse_duration,
+    parse_duration_ns,
+)
 
 
 @pytest.mark.parametrize(
@@ -84,3 +90,29 @@ def test_parse_bytes(value: str | int, size: int) -> None:
 def test_parse_bytes_errors(value: object) -> None:
     with pytest.raises(ValueError, match="invalid size"):
         parse_bytes(value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.4, "Less than a second"),
+        (1, "1 second"),
+        (59.9, "59 seconds"),
+        (60, "About a minute"),
+        (119, "About a minute"),
+        (120, "2 minutes"),
+        (3599, "59 minutes"),
+        (3600, "About an hour"),
+        (5399, "About an hour"),
+        (5400, "2 hours"),  # go-units rounds hours to the nearest
+        (47 * 3600, "47 hours"),
+        (48 * 3600, "2 days"),
+        (14 * 86400, "2 weeks"),
+        (60 * 86400, "2 months"),
+        (729 * 86400, "24 months"),
+        (730 * 86400, "2 years"),
+        (3 * 365 * 86400 + 86400 * 100, "3 years"),
+    ],
+)
+def test_human_duration(seconds: float, text: str) -> None:
+    assert human_duration(seconds) == text
