@@ -22,10 +22,24 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from ..errors import DockyardError
 from . import mediatypes
 from .htpasswd import Htpasswd
 from .registry_errors import RegistryError
-from .storage import RegistryStorage, Upload, check_digest, check_name
+from .storage import (
+    BlobUnknown,
+    DigestInvalid,
+    DigestUnsupported,
+    ManifestUnknown,
+    NameInvalid,
+    NameUnknown,
+    RegistryStorage,
+    TagInvalid,
+    Upload,
+    UploadUnknown,
+    check_digest,
+    check_name,
+)
 
 API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
 MAX_MANIFEST = 4 << 20
@@ -42,6 +56,28 @@ ROUTES = [
 
 STORAGE_KEY = web.AppKey("storage", RegistryStorage)
 HTPASSWD_KEY = web.AppKey("htpasswd", object)
+
+
+# storage's failures -> the spec's error codes (an unsupported digest algorithm is a 400)
+_STORAGE_CODES: dict[type, tuple[str, int | None]] = {
+    BlobUnknown: ("BLOB_UNKNOWN", None),
+    UploadUnknown: ("BLOB_UPLOAD_UNKNOWN", None),
+    ManifestUnknown: ("MANIFEST_UNKNOWN", None),
+    NameUnknown: ("NAME_UNKNOWN", None),
+    NameInvalid: ("NAME_INVALID", None),
+    TagInvalid: ("TAG_INVALID", None),
+    DigestInvalid: ("DIGEST_INVALID", None),
+    DigestUnsupported: ("UNSUPPORTED", 400),
+}
+
+
+def _registry_error(err: DockyardError) -> RegistryError | None:
+    """The spec error for a storage failure; None for any other error."""
+    mapped = _STORAGE_CODES.get(type(err))
+    if mapped is None:
+        return None
+    code, status = mapped
+    return RegistryError(code, err.message, detail=getattr(err, "detail", None), status=status)
 
 
 def _error_response(err: RegistryError, headers: dict | None = None) -> web.Response:
@@ -63,6 +99,11 @@ async def _middleware(request: web.Request, handler: Callable[[web.Request], Awa
         response = await handler(request)
     except RegistryError as e:
         response = _error_response(e)
+    except DockyardError as e:
+        mapped = _registry_error(e)
+        if mapped is None:
+            raise
+        response = _error_response(mapped)
     except web.HTTPException as e:
         e.headers.update(headers)
         raise
@@ -149,7 +190,7 @@ async def _tags(request: web.Request, name: str) -> web.Response:
 
 
 async def _blob_get(request: web.Request, name: str, digest: str) -> web.StreamResponse:
-    check_digest(digest, "DIGEST_INVALID")
+    check_digest(digest)
     path = _storage(request).blob_path(name, digest)
     headers = {
         "Docker-Content-Digest": digest,
@@ -423,7 +464,7 @@ async def _referrers(request: web.Request, name: str, digest: str) -> web.Respon
             try:
                 body, media_type = storage.manifest(name, rev)
                 manifest = mediatypes.load(body, media_type)
-            except (RegistryError, mediatypes.ManifestError):
+            except (ManifestUnknown, mediatypes.ManifestError):
                 continue
             if manifest.subject is None or manifest.subject.digest != digest:
                 continue

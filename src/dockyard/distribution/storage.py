@@ -9,6 +9,9 @@ Layout under the registry root (every metadata write is atomic):
     repositories/<name>/_manifests/tags/<tag>       the digest a tag points to
 
 A blob is visible in a repository only through its link, as in the distribution registry.
+
+Failures are dockyard.errors types (NotFound, InvalidParameter) whose subclasses below say
+what was unknown or invalid; the server's HTTP layer maps them to the spec's error codes.
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ import shutil
 import threading
 import time
 import uuid
+from typing import Any
 
 from ..content.store import ContentStore, validate_digest
+from ..errors import InvalidParameter, NotFound
 from ..fsutil import atomic_write, fsync_dir, read_json, write_json
-from .registry_errors import RegistryError
 
 NAME_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
 NAME_RE = re.compile(rf"^{NAME_COMPONENT}(?:/{NAME_COMPONENT})*$")
@@ -32,21 +36,63 @@ UUID_RE = re.compile(r"^[0-9a-f]{32}$")
 UPLOAD_MAX_AGE = 7 * 24 * 3600  # a week, as distribution's default
 
 
+class _Detailed:
+    """A storage failure with an optional `detail` (what was asked for) and a default message."""
+
+    default_message = ""
+
+    def __init__(self, message: str | None = None, detail: Any = None) -> None:
+        super().__init__(message or self.default_message)  # type: ignore[call-arg]
+        self.detail = detail
+
+
+class BlobUnknown(_Detailed, NotFound):
+    default_message = "blob unknown to registry"
+
+
+class UploadUnknown(_Detailed, NotFound):
+    default_message = "blob upload unknown to registry"
+
+
+class ManifestUnknown(_Detailed, NotFound):
+    default_message = "manifest unknown"
+
+
+class NameUnknown(_Detailed, NotFound):
+    default_message = "repository name not known to registry"
+
+
+class NameInvalid(_Detailed, InvalidParameter):
+    default_message = "invalid repository name"
+
+
+class TagInvalid(_Detailed, InvalidParameter):
+    default_message = "invalid tag"
+
+
+class DigestInvalid(_Detailed, InvalidParameter):
+    default_message = "provided digest did not match uploaded content"
+
+
+class DigestUnsupported(_Detailed, InvalidParameter):
+    """A digest of an algorithm other than sha256."""
+
+    default_message = "unsupported digest algorithm"
+
+
 def check_name(name: str) -> str:
     if len(name) > 255 or not NAME_RE.match(name):
-        raise RegistryError("NAME_INVALID", detail={"name": name})
+        raise NameInvalid(detail={"name": name})
     return name
 
 
-def check_digest(digest: str, code: str = "DIGEST_INVALID") -> str:
+def check_digest(digest: str) -> str:
     try:
         return validate_digest(digest)
     except Exception:
         if digest.startswith("sha256:") or ":" not in digest:
-            raise RegistryError(code, "invalid digest", detail={"digest": digest}) from None
-        raise RegistryError(
-            "UNSUPPORTED", f"unsupported digest algorithm: {digest}", status=400
-        ) from None
+            raise DigestInvalid("invalid digest", detail={"digest": digest}) from None
+        raise DigestUnsupported(f"unsupported digest algorithm: {digest}") from None
 
 
 class Upload:
@@ -106,7 +152,7 @@ class RegistryStorage:
 
     def _tag(self, name: str, tag: str) -> str:
         if not TAG_RE.match(tag):
-            raise RegistryError("TAG_INVALID", "invalid tag", detail={"tag": tag})
+            raise TagInvalid(detail={"tag": tag})
         return os.path.join(self._repo(name), "_manifests", "tags", tag)
 
     def repository_exists(self, name: str) -> bool:
@@ -118,9 +164,9 @@ class RegistryStorage:
         link = self._layer_link(name, digest)
         path = self.content.path(digest)
         if not (os.path.exists(link) or os.path.exists(self._revision(name, digest))):
-            raise RegistryError("BLOB_UNKNOWN", detail={"digest": digest})
+            raise BlobUnknown(detail={"digest": digest})
         if not os.path.exists(path):
-            raise RegistryError("BLOB_UNKNOWN", detail={"digest": digest})
+            raise BlobUnknown(detail={"digest": digest})
         return path
 
     def link_blob(self, name: str, digest: str) -> None:
@@ -132,7 +178,7 @@ class RegistryStorage:
         try:
             self.blob_path(name, digest)
             return True
-        except RegistryError:
+        except (BlobUnknown, InvalidParameter):
             return False
 
     def delete_blob(self, name: str, digest: str) -> None:
@@ -140,13 +186,13 @@ class RegistryStorage:
         try:
             os.unlink(link)
         except FileNotFoundError:
-            raise RegistryError("BLOB_UNKNOWN", detail={"digest": digest}) from None
+            raise BlobUnknown(detail={"digest": digest}) from None
 
     def mount_blob(self, name: str, digest: str, source: str) -> bool:
         """Link a blob of repository `source` into `name`; False when `source` lacks it."""
         try:
             check_name(source)
-        except RegistryError:
+        except NameInvalid:
             return False
         if not self.has_blob(source, digest):
             return False
@@ -158,7 +204,7 @@ class RegistryStorage:
         try:
             self.content.put(data, digest)
         except Exception:
-            raise RegistryError("DIGEST_INVALID", detail={"digest": digest}) from None
+            raise DigestInvalid(detail={"digest": digest}) from None
         self.link_blob(name, digest)
         return digest
 
@@ -173,14 +219,14 @@ class RegistryStorage:
 
     def upload(self, name: str, upload_id: str) -> Upload:
         if not UUID_RE.match(upload_id):
-            raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_id})
+            raise UploadUnknown(detail={"uuid": upload_id})
         upload = Upload(self, name, upload_id)
         try:
             info = read_json(os.path.join(upload.dir, "info"))
         except (FileNotFoundError, ValueError):
-            raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_id}) from None
+            raise UploadUnknown(detail={"uuid": upload_id}) from None
         if info.get("name") != name:
-            raise RegistryError("BLOB_UPLOAD_UNKNOWN", detail={"uuid": upload_id})
+            raise UploadUnknown(detail={"uuid": upload_id})
         return upload
 
     def append(self, upload: Upload, chunk: bytes) -> None:
@@ -214,7 +260,7 @@ class RegistryStorage:
             actual = "sha256:" + h.hexdigest()
         if actual != digest:
             self.cancel_upload(upload)
-            raise RegistryError("DIGEST_INVALID", detail={"digest": digest, "actual": actual})
+            raise DigestInvalid(detail={"digest": digest, "actual": actual})
         target = self.content.path(digest)
         with open(upload.data, "rb+") as f:
             os.fsync(f.fileno())
@@ -243,17 +289,15 @@ class RegistryStorage:
         if ":" in reference:
             check_digest(reference)
             if not os.path.exists(self._revision(name, reference)):
-                raise RegistryError("MANIFEST_UNKNOWN", detail={"digest": reference})
+                raise ManifestUnknown(detail={"digest": reference})
             return reference
         try:
             with open(self._tag(name, reference), "rb") as f:
                 return f.read().decode().strip()
         except FileNotFoundError:
             if not self.repository_exists(name):
-                raise RegistryError("NAME_UNKNOWN", detail={"name": name}) from None
-            raise RegistryError(
-                "MANIFEST_UNKNOWN", "manifest unknown", detail={"tag": reference}
-            ) from None
+                raise NameUnknown(detail={"name": name}) from None
+            raise ManifestUnknown(detail={"tag": reference}) from None
 
     def manifest(self, name: str, digest: str) -> tuple[bytes, str]:
         """The bytes and media type of a manifest revision of `name`."""
@@ -261,9 +305,9 @@ class RegistryStorage:
             info = read_json(self._revision(name, digest))
             return self.content.read(digest), info["mediaType"]
         except (FileNotFoundError, KeyError, ValueError):
-            raise RegistryError("MANIFEST_UNKNOWN", detail={"digest": digest}) from None
+            raise ManifestUnknown(detail={"digest": digest}) from None
         except Exception as e:  # the content store's NotFound
-            raise RegistryError("MANIFEST_UNKNOWN", detail={"digest": digest}) from e
+            raise ManifestUnknown(detail={"digest": digest}) from e
 
     def has_manifest(self, name: str, digest: str) -> bool:
         return os.path.exists(self._revision(name, digest)) and self.content.exists(digest)
@@ -272,19 +316,19 @@ class RegistryStorage:
         try:
             os.unlink(self._revision(name, digest))
         except FileNotFoundError:
-            raise RegistryError("MANIFEST_UNKNOWN", detail={"digest": digest}) from None
+            raise ManifestUnknown(detail={"digest": digest}) from None
         for tag in self.tags(name):
             try:
                 if self.resolve(name, tag) == digest:
                     os.unlink(self._tag(name, tag))
-            except (RegistryError, FileNotFoundError):
+            except (ManifestUnknown, NameUnknown, InvalidParameter, FileNotFoundError):
                 pass
 
     def delete_tag(self, name: str, tag: str) -> None:
         try:
             os.unlink(self._tag(name, tag))
         except FileNotFoundError:
-            raise RegistryError("MANIFEST_UNKNOWN", detail={"tag": tag}) from None
+            raise ManifestUnknown(detail={"tag": tag}) from None
 
     def revisions(self, name: str) -> list[str]:
         d = os.path.join(self._repo(name), "_manifests", "revisions")
@@ -297,7 +341,7 @@ class RegistryStorage:
     def tags(self, name: str) -> list[str]:
         d = os.path.join(self._repo(name), "_manifests", "tags")
         if not self.repository_exists(name):
-            raise RegistryError("NAME_UNKNOWN", detail={"name": name})
+            raise NameUnknown(detail={"name": name})
         try:
             return sorted(t for t in os.listdir(d) if not t.startswith(".tmp-"))
         except FileNotFoundError:

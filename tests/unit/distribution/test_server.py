@@ -443,3 +443,39 @@ def test_basic_auth(tmp_path):
         assert r.status == 401
 
     run_with_client(str(tmp_path / "root"), scenario, str(htpasswd))
+
+
+def test_storage_failures_map_to_spec_codes(tmp_path):
+    async def scenario(c):
+        r = await c.get(f"/v2/a/blobs/sha512:{'0' * 128}")
+        body = await r.json()
+        assert r.status == 400 and body["errors"][0]["code"] == "UNSUPPORTED"
+        assert body["errors"][0]["message"].startswith("unsupported digest algorithm")
+        r = await c.get("/v2/nothere/tags/list")
+        assert r.status == 404 and await _errors(r) == ["NAME_UNKNOWN"]
+        r = await c.get("/v2/a/manifests/-bad")
+        assert r.status == 400 and await _errors(r) == ["TAG_INVALID"]
+        r = await c.get(f"/v2/a/blobs/uploads/{'0' * 32}")
+        body = await r.json()
+        assert r.status == 404 and body["errors"][0]["code"] == "BLOB_UPLOAD_UNKNOWN"
+        assert body["errors"][0]["detail"] == {"uuid": "0" * 32}
+
+    run_with_client(str(tmp_path), scenario)
+
+
+def test_storage_raises_dockyard_errors(tmp_path):
+    import pytest
+
+    from dockyard.distribution.storage import RegistryStorage, check_digest, check_name
+    from dockyard.errors import InvalidParameter, NotFound
+
+    storage = RegistryStorage(str(tmp_path))
+    with pytest.raises(NotFound, match="blob unknown to registry") as e:
+        storage.blob_path("a", digest(b"x"))
+    assert e.value.detail == {"digest": digest(b"x")}
+    with pytest.raises(NotFound, match="repository name not known"):
+        storage.tags("a")
+    with pytest.raises(InvalidParameter, match="invalid repository name"):
+        check_name("A")
+    with pytest.raises(InvalidParameter, match="invalid digest"):
+        check_digest("sha256:xyz")
