@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
-import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
 from dockyard.client.transport import HijackedSocket, Transport
+from dockyard.client.urls import quote
 
 
 def _q(ref: str) -> str:
-    return urllib.parse.quote(ref, safe="")
+    return quote(ref, safe="")
 
 
 class Waiter:

@@ -35,3 +35,7 @@ class DaemonUnreachable(ClientError):
 
 class StreamError(ClientError):
     """An error reported inside a JSON progress stream (`errorDetail`)."""
+
+
+class ProtocolError(ClientError):
+    """The daemon's answer is not well-formed HTTP/1.1 (or ended in the middle)."""

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import urllib.parse
 from typing import Any
 
 from dockyard.client.transport import HijackedSocket, Transport
+from dockyard.client.urls import quote
 
 
 class Exec:
@@ -13,7 +13,7 @@ class Exec:
         self.t = t
 
     def create(self, container: str, config: dict[str, Any]) -> str:
-        ref = urllib.parse.quote(container, safe="")
+        ref = quote(container, safe="")
         return self.t.request("POST", f"/containers/{ref}/exec", body=config)["Id"]
 
     def start_detached(self, exec_id: str) -> None:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
 from dockyard.client.transport import Transport
+from dockyard.client.urls import quote
 
 
 def _q(ref: str) -> str:
-    return urllib.parse.quote(ref, safe="/:@")
+    return quote(ref, safe="/:@")
 
 
 class Images:

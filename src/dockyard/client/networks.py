@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import urllib.parse
 from typing import Any
 
 from dockyard.client.transport import Transport
+from dockyard.client.urls import quote
 
 
 def _q(ref: str) -> str:
-    return urllib.parse.quote(ref, safe="")
+    return quote(ref, safe="")
 
 
 class Networks:

@@ -1,21 +1,22 @@
-"""HTTP/1.1 to the daemon over a UNIX socket (or plain TCP), with the stdlib only.
+"""HTTP/1.1 to the daemon over a UNIX socket (or TCP), on the stdlib's `socket` alone.
 
 `Transport.request` returns parsed JSON; `stream` yields raw chunks; `json_lines` yields the
 messages of a newline-delimited JSON stream; `hijack` upgrades the connection for attach/exec
-and returns the raw socket.
+and returns the raw socket. The wire format lives in `http11`; http.client is not used because
+its import (ssl, email) costs every CLI command ~20 ms.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
-import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
-from dockyard.client.errors import APIError, DaemonUnreachable
+from dockyard.client import http11
+from dockyard.client.errors import APIError, DaemonUnreachable, ProtocolError
+from dockyard.client.urls import urlencode
 
 DEFAULT_HOST = "unix:///run/dockyard/dockyard.sock"
 API_VERSION = "1.47"
@@ -25,23 +26,6 @@ USER_AGENT = "dockyard-cli/0.1.0"
 def default_host() -> str:
     """$DOCKYARD_HOST or the default socket ($DOCKER_HOST is deliberately not read)."""
     return os.environ.get("DOCKYARD_HOST") or DEFAULT_HOST
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float | None) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        if self.timeout is not None:
-            sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
 
 
 def _query(params: dict[str, Any] | None) -> str:
@@ -59,7 +43,7 @@ def _query(params: dict[str, Any] | None) -> str:
             pairs += [(k, str(x)) for x in v]
         else:
             pairs.append((k, str(v)))
-    return "?" + urllib.parse.urlencode(pairs) if pairs else ""
+    return "?" + urlencode(pairs) if pairs else ""
 
 
 class HijackedSocket:
@@ -99,30 +83,40 @@ class HijackedSocket:
 
 
 class Transport:
+    """The daemon's address and API version; one connection per request."""
+
     def __init__(
         self, host: str | None = None, version: str = API_VERSION, timeout: float | None = None
     ) -> None:
         self.host = host or default_host()
         self.version = version
         self.timeout = timeout
+        self._tls = False
         scheme, _, rest = self.host.partition("://")
         if scheme == "unix":
             self._unix, self._tcp = rest, None
-        elif scheme in ("tcp", "http"):
+        elif scheme in ("tcp", "http", "https"):
             h, _, p = rest.rstrip("/").rpartition(":")
-            self._unix, self._tcp = None, (h or "localhost", int(p or 2375))
+            default_port = 2376 if scheme == "https" else 2375
+            self._unix, self._tcp = None, (h or "localhost", int(p or default_port))
+            self._tls = scheme == "https"
         else:
             raise ValueError(f"unsupported host {self.host!r}")
-
-    def _connection(self, timeout: float | None) -> http.client.HTTPConnection:
-        if self._unix is not None:
-            return _UnixConnection(self._unix, timeout)
-        assert self._tcp is not None
-        return http.client.HTTPConnection(self._tcp[0], self._tcp[1], timeout=timeout)
 
     def url(self, path: str, params: dict[str, Any] | None = None, versioned: bool = True) -> str:
         prefix = f"/v{self.version}" if versioned and self.version else ""
         return prefix + path + _query(params)
+
+    def _host_header(self) -> str:
+        if self._tcp is None:
+            return "localhost"
+        return f"{self._tcp[0]}:{self._tcp[1]}"
+
+    def _connect(self, timeout: float | None) -> socket.socket:
+        try:
+            return http11.connect(self._unix, self._tcp, timeout, self._tls)
+        except (ConnectionRefusedError, FileNotFoundError, PermissionError) as exc:
+            raise DaemonUnreachable(self.host) from exc
 
     def _send(
         self,
@@ -133,42 +127,43 @@ class Transport:
         headers: dict[str, str] | None,
         timeout: float | None,
         versioned: bool = True,
-    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        hdrs = {"User-Agent": USER_AGENT}
+    ) -> tuple[socket.socket, http11.Response]:
+        hdrs = {
+            "Host": self._host_header(),
+            "User-Agent": USER_AGENT,
+            "Accept-Encoding": "identity",
+        }
         data: Any = None
         if body is not None:
-            if isinstance(body, bytes | bytearray) or hasattr(body, "read"):
+            if isinstance(body, bytes | bytearray | memoryview) or hasattr(body, "read"):
                 data = body
                 hdrs["Content-Type"] = "application/x-tar"
             else:
                 data = json.dumps(body).encode()
                 hdrs["Content-Type"] = "application/json"
         hdrs.update(headers or {})
-        conn = self._connection(timeout if timeout is not None else self.timeout)
+        sock = self._connect(timeout if timeout is not None else self.timeout)
         try:
-            if hasattr(data, "read"):
-                hdrs.setdefault("Transfer-Encoding", "chunked")
-                conn.request(
-                    method,
-                    self.url(path, params, versioned),
-                    body=_chunks(data),
-                    headers=hdrs,
-                    encode_chunked=True,
-                )
+            try:
+                http11.send_request(sock, method, self.url(path, params, versioned), hdrs, data)
+            except (BrokenPipeError, ConnectionResetError):
+                # The daemon may answer (an error) before it has read the whole body: its
+                # answer is then the better report, when there is one.
+                try:
+                    resp = http11.read_response(sock, head_only=method == "HEAD")
+                except (OSError, ProtocolError):
+                    resp = None
+                if resp is None or resp.status < 400:
+                    raise
             else:
-                conn.request(method, self.url(path, params, versioned), body=data, headers=hdrs)
-            resp = conn.getresponse()
-        except (ConnectionRefusedError, FileNotFoundError) as exc:
-            conn.close()
-            raise DaemonUnreachable(self.host) from exc
-        except PermissionError as exc:
-            conn.close()
-            raise DaemonUnreachable(self.host) from exc
-        if resp.status >= 400:
-            raw = resp.read()
-            conn.close()
-            raise APIError(resp.status, _message(raw, resp.status))
-        return conn, resp
+                resp = http11.read_response(sock, head_only=method == "HEAD")
+            if resp.status >= 400:
+                raw = resp.read()
+                raise APIError(resp.status, _message(raw, resp.status, resp.reason))
+        except BaseException:
+            sock.close()
+            raise
+        return sock, resp
 
     def request(
         self,
@@ -181,11 +176,11 @@ class Transport:
         versioned: bool = True,
     ) -> Any:
         """A request whose answer is JSON (or empty); errors raise APIError."""
-        conn, resp = self._send(method, path, params, body, headers, timeout, versioned)
+        sock, resp = self._send(method, path, params, body, headers, timeout, versioned)
         try:
             raw = resp.read()
         finally:
-            conn.close()
+            sock.close()
         if not raw:
             return None
         ctype = resp.getheader("Content-Type", "")
@@ -194,12 +189,12 @@ class Transport:
         return raw.decode(errors="replace")
 
     def head(self, path: str, versioned: bool = True) -> dict[str, str]:
-        conn, resp = self._send("HEAD", path, None, None, None, None, versioned)
+        sock, resp = self._send("HEAD", path, None, None, None, None, versioned)
         try:
             resp.read()
-            return {k.lower(): v for k, v in resp.getheaders()}
+            return dict(resp.headers)
         finally:
-            conn.close()
+            sock.close()
 
     def stream(
         self,
@@ -210,15 +205,15 @@ class Transport:
         headers: dict[str, str] | None = None,
     ) -> Iterator[bytes]:
         """The response body in chunks as they arrive."""
-        conn, resp = self._send(method, path, params, body, headers, None)
+        sock, resp = self._send(method, path, params, body, headers, None)
         try:
             while True:
-                chunk = resp.read1(65536)
+                chunk = resp.read1(http11.RECV_SIZE)
                 if not chunk:
                     return
                 yield chunk
         finally:
-            conn.close()
+            sock.close()
 
     def json_lines(
         self,
@@ -254,64 +249,34 @@ class Transport:
         self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None
     ) -> HijackedSocket:
         """Send a request with `Upgrade: tcp` and return the raw connection after the head."""
-        if self._unix is not None:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            addr: Any = self._unix
-        else:
-            assert self._tcp is not None
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            addr = self._tcp
-        try:
-            sock.connect(addr)
-        except (ConnectionRefusedError, FileNotFoundError, PermissionError) as exc:
-            sock.close()
-            raise DaemonUnreachable(self.host) from exc
+        sock = self._connect(self.timeout)
         data = b"" if body is None else json.dumps(body).encode()
-        head = [
-            f"{method} {self.url(path, params)} HTTP/1.1",
-            "Host: localhost",
-            f"User-Agent: {USER_AGENT}",
-            "Connection: Upgrade",
-            "Upgrade: tcp",
-            "Content-Type: application/json",
-            f"Content-Length: {len(data)}",
-        ]
-        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + data)
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            chunk = sock.recv(65536)
-            if not chunk:
-                sock.close()
-                raise APIError(500, "the daemon closed the connection during the upgrade")
-            buf += chunk
-        header, _, rest = buf.partition(b"\r\n\r\n")
-        lines = header.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        if status >= 400:
-            headers = {}
-            for line in lines[1:]:
-                k, _, v = line.partition(":")
-                headers[k.strip().lower()] = v.strip()
-            length = int(headers.get("content-length", "0") or 0)
-            while len(rest) < length:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                rest += chunk
+        hdrs = {
+            "Host": self._host_header(),
+            "User-Agent": USER_AGENT,
+            "Connection": "Upgrade",
+            "Upgrade": "tcp",
+            "Content-Type": "application/json",
+            "Content-Length": str(len(data)),
+        }
+        try:
+            sock.sendall(http11.request_head(method, self.url(path, params), hdrs) + data)
+            try:
+                resp = http11.read_response(sock)
+            except ProtocolError as exc:
+                raise APIError(500, "the daemon closed the connection during the upgrade") from exc
+            if resp.status >= 400:
+                raw = resp.read()
+                raise APIError(resp.status, _message(raw, resp.status, resp.reason))
+        except BaseException:
             sock.close()
-            raise APIError(status, _message(rest, status))
-        return HijackedSocket(sock, rest, status)
+            raise
+        if self.timeout is not None:
+            sock.settimeout(None)  # the stream lasts as long as the container's output
+        return HijackedSocket(sock, resp.leftover(), resp.status)
 
 
-def _chunks(f: Any) -> Iterator[bytes]:
-    while True:
-        chunk = f.read(1 << 16)
-        if not chunk:
-            return
-        yield chunk
-
-
-def _message(raw: bytes, status: int) -> str:
+def _message(raw: bytes, status: int, reason: str = "") -> str:
     try:
         obj = json.loads(raw)
         if isinstance(obj, dict) and "message" in obj:
@@ -319,4 +284,4 @@ def _message(raw: bytes, status: int) -> str:
     except ValueError:
         pass
     text = raw.decode(errors="replace").strip()
-    return text or http.client.responses.get(status, f"HTTP {status}")
+    return text or reason or f"HTTP {status}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard.client.transport import Transport
+from dockyard.client.urls import quote
 
 
 class Volumes:
@@ -39,6 +40,4 @@ class Volumes:
 
 
 def _q(name: str) -> str:
-    import urllib.parse
-
-    return urllib.parse.quote(name, safe="")
+    return quote(name, safe="")
