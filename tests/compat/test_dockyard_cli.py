@@ -275,3 +275,93 @@ def test_attach_detach_keys(d, client):
             assert state["Running"] is True, (extra, state)
     finally:
         d.docker("rm", "-f", name)
+
+
+def _running(d, name: str, timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = d.dockyard("inspect", "-f", "{{.State.Running}}", name)
+        if r.stdout.strip() == "true":
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.parametrize("command", ["run", "attach"])
+def test_sig_proxy_forwards_signals_to_the_container(d, command):
+    """Without a tty, SIGTERM to `dockyard run` / `attach` reaches the container (the kill
+    API), which traps it and exits 3; with --sig-proxy=false the client alone dies."""
+    import subprocess
+
+    name = f"sigp-{command}"
+    script = 'trap "echo trapped; exit 3" TERM; echo ready; while :; do sleep 0.1; done'
+    run = [sys.executable, "-m", "dockyard.cli.main"]
+    if command == "run":
+        argv = [*run, "run", "--name", name, "busybox", "sh", "-c", script]
+    else:
+        ok(d.dockyard("run", "-d", "--name", name, "busybox", "sh", "-c", script))
+        argv = [*run, "attach", name]
+    proc = subprocess.Popen(argv, env=d.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert _running(d, name)
+        time.sleep(0.5)  # attached
+        proc.send_signal(15)
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 3, (out, err)
+        assert b"trapped" in out or command == "attach"
+        assert d.dockyard("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip() == "3"
+        # --sig-proxy=false: the signal ends the client only; the container keeps running.
+        ok(d.dockyard("start", name))
+        assert _running(d, name)
+        proxy_off = [*run, "attach", "--sig-proxy=false", name]
+        proc = subprocess.Popen(proxy_off, env=d.env, stdout=subprocess.PIPE)
+        time.sleep(0.5)
+        proc.send_signal(15)
+        proc.communicate(timeout=20)
+        assert proc.returncode == -15
+        assert d.dockyard("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "true"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        d.dockyard("rm", "-f", name)
+
+
+def test_cp_follow_link_logs_details_and_refused_flags(d, tmp_path):
+    name = "cpl"
+    ok(
+        d.dockyard(
+            "run", "--name", name, "busybox", "sh", "-c",
+            "mkdir /d && echo target > /d/f && ln -s /d/f /lnk && ln -s d /dl && echo hi",
+        )
+    )  # fmt: skip
+    try:
+        for tool in ("dockyard", "docker"):
+            out = tmp_path / tool
+            out.mkdir()
+            run = getattr(d, tool)
+            ok(run("cp", "-L", f"{name}:/lnk", str(out / "copy")))
+            ok(run("cp", "-L", f"{name}:/dl", str(out)))
+            ok(run("cp", f"{name}:/lnk", str(out / "plain")))
+            assert (out / "copy").read_text() == "target\n"
+            assert (out / "dl" / "f").read_text() == "target\n"
+            assert os.readlink(out / "plain") == "/d/f"
+        # host -> container with -L: the link's target, under the link's name
+        src = tmp_path / "hostlink"
+        (tmp_path / "real").write_text("from host\n")
+        src.symlink_to(tmp_path / "real")
+        ok(d.dockyard("cp", "-L", str(src), f"{name}:/"))
+        r = ok(d.dockyard("cp", f"{name}:/hostlink", "-"))
+        assert "from host" in r.stdout
+        # logs --details: dockerd puts the (here empty) attributes and a space first
+        assert same(d, "logs", "--details", name) == " hi\n"
+        # refused, never ignored
+        r = d.dockyard("system", "df", "-v")
+        assert r.returncode == 1 and "not supported" in r.stderr
+        r = d.dockyard("--log-level", "debug", "ps")
+        assert r.returncode == 125 and "--log-level" in r.stderr
+        for opt in ("labels=a", "env=A", "tag=x", "compress=true"):
+            r = d.dockyard("create", "--log-opt", opt, "busybox", "true")
+            assert r.returncode != 0 and opt.split("=")[0] in r.stderr, (opt, r.stderr)
+    finally:
+        d.dockyard("rm", "-f", name)

@@ -229,6 +229,7 @@ class ContainerRoutes:
             since=since,
             until=until,
             timestamps=query_bool(request, "timestamps"),
+            details=query_bool(request, "details"),
             tail=tail,
         )
         # Raise errors (e.g. the none log driver) before the 200.

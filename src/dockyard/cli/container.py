@@ -142,7 +142,9 @@ def register(cli: Any) -> None:
     for p in cmd("attach", cmd_attach, "Attach to a running container"):
         p.add_argument("--detach-keys", help="Override the key sequence for detaching")
         p.add_argument("--no-stdin", action="store_true", help="Do not attach STDIN")
-        p.add_argument("--sig-proxy", default="true", help="Proxy all received signals")
+        p.add_argument(
+            "--sig-proxy", type=runopts.parse_bool, default=True, help="Proxy all received signals"
+        )
         p.add_argument("container")
     for p in cmd("top", cmd_top, "Display the running processes of a container"):
         p.add_argument("container")
@@ -287,6 +289,9 @@ def cmd_run(client: APIClient, args: argparse.Namespace) -> int:
     with (
         stdio.raw_terminal(args.tty and attach_stdin),
         stdio.resize_on_winch(lambda h, w: client.containers.resize(cid, h, w), args.tty),
+        stdio.forward_signals(
+            lambda sig: client.containers.kill(cid, sig), args.sig_proxy and not args.tty
+        ),
     ):
         stdio.pump(sock, args.tty, attach_stdin)
     sock.close()
@@ -524,6 +529,7 @@ def cmd_logs(client: APIClient, args: argparse.Namespace) -> int:
         "stderr": True,
         "follow": args.follow or None,
         "timestamps": args.timestamps or None,
+        "details": args.details or None,
         "tail": args.tail,
         "since": docker_timestamp(args.since) if args.since else None,
         "until": docker_timestamp(args.until) if args.until else None,
@@ -628,6 +634,9 @@ def cmd_attach(client: APIClient, args: argparse.Namespace) -> int:
     with (
         stdio.raw_terminal(tty and stdin),
         stdio.resize_on_winch(lambda h, w: client.containers.resize(args.container, h, w), tty),
+        stdio.forward_signals(
+            lambda sig: client.containers.kill(info["Id"], sig), args.sig_proxy and not tty
+        ),
     ):
         stdio.pump(sock, tty, stdin)
     sock.close()
@@ -753,13 +762,39 @@ def cmd_cp(client: APIClient, args: argparse.Namespace) -> int:
         )
         return 1
     if src_ref:
-        return _cp_from(client, src_ref, src, dst)
+        return _cp_from(client, src_ref, src, dst, args.follow_link)
     assert dst_ref is not None
+    if args.follow_link and src != "-" and os.path.islink(src):
+        # -L: copy what the source link points to, under the link's name
+        name = os.path.basename(os.path.normpath(src))
+        return _cp_to(client, os.path.realpath(src), dst_ref, dst, args.archive, name)
     return _cp_to(client, src, dst_ref, dst, args.archive)
 
 
-def _cp_from(client: APIClient, ref: str, src: str, dst: str) -> int:
+_GO_MODE_SYMLINK = 1 << 27  # Go's os.ModeSymlink in the path-stat header
+
+
+def _link_target(client: APIClient, ref: str, src: str) -> str | None:
+    """The path a symlink at `src` in the container points to (for cp -L), else None."""
+    st = client.containers.archive_stat(ref, src)
+    if not st.get("mode", 0) & _GO_MODE_SYMLINK:
+        return None
+    target = st.get("linkTarget") or ""
+    if not target.startswith("/"):
+        target = os.path.join(os.path.dirname(src.rstrip("/")) or "/", target)
+    return os.path.normpath(target)
+
+
+def _cp_from(client: APIClient, ref: str, src: str, dst: str, follow_link: bool = False) -> int:
+    rebase = None
+    if follow_link:
+        target = _link_target(client, ref, src)
+        if target is not None:
+            rebase = os.path.basename(src.rstrip("/"))  # the copy keeps the link's name
+            src = target
     data = b"".join(client.containers.archive_get(ref, src))
+    if rebase is not None:
+        data = _rebase_tar(data, rebase)
     if dst == "-":
         sys.stdout.buffer.write(data)
         return 0
@@ -785,7 +820,23 @@ def _cp_from(client: APIClient, ref: str, src: str, dst: str) -> int:
     return 0
 
 
-def _cp_to(client: APIClient, src: str, ref: str, dst: str, archive: bool) -> int:
+def _rebase_tar(data: bytes, name: str) -> bytes:
+    """The archive with its top-level entry renamed to `name`."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar, tarfile.open(fileobj=out, mode="w") as w:
+        for m in tar.getmembers():
+            _head, sep, rest = m.name.partition("/")
+            m.name = name + sep + rest
+            if m.islnk():
+                _head, sep, rest = m.linkname.partition("/")
+                m.linkname = name + sep + rest
+            w.addfile(m, tar.extractfile(m) if m.isfile() else None)
+    return out.getvalue()
+
+
+def _cp_to(
+    client: APIClient, src: str, ref: str, dst: str, archive: bool, src_name: str | None = None
+) -> int:
     if src == "-":
         client.containers.archive_put(ref, dst, sys.stdin.buffer.read())
         return 0
@@ -800,7 +851,7 @@ def _cp_to(client: APIClient, src: str, ref: str, dst: str, archive: bool) -> in
             raise
         is_dir = False
     if is_dir:
-        target, name = dst, os.path.basename(os.path.normpath(src))
+        target, name = dst, src_name or os.path.basename(os.path.normpath(src))
     else:
         target, name = os.path.dirname(dst.rstrip("/")) or "/", os.path.basename(dst.rstrip("/"))
     buf = io.BytesIO()

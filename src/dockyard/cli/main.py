@@ -216,6 +216,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         cli.parser.print_help()
         return 0
+    if args.debug or args.log_level != "info":
+        # docker's client logs at these levels; the dockyard client keeps no log at all
+        print(
+            "dockyard: --debug and --log-level are not supported by the dockyard client",
+            file=sys.stderr,
+        )
+        return 125
     host = args.host[-1] if args.host else None
     if host and "://" not in host:
         host = "unix://" + host if host.startswith("/") else "tcp://" + host

@@ -19,7 +19,12 @@ def add_run_flags(p: argparse.ArgumentParser, run: bool) -> None:
     if run:
         a("-d", "--detach", action="store_true", help="Run container in background")
         a("--rm", action="store_true", help="Automatically remove the container when it exits")
-        a("--sig-proxy", type=_bool, default=True, help="Proxy received signals to the process")
+        a(
+            "--sig-proxy",
+            type=parse_bool,
+            default=True,
+            help="Proxy received signals to the process",
+        )
     else:
         a("--rm", action="store_true", help="Automatically remove the container when it exits")
     a("--detach-keys", help="Override the key sequence for detaching a container")
@@ -106,6 +111,15 @@ def add_run_flags(p: argparse.ArgumentParser, run: bool) -> None:
     a("-q", "--quiet", action="store_true", help="Suppress the pull output")
     a("image", help="IMAGE")
     a("command", nargs=argparse.REMAINDER, help="COMMAND [ARG...]")
+
+
+def parse_bool(v: str) -> bool:
+    """A boolean flag value as Go's strconv.ParseBool reads it; ArgumentTypeError if invalid."""
+    if v.lower() in ("1", "true", "t"):
+        return True
+    if v.lower() in ("0", "false", "f"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {v!r}")
 
 
 def _bool(v: str) -> bool:

@@ -64,6 +64,48 @@ def resize_on_winch(resize: Callable[[int, int], None], enabled: bool) -> Iterat
         signal.signal(signal.SIGWINCH, old)
 
 
+# What `--sig-proxy` forwards: the signals a user or a supervisor sends to end or poke a
+# foreground process (docker forwards every catchable one; SIGCHLD, SIGPIPE, SIGWINCH and the
+# job-control stops stay with the client).
+PROXIED_SIGNALS = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGALRM,
+)
+
+
+@contextlib.contextmanager
+def forward_signals(kill: Callable[[str], None], enabled: bool) -> Iterator[None]:
+    """While attached without a tty, send the signals this process receives to the container
+    (`kill(name)` calls the kill API), as docker's --sig-proxy does."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def forward(signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+
+        def send() -> None:
+            try:
+                kill(name)
+            except Exception:  # noqa: BLE001 - the container may have exited meanwhile
+                pass
+
+        # Not from the handler itself: the main thread may be inside a client call.
+        threading.Thread(target=send, daemon=True).start()
+
+    saved = {sig: signal.signal(sig, forward) for sig in PROXIED_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in saved.items():
+            signal.signal(sig, old)
+
+
 def pump(sock: HijackedSocket, tty: bool, stdin: bool) -> None:
     """Copy stdin to the connection and its output to stdout/stderr until the output ends."""
     out = sys.stdout.buffer

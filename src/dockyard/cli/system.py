@@ -296,6 +296,9 @@ def cmd_events(client: APIClient, args: argparse.Namespace) -> int:
 
 
 def cmd_df(client: APIClient, args: argparse.Namespace) -> int:
+    if args.verbose:
+        print("dockyard: system df --verbose is not supported", file=sys.stderr)
+        return 1
     df = client.system.df()
     images = df.get("Images") or []
     containers = df.get("Containers") or []

@@ -68,7 +68,7 @@ _DEFAULTS: dict[str, tuple[Any, ...]] = {
     "MemorySwappiness": (None, -1),
     "Isolation": ("", "default"),
     "VolumeDriver": ("", "local"),
-    "Runtime": ("", "runc", "dockyard"),
+    "Runtime": ("", "runc"),
 }
 SIGNALS = {s.name: int(s) for s in signal.Signals if not s.name.startswith("SIG_")}
 

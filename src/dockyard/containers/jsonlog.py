@@ -47,6 +47,11 @@ def log_options(log_config: dict | None) -> tuple[int | None, int]:
     unknown = set(cfg) - {"max-size", "max-file", "compress", "labels", "env", "tag"}
     if unknown:
         raise InvalidParameter(f"unknown log opt '{sorted(unknown)[0]}' for json-file log driver")
+    for key in ("labels", "env", "tag"):
+        if cfg.get(key):  # they only decorate `logs --details`, which dockyard does not offer
+            raise InvalidParameter(f"log opt '{key}' is not supported by dockyard")
+    if cfg.get("compress", "false").lower() not in ("", "false", "0", "f"):
+        raise InvalidParameter("log opt 'compress' is not supported by dockyard")
     max_size = parse_size(cfg["max-size"]) if cfg.get("max-size") else None
     try:
         max_file = int(cfg.get("max-file", "1"))
@@ -175,6 +180,7 @@ def read_log(
     since: float = 0,
     until: float = 0,
     timestamps: bool = False,
+    details: bool = False,
     tail: int = -1,
     follow: bool = False,
     stopped: Callable[[], bool] = lambda: True,
@@ -184,6 +190,8 @@ def read_log(
 
     `since`/`until` are Unix times (0: unbounded), `tail` < 0 means all. With `follow`,
     wait for new entries until `stopped()` is true and everything written was read.
+    `details` puts the entry's attributes and a space before each line, as dockerd does;
+    dockyard records no attributes (it refuses the labels/env/tag log opts), so a space.
     """
     streams = {s for s, on in (("stdout", stdout), ("stderr", stderr)) if on}
     since_ns = int(since * 1e9)
@@ -195,6 +203,8 @@ def read_log(
 
     def render(entry: tuple[int, str, bytes]) -> tuple[str, bytes]:
         t, stream, data = entry
+        if details:
+            data = b" " + data
         if timestamps:
             data = format_time(t, fixed=True).encode() + b" " + data
         return stream, data

@@ -29,6 +29,7 @@ from dockyard.containers import config as cconfig
 from dockyard.containers import etcfiles, files, netattach, procs, protocol, views
 from dockyard.containers import mounts as cmounts
 from dockyard.containers.archive import ContainerFS
+from dockyard.containers.defaults import ContainerDefaults
 from dockyard.containers.jsonlog import format_time, log_options, read_log
 from dockyard.containers.launcher import Launcher
 from dockyard.containers.names import generate_name, validate_name
@@ -44,6 +45,7 @@ from dockyard.errors import (
     NotModified,
     SystemError_,
 )
+from dockyard.runtime.spec import adapt_host_config, verify_host_config
 
 EventPublisher = Callable[[str, str, str, dict[str, str]], Any]
 RUNNING = ("running", "paused", "restarting")
@@ -92,8 +94,10 @@ class ContainerService:
         cgroup_parent: str = "dockyard",
         spec_generator: Callable[..., dict[str, Any]] | None = None,
         init_path: str | None = None,
+        defaults: ContainerDefaults | None = None,
     ) -> None:
         self.store = ContainerStore(root)
+        self.defaults = defaults
         self.images = images
         self.snapshotter = snapshotter
         self.volumes = volumes
@@ -213,6 +217,11 @@ class ContainerService:
         if not isinstance(config, dict):
             raise InvalidParameter("config must be an object")
         host_config = dict(host_config or {})
+        if self.defaults is not None:
+            host_config = self.defaults.apply(host_config)
+        # dockerd's create-time checks (the spec generator repeats them at start), then the
+        # options dockyard does not enact
+        verify_host_config(adapt_host_config(host_config), config)
         warnings = cconfig.validate_host_config(host_config)
         if name:
             name = validate_name(name)
@@ -1071,6 +1080,7 @@ class ContainerService:
         since: float = 0,
         until: float = 0,
         timestamps: bool = False,
+        details: bool = False,
         tail: int = -1,
     ) -> Iterator[tuple[str, bytes]]:
         """(stream, bytes) entries of the json-file log; with `follow`, until the container
@@ -1086,6 +1096,7 @@ class ContainerService:
             since=since,
             until=until,
             timestamps=timestamps,
+            details=details,
             tail=tail,
             follow=follow,
             stopped=lambda: not self._alive_for_logs(cid),

@@ -20,8 +20,9 @@ DEFAULT_CONFIG_FILE = "/etc/dockyard/daemon.json"
 DEFAULT_BRIDGE = "dockyard0"
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 
-# daemon.json keys dockerd accepts (those that do not apply here are accepted and ignored,
-# as they configure things dockyard does in its own fixed way).
+# daemon.json keys dockerd accepts. Those dockyard does not enact (see ENACTED_KEYS) are
+# accepted only unset or at the one value that describes what dockyard does (FIXED_VALUES);
+# any other value is refused at start, never ignored.
 KNOWN_KEYS = {
     "allow-nondistributable-artifacts",
     "api-cors-header",
@@ -103,6 +104,90 @@ KNOWN_KEYS = {
     # dockyard's own
     "registry-addr",
 }
+
+# keys something in the daemon reads and acts on
+ENACTED_KEYS = {
+    "hosts",
+    "data-root",
+    "exec-root",
+    "log-level",
+    "debug",
+    "tls",
+    "tlsverify",
+    "tlscacert",
+    "tlscert",
+    "tlskey",
+    "group",
+    "pidfile",
+    "bridge",
+    "bip",
+    "default-address-pools",
+    "dns",
+    "dns-opts",
+    "dns-search",
+    "registry-mirrors",
+    "insecure-registries",
+    "labels",
+    "cgroup-parent",
+    "registry-addr",
+    # container defaults (containers/defaults.py)
+    "log-driver",
+    "log-opts",
+    "default-ulimits",
+    "no-new-privileges",
+    "default-shm-size",
+}
+# keys not enacted, accepted at the values that say what dockyard always does
+FIXED_VALUES: dict[str, tuple[Any, ...]] = {
+    "live-restore": (True,),  # monitors always outlive the daemon
+    "iptables": (True,),
+    "ip-masq": (True,),
+    "ip-forward": (True,),
+    "icc": (True,),
+    "userland-proxy": (False,),  # published ports are kernel DNAT only
+    "mtu": (1500,),
+    "ipv6": (False,),
+    "ip6tables": (False,),
+    "experimental": (False,),
+    "selinux-enabled": (False,),
+    "raw-logs": (False,),
+    "init": (False,),
+    "storage-driver": ("overlay2",),
+    "exec-opts": (["native.cgroupdriver=cgroupfs"],),
+    "default-runtime": ("runc",),
+    "seccomp-profile": ("builtin",),
+    "default-ipc-mode": ("private",),
+    "default-cgroupns-mode": ("host",),
+    "log-format": ("text",),
+}
+
+
+def _unset(value: Any) -> bool:
+    return value is None or value in ("", 0, False) or value == [] or value == {}
+
+
+def check_enacted(settings: dict[str, Any]) -> None:
+    """Refuse every setting dockyard would not enact (DESIGN: never ignore an option)."""
+    for key in sorted(settings):
+        value = settings[key]
+        if key in ENACTED_KEYS:
+            continue
+        if key == "live-restore" and value is False:
+            raise ConfigError(
+                "dockyard does not support live-restore: false: containers always keep running "
+                "across a daemon restart"
+            )
+        if key in FIXED_VALUES:
+            if value is None or value in FIXED_VALUES[key]:
+                continue
+        elif _unset(value):
+            continue
+        allowed = FIXED_VALUES.get(key)
+        hint = f" (only {json.dumps(allowed[0])} is supported)" if allowed else ""
+        raise ConfigError(
+            f"dockyard does not support the daemon option {key}: {json.dumps(value)}{hint}"
+        )
+
 
 # flag dest -> daemon.json key
 _FLAG_KEYS = {
@@ -285,6 +370,7 @@ def load(argv: list[str]) -> DaemonConfig:
             f"the configuration file: {detail}"
         )
     settings.update(flags)
+    check_enacted(settings)
     cfg = DaemonConfig(settings=settings)
     cfg.hosts = list(settings.get("hosts") or [DEFAULT_HOST])
     cfg.data_root = os.path.abspath(settings.get("data-root") or DEFAULT_DATA_ROOT)

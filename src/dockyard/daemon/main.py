@@ -29,7 +29,7 @@ from dockyard.api.images import ImageRoutes
 from dockyard.api.networks import NetworkRoutes
 from dockyard.api.system import SystemRoutes
 from dockyard.api.volumes import VolumeRoutes
-from dockyard.daemon import sysinfo
+from dockyard.daemon import diskusage, sysinfo
 from dockyard.daemon.config import ConfigError, DaemonConfig, load
 from dockyard.daemon.events import EventBus
 from dockyard.volumes import VolumeService
@@ -77,6 +77,7 @@ class Engine:
     """The wired services and the route modules built on them (made once, at start)."""
 
     def __init__(self, cfg: DaemonConfig) -> None:
+        from dockyard.containers.defaults import ContainerDefaults
         from dockyard.containers.init import find_init
         from dockyard.containers.service import ContainerService
         from dockyard.content import ContentStore
@@ -96,6 +97,10 @@ class Engine:
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         self.network = self._network()
+        try:
+            container_defaults = ContainerDefaults.from_settings(cfg.settings)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         self.containers = ContainerService(
             os.path.join(root, "containers"),
             images=self.images,
@@ -107,6 +112,7 @@ class Engine:
             run_dir=os.path.join(run, "containers"),
             cgroup_parent=cfg.get("cgroup-parent") or "dockyard",
             init_path=find_init(),
+            defaults=container_defaults,
         )
         from dockyard.build.service import BuildService
 
@@ -199,9 +205,11 @@ class Engine:
             images = await asyncio.to_thread(self.images.list, True)
             for img in images:
                 img["Containers"] = sum(1 for c in containers if c.get("ImageID") == img["Id"])
-                img["SharedSize"] = 0
+            layers = await asyncio.to_thread(
+                diskusage.image_layers, self.images, [i["Id"] for i in images]
+            )
             out["Images"] = images
-            out["LayersSize"] = sum(i.get("Size", 0) for i in images)
+            out["LayersSize"] = diskusage.layer_usage(images, layers)
         if "container" in want:
             out["Containers"] = containers
         if "volume" in want:

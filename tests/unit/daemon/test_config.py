@@ -110,3 +110,57 @@ def test_tcp_needs_tls(tmp_path):
     assert cfg.tlsverify
     with pytest.raises(ConfigError, match="unsupported scheme"):
         load(["--config-file", f, "-H", "fd://"])
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"iptables": False}, "daemon option iptables: false"),
+        ({"mtu": 9000}, "daemon option mtu: 9000"),
+        ({"userland-proxy": True}, "daemon option userland-proxy: true"),
+        ({"fixed-cidr": "10.201.3.0/24"}, "daemon option fixed-cidr"),
+        ({"userns-remap": "default"}, "daemon option userns-remap"),
+        ({"max-concurrent-downloads": 10}, "daemon option max-concurrent-downloads"),
+        ({"default-runtime": "crun"}, 'only "runc" is supported'),
+        ({"live-restore": False}, "does not support live-restore: false"),
+    ],
+)
+def test_options_dockyard_does_not_enact_are_refused(tmp_path, settings, message):
+    with pytest.raises(ConfigError, match=message):
+        load(["--config-file", _file(tmp_path, settings)])
+
+
+def test_flags_dockyard_does_not_enact_are_refused(tmp_path):
+    f = _file(tmp_path, {})
+    for flags, message in (
+        (["--iptables=false"], "iptables"),
+        (["--ip-masq=false"], "ip-masq"),
+        (["--mtu", "1400"], "mtu"),
+        (["--fixed-cidr", "10.201.9.0/25"], "fixed-cidr"),
+    ):
+        with pytest.raises(ConfigError, match=f"daemon option {message}"):
+            load(["--config-file", f, *flags])
+
+
+def test_values_describing_what_dockyard_does_are_accepted(tmp_path):
+    settings = {
+        "live-restore": True,
+        "iptables": True,
+        "userland-proxy": False,
+        "mtu": 1500,
+        "storage-driver": "overlay2",
+        "exec-opts": ["native.cgroupdriver=cgroupfs"],
+        "log-driver": "json-file",
+        "log-opts": {"max-size": "10m", "max-file": "3"},
+        "default-ulimits": {"nofile": {"Name": "nofile", "Soft": 1024, "Hard": 2048}},
+        "no-new-privileges": True,
+        "default-shm-size": "128M",
+        "features": {},
+    }
+    cfg = load(
+        [
+            "--config-file",
+            _file(tmp_path, settings),
+        ]
+    )
+    assert cfg.get("log-opts") == {"max-size": "10m", "max-file": "3"}
