@@ -50,6 +50,16 @@ class Source:
     is_dir: bool
 
 
+def _resolve(root: str, path: str) -> str:
+    """resolve_in_root, its refusals (a symlink loop) as CopyError."""
+    try:
+        return resolve_in_root(root, path)
+    except CopyError:
+        raise
+    except InvalidParameter as e:
+        raise CopyError(e.message) from None
+
+
 def _clean(src: str) -> str:
     """Docker's source path clean-up: leading `/` and `./` dropped, `a/../b` folded."""
     cleaned = posixpath.normpath(src) if src else "."
@@ -68,7 +78,7 @@ def find_sources(root: str, srcs: list[str], *, from_context: bool) -> list[Sour
         if _WILDCARD.search(cleaned):
             found.extend(_wildcard(root, cleaned))
             continue
-        host = resolve_in_root(root, cleaned)
+        host = _resolve(root, cleaned)
         try:
             st = os.stat(host)
         except FileNotFoundError:
@@ -96,7 +106,7 @@ def _wildcard(root: str, pattern: str) -> list[Source]:
         for name in sorted(dirnames + filenames):
             rel = name if rel_dir == "." else f"{rel_dir}/{name}"
             if regex.fullmatch(rel):
-                host = resolve_in_root(root, rel)
+                host = _resolve(root, rel)
                 try:
                     st = os.stat(host)
                 except FileNotFoundError:
@@ -180,7 +190,7 @@ def make_dirs(rootfs: str, path: str, uid: int = 0, gid: int = 0) -> str:
 
 def _mkdir_all(rootfs: str, path: str, owner: _Owner) -> str:
     """Create directory `path` (inside rootfs, symlinks resolved in it); new ones chowned."""
-    host = resolve_in_root(rootfs, path)
+    host = _resolve(rootfs, path)
     missing = []
     probe = host
     while not os.path.lexists(probe) and probe != rootfs:
@@ -295,13 +305,13 @@ def copy_sources(
         if decompress and _is_archive(source.path):
             _extract(source.path, _mkdir_all(rootfs, dest, owner))
             continue
-        host_dest = resolve_in_root(rootfs, dest)
+        host_dest = _resolve(rootfs, dest)
         if dest.endswith("/") or os.path.isdir(host_dest):
             _mkdir_all(rootfs, dest, owner)
             target = os.path.join(host_dest, posixpath.basename(source.name))
         else:
             _mkdir_all(rootfs, posixpath.dirname(dest.rstrip("/")) or "/", owner)
-            target = resolve_in_root(rootfs, dest)
+            target = _resolve(rootfs, dest)
         _copy_file(source.path, target, owner)
 
 

@@ -126,7 +126,7 @@ def secure_join(root: str, unsafe: str) -> str:
         if stat.S_ISLNK(st.st_mode):
             links += 1
             if links > 255:
-                raise OSError(errno.ELOOP, f"too many symlinks resolving {unsafe} in {root}")
+                raise OSError(errno.ELOOP, f"too many levels of symbolic links: {unsafe}")
             target = os.readlink(candidate)
             if target.startswith("/"):
                 resolved = []

@@ -7,6 +7,7 @@ were `/`, so no link can lead the lookup to a file of the host.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -34,17 +35,24 @@ class _Group:
 
 
 def resolve_in_root(rootfs: str, path: str) -> str:
-    """The host path of `path` inside `rootfs`, with every symlink resolved within rootfs."""
+    """The host path of `path` inside `rootfs`, with every symlink resolved within rootfs.
+
+    A symlink loop is InvalidParameter naming `path` only (no host path reaches the user)."""
     from dockyard.runtime.rootfs import secure_join
 
-    return secure_join(os.path.realpath(rootfs), path)
+    try:
+        return secure_join(os.path.realpath(rootfs), path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:  # the user's path, never the host's
+            raise InvalidParameter(f"{path}: too many levels of symbolic links") from None
+        raise
 
 
 def _read_in_root(rootfs: str, path: str) -> str | None:
     """The text of a regular file inside rootfs, or None when it is absent or not regular."""
     try:
         fd = os.open(resolve_in_root(rootfs, path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
+    except (OSError, InvalidParameter):  # absent, or a symlink loop
         return None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):

@@ -58,3 +58,17 @@ def test_dev_is_tmpfs():
     assert dev_is_tmpfs([{"destination": "/dev", "type": "tmpfs"}])
     assert not dev_is_tmpfs([{"destination": "/dev", "type": "bind", "source": "/dev"}])
     assert not dev_is_tmpfs([{"destination": "/proc", "type": "proc"}])
+
+
+def test_a_symlink_loop_is_invalid_parameter_without_host_paths(tmp_path):
+    import pytest
+
+    from dockyard.errors import InvalidParameter
+    from dockyard.runtime.user import resolve_in_root
+
+    os.symlink("b", tmp_path / "a")
+    os.symlink("a", tmp_path / "b")
+    with pytest.raises(InvalidParameter) as e:
+        resolve_in_root(str(tmp_path), "/x/../a/file")
+    assert e.value.message == "/x/../a/file: too many levels of symbolic links"
+    assert str(tmp_path) not in e.value.message
