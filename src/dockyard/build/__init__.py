@@ -1,8 +1,7 @@
 """Building images from Dockerfiles (Docker's classic builder).
 
-- `parser`: Dockerfile text -> `Dockerfile(directives, stages, meta_args)`.
-- `shell`: Docker's variable substitution (`expand`, `expand_words`).
-- `dockerignore`: .dockerignore patterns and the walk of a build context.
+The Dockerfile parser, the variable substitution and .dockerignore live in dockyard.dockerfile.
+
 - `context`: the client's side of the context (the tar the CLI sends).
 - `contextdir`: the daemon's side: the context tar unpacked safely, sources hashed.
 - `service`: BuildService.build(), the entry point; `executor` runs the stages,

@@ -17,7 +17,7 @@ import tarfile
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from dockyard.build.dockerignore import load, walk_context
+from dockyard.dockerfile.dockerignore import load, walk_context
 from dockyard.errors import InvalidParameter
 
 

@@ -22,7 +22,7 @@ import tarfile
 import tempfile
 from typing import BinaryIO
 
-from dockyard.build import dockerignore
+from dockyard.dockerfile import dockerignore
 from dockyard.errors import InvalidParameter, NotFound
 from dockyard.runtime.user import resolve_in_root
 from dockyard.snapshots.layer import decompressed

@@ -35,7 +35,9 @@ from dockyard.build.imageconfig import (
     parse_ports,
     update_env,
 )
-from dockyard.build.parser import (
+from dockyard.build.runner import PIPES_DIR, run_step
+from dockyard.build.state import BuildError, BuildOptions, Engine, StageState
+from dockyard.dockerfile.parser import (
     Dockerfile,
     DockerfileParseError,
     Heredoc,
@@ -43,9 +45,7 @@ from dockyard.build.parser import (
     Stage,
     parse,
 )
-from dockyard.build.runner import PIPES_DIR, run_step
-from dockyard.build.shell import Lexer
-from dockyard.build.state import BuildError, BuildOptions, Engine, StageState
+from dockyard.dockerfile.shell import Lexer
 from dockyard.errors import NotFound
 from dockyard.images import manifest as mf
 from dockyard.images.service import Image, short_id
@@ -587,7 +587,7 @@ def _script_heredoc(ins: Instruction) -> Heredoc | None:
 
 
 def _expand_word(word: str, env: dict[str, str]) -> str:
-    from dockyard.build.shell import SubstitutionError, expand
+    from dockyard.dockerfile.shell import SubstitutionError, expand
 
     try:
         return expand(word, env)

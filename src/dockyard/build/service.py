@@ -20,9 +20,9 @@ from typing import Any, BinaryIO
 from dockyard.build.cache import BuildCache
 from dockyard.build.contextdir import BuildContext
 from dockyard.build.executor import Executor
-from dockyard.build.parser import parse
 from dockyard.build.runner import RunError
 from dockyard.build.state import BuildError, BuildOptions, Engine
+from dockyard.dockerfile.parser import parse
 from dockyard.errors import DockyardError
 from dockyard.images.reference import parse_reference
 from dockyard.images.service import Image, short_id

@@ -9,7 +9,7 @@ from typing import Any
 from dockyard.build.buildargs import BuildArgs
 from dockyard.build.cache import BuildCache
 from dockyard.build.imageconfig import DEFAULT_SHELL
-from dockyard.build.parser import Stage
+from dockyard.dockerfile.parser import Stage
 from dockyard.errors import InvalidParameter
 from dockyard.images.service import Image
 

@@ -6,7 +6,7 @@ WORKDIR, LABEL, STOPSIGNAL, HEALTHCHECK), parsed by the Dockerfile parser.
 
 from __future__ import annotations
 
-from ..build.parser import DockerfileParseError, Instruction, parse
+from ..dockerfile.parser import DockerfileParseError, Instruction, parse
 from ..errors import InvalidParameter
 
 ALLOWED = (

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from dockyard.build.parser import DockerfileParseError, Heredoc, Instruction, parse
+from dockyard.dockerfile.parser import DockerfileParseError, Heredoc, Instruction, parse
 
 
 def tree(text: str) -> list:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dockyard.build.shell import SubstitutionError, expand, expand_words
+from dockyard.dockerfile.shell import SubstitutionError, expand, expand_words
 
 ENV = {"A": "a", "E": "", "S": "x y", "P": "/usr/local/bin", "N1": "one"}
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dockyard.build.dockerignore import (
+from dockyard.dockerfile.dockerignore import (
     DockerignoreError,
     PatternMatcher,
     build_file_patterns,

@@ -26,7 +26,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from dockyard.build.shell import Lexer, SubstitutionError
+from dockyard.dockerfile.shell import Lexer, SubstitutionError
 from dockyard.errors import InvalidParameter
 from dockyard.units import parse_duration_ns
 

@@ -7,7 +7,7 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dockyard.build.parser import KEYWORDS, DockerfileParseError, parse
+from dockyard.dockerfile.parser import KEYWORDS, DockerfileParseError, parse
 
 _LINE = re.compile(r"^dockerfile parse error on line (\d+): ")
 
