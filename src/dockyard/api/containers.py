@@ -23,7 +23,7 @@ from dockyard.api.streams import (
     iterate_in_thread,
     stdcopy_frame,
 )
-from dockyard.errors import Conflict, InvalidParameter, NotFound
+from dockyard.errors import InvalidParameter, NotFound
 
 _STREAM_NO = {"stdout": 1, "stderr": 2}
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
@@ -393,20 +393,21 @@ class ContainerRoutes:
         detach = bool(field(body, "Detach", bool, False, "ExecStartConfig"))
         tty = field(body, "Tty", bool, None, "ExecStartConfig")
         size = field(body, "ConsoleSize", list, None, "ExecStartConfig")
-        info = await asyncio.to_thread(self.c.exec_inspect, exec_id)
         if detach:
             await asyncio.to_thread(self.c.exec_start, exec_id, True, tty, size)
             return web.Response(status=200)
-        if info.get("Running"):
-            raise Conflict(f"Error: Exec command {exec_id} is already running")
-        if info.get("Pid") or info.get("ExitCode") is not None:
-            raise Conflict(f"Error: Exec command {exec_id} has already run")
+        # Claimed (Conflict if it runs or ran) before the upgrade, which is answered before
+        # the process starts (as dockerd does): clients that read the 101 through a buffer
+        # (docker-py) would lose output that came with it.
+        info = await asyncio.to_thread(self.c.exec_claim, exec_id)
         tty_ = bool(info.get("ProcessConfig", {}).get("tty")) if tty is None else tty
-        # Answer the upgrade before the process starts (as dockerd does): clients that read
-        # the 101 through a buffer (docker-py) would lose output that came with it.
-        resp, conn = await hijack(request, RAW_STREAM if tty_ else MULTIPLEXED_STREAM)
         try:
-            stream = await asyncio.to_thread(self.c.exec_start, exec_id, False, tty, size)
+            resp, conn = await hijack(request, RAW_STREAM if tty_ else MULTIPLEXED_STREAM)
+        except BaseException:
+            await asyncio.to_thread(self.c.exec_release, exec_id)
+            raise
+        try:
+            stream = await asyncio.to_thread(self.c.exec_start, exec_id, False, tty, size, True)
         except Exception as exc:  # noqa: BLE001 - the 101 went out: say it in the stream
             message = (getattr(exc, "message", None) or str(exc)) + "\r\n"
             await _safe_write(

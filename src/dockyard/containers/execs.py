@@ -126,44 +126,54 @@ class ExecManager:
         proc.pop("consoleSize", None)
         return proc
 
+    def claim(self, exec_id: str) -> dict[str, Any]:
+        """Reserve the exec for one start (Conflict if it runs or ran; the check and the mark
+        are one step under the lock); returns its inspect view. For a caller that must answer
+        before the process starts (the HTTP upgrade), then calls start(..., claimed=True) or
+        release()."""
+        rec = self._get(exec_id)
+        with self._lock:
+            self._mark_started(exec_id, rec)
+        return self.inspect(exec_id)
+
+    def release(self, exec_id: str) -> None:
+        """Give back a claim whose start never came (the client went away)."""
+        rec = self._get(exec_id)
+        with self._lock:
+            if not rec["Running"] and not rec["Pid"] and rec["ExitCode"] is None:
+                rec["_started"] = False
+
+    @staticmethod
+    def _mark_started(exec_id: str, rec: dict[str, Any]) -> None:
+        if rec["ExitCode"] is not None or (rec["_started"] and rec["Pid"] and not rec["Running"]):
+            raise Conflict(f"Error: Exec command {exec_id} has already run")
+        if rec["_started"]:
+            raise Conflict(f"Error: Exec command {exec_id} is already running")
+        rec["_started"] = True
+
     def start(
         self,
         exec_id: str,
         detach: bool = False,
         tty: bool | None = None,
         console_size: list[int] | None = None,
+        claimed: bool = False,
     ) -> Stream | None:
         """Start the exec. Detached: returns None and the exit code is still recorded;
-        otherwise a Stream to read its output from (and write its stdin to)."""
+        otherwise a Stream to read its output from (and write its stdin to). Conflict if it
+        was started before, unless `claimed` (the caller holds its claim())."""
         rec = self._get(exec_id)
         cid = rec["ContainerID"]
-        with self._lock:
-            if rec["_started"]:
-                raise Conflict(
-                    f"Error: Exec command {exec_id} has already run"
-                    if not rec["Running"]
-                    else f"Error: Exec command {exec_id} is already running"
-                )
-            rec["_started"] = True
-        self._check_running(cid)
-        tty = rec["ProcessConfig"]["tty"] if tty is None else tty
-        process = self._process(cid, rec, tty)
-        req = {
-            "op": "exec",
-            "process": process,
-            "tty": tty,
-            "stdin": rec["OpenStdin"] and not detach,
-            "console_size": console_size or rec["_console"] or None,
-        }
-        conn = protocol.MonitorConnection(self._svc.socket_path(cid), req, timeout=30)
-        first = conn.read_event()
-        if first is None or first.get("event") != "started":
-            conn.close()
+        if not claimed:
             with self._lock:
-                rec["_started"] = False
-            message = (first or {}).get("message", "the container's monitor is gone")
-            raise _exec_error(message)
-        conn.settimeout(None)
+                self._mark_started(exec_id, rec)
+        tty = rec["ProcessConfig"]["tty"] if tty is None else tty
+        try:
+            conn, first = self._launch(cid, rec, tty, detach, console_size)
+        except BaseException:
+            with self._lock:
+                rec["_started"] = False  # it never ran: it may be started again
+            raise
         rec["Running"] = True
         rec["Pid"] = first.get("pid", 0)
         command = " ".join([rec["ProcessConfig"]["entrypoint"], *rec["ProcessConfig"]["arguments"]])
@@ -184,6 +194,32 @@ class ExecManager:
             threading.Thread(target=_drain, args=(stream,), daemon=True).start()
             return None
         return stream
+
+    def _launch(
+        self,
+        cid: str,
+        rec: dict[str, Any],
+        tty: bool,
+        detach: bool,
+        console_size: list[int] | None,
+    ) -> tuple[protocol.MonitorConnection, dict[str, Any]]:
+        """Ask the container's monitor to run the exec; (connection, its "started" event)."""
+        self._check_running(cid)
+        req = {
+            "op": "exec",
+            "process": self._process(cid, rec, tty),
+            "tty": tty,
+            "stdin": rec["OpenStdin"] and not detach,
+            "console_size": console_size or rec["_console"] or None,
+        }
+        conn = protocol.MonitorConnection(self._svc.socket_path(cid), req, timeout=30)
+        first = conn.read_event()
+        if first is None or first.get("event") != "started":
+            conn.close()
+            message = (first or {}).get("message", "the container's monitor is gone")
+            raise _exec_error(message)
+        conn.settimeout(None)
+        return conn, first
 
     def resize(self, exec_id: str, height: int, width: int) -> None:
         rec = self._get(exec_id)

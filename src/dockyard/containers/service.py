@@ -1439,8 +1439,15 @@ class ContainerService:
         detach: bool = False,
         tty: bool | None = None,
         console_size: list[int] | None = None,
+        claimed: bool = False,
     ) -> Stream | None:
-        return self.execs.start(exec_id, detach, tty, console_size)
+        return self.execs.start(exec_id, detach, tty, console_size, claimed)
+
+    def exec_claim(self, exec_id: str) -> dict[str, Any]:
+        return self.execs.claim(exec_id)
+
+    def exec_release(self, exec_id: str) -> None:
+        self.execs.release(exec_id)
 
     def exec_inspect(self, exec_id: str) -> dict[str, Any]:
         return self.execs.inspect(exec_id)

@@ -219,3 +219,65 @@ def test_exec_user_workdir_env(engine):
     assert collect(svc.exec_start(eid))["stdout"] == b"65534\n/tmp\n1 2\n"
     info = svc.exec_inspect(eid)
     assert info["ProcessConfig"]["user"] == "nobody" and info["ExitCode"] == 0
+
+
+def _sleeper_exec(svc, cid, seconds="0.5"):
+    return svc.exec_create(cid, {"Cmd": ["sleep", seconds], "AttachStdout": True})["Id"]
+
+
+def test_exec_start_state_checks_are_atomic_with_the_start(engine):
+    """Concurrent starts of one exec, attached or detached: exactly one runs, the others get
+    dockerd's Conflicts; a start that never ran (container stopped) can be retried."""
+    svc = engine.containers
+    cid = start(svc, ["sleep", "1000"])
+    for detach in (False, True):
+        eid = _sleeper_exec(svc, cid)
+        results: list[object] = []
+        barrier = threading.Barrier(4)
+
+        def go(eid=eid, detach=detach, barrier=barrier, results=results):
+            barrier.wait()
+            try:
+                results.append(svc.exec_start(eid, detach))
+            except Conflict as exc:
+                results.append(exc)
+
+        threads = [threading.Thread(target=go) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        conflicts = [r for r in results if isinstance(r, Conflict)]
+        started = [r for r in results if not isinstance(r, Conflict)]
+        assert len(started) == 1 and len(conflicts) == 3, results
+        assert all("is already running" in str(c) for c in conflicts), conflicts
+        if not detach:
+            collect(started[0])
+        deadline = time.monotonic() + 10
+        while svc.exec_inspect(eid)["Running"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with pytest.raises(Conflict, match="has already run"):
+            svc.exec_start(eid, detach)
+
+
+def test_exec_claim_then_start_and_release(engine):
+    svc = engine.containers
+    cid = start(svc, ["sleep", "1000"])
+    eid = _sleeper_exec(svc, cid, "0")
+    assert svc.exec_claim(eid)["ID"] == eid
+    with pytest.raises(Conflict, match="is already running"):
+        svc.exec_claim(eid)
+    with pytest.raises(Conflict, match="is already running"):
+        svc.exec_start(eid, True)  # the detached branch honours the claim too
+    svc.exec_release(eid)  # the client went away before the start
+    svc.exec_claim(eid)
+    collect(svc.exec_start(eid, False, None, None, True))
+    assert svc.exec_inspect(eid)["ExitCode"] == 0
+    # a start refused because the container stopped leaves the exec startable
+    eid2 = _sleeper_exec(svc, cid, "0")
+    svc.kill(cid, "SIGKILL")
+    svc.wait(cid, timeout=10)
+    with pytest.raises(Conflict, match="is not running"):
+        svc.exec_start(eid2, True)
+    svc.start(cid)
+    assert svc.exec_start(eid2, True) is None
