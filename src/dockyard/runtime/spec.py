@@ -8,8 +8,10 @@ directory. HostConfig options we cannot enact raise InvalidParameter naming the 
 engine never ignores an option silently.
 
 Helpers the containers service can use at create time, as Docker does there:
-`adapt_host_config` (Docker's defaults: ShmSize, IpcMode, CgroupnsMode, MemorySwap, ...),
-`verify_host_config` (Docker's checks and wording), `merge_config` (image config + Config).
+`adapt_host_config` (Docker's defaults: ShmSize, IpcMode, CgroupnsMode, MemorySwap, ...) and
+`verify_host_config` (Docker's checks and wording), both from hostconfig.py and re-exported
+here; `merge_config` (image config + Config). The seccomp profile handling is
+seccomp_profile.py's.
 """
 
 from __future__ import annotations
@@ -20,20 +22,23 @@ import os
 import posixpath
 import re
 import stat
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from dockyard.errors import InvalidParameter
 from dockyard.runtime import capabilities as caps
+from dockyard.runtime.hostconfig import DEFAULT_SHM_SIZE as DEFAULT_SHM_SIZE
+from dockyard.runtime.hostconfig import adapt_host_config as adapt_host_config
+from dockyard.runtime.hostconfig import cgroup_unified as cgroup_unified
+from dockyard.runtime.hostconfig import container_ref as _container_ref
+from dockyard.runtime.hostconfig import verify_host_config as verify_host_config
+from dockyard.runtime.seccomp_profile import default_seccomp_profile as default_seccomp_profile
+from dockyard.runtime.seccomp_profile import profile_for
+from dockyard.runtime.seccomp_profile import seccomp_from_profile as seccomp_from_profile
 from dockyard.runtime.user import group_ids, resolve_in_root, resolve_user
 
 OCI_VERSION = "1.2.0"
 DEFAULT_PATH_ENV = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-DEFAULT_SHM_SIZE = 64 * 1024 * 1024
 INIT_PATH_IN_CONTAINER = "/sbin/docker-init"
-_MIN_MEMORY = 6291456
-_MAX_HOSTNAME = 64
 
 MASKED_PATHS = [
     "/proc/asound",
@@ -127,11 +132,6 @@ def _default_device_rules() -> list[dict[str, Any]]:
 # --- host facts ------------------------------------------------------------------------------
 
 
-def cgroup_unified() -> bool:
-    """True on a cgroup v2 only host (Docker's cgroups.Mode() == Unified)."""
-    return os.path.exists("/sys/fs/cgroup/cgroup.controllers")
-
-
 def _possible_cpus() -> list[int]:
     """The CPUs of /sys/devices/system/cpu/possible ("0-3,6")."""
     try:
@@ -170,348 +170,6 @@ def _apparmor_enabled() -> bool:
 
 def _selinux_enabled() -> bool:
     return os.path.exists("/sys/fs/selinux/enforce")
-
-
-# Go's GOARCH name of this machine, as the seccomp profile's "arches" conditions spell it.
-_GOARCH = {
-    "x86_64": "amd64",
-    "aarch64": "arm64",
-    "i386": "x86",
-    "i686": "x86",
-    "armv7l": "arm",
-    "armv6l": "arm",
-    "ppc64le": "ppc64le",
-    "s390x": "s390x",
-    "riscv64": "riscv64",
-    "loongarch64": "loong64",
-}
-_NATIVE_TO_SECCOMP = {
-    "x86": "SCMP_ARCH_X86",
-    "amd64": "SCMP_ARCH_X86_64",
-    "arm": "SCMP_ARCH_ARM",
-    "arm64": "SCMP_ARCH_AARCH64",
-    "loong64": "SCMP_ARCH_LOONGARCH64",
-    "ppc64le": "SCMP_ARCH_PPC64LE",
-    "riscv64": "SCMP_ARCH_RISCV64",
-    "s390x": "SCMP_ARCH_S390X",
-}
-
-
-def _native_arch() -> str:
-    machine = os.uname().machine
-    return _GOARCH.get(machine, machine)
-
-
-def _kernel_version() -> tuple[int, int]:
-    m = re.match(r"(\d+)\.(\d+)", os.uname().release)
-    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
-
-
-# --- seccomp ---------------------------------------------------------------------------------
-
-
-@cache
-def _default_profile() -> dict[str, Any]:
-    """The packaged profile, parsed once; never mutated (seccomp_from_profile copies)."""
-    text = resources.files("dockyard").joinpath("data/seccomp-default.json").read_text()
-    return json.loads(text)
-
-
-def default_seccomp_profile() -> dict[str, Any]:
-    """Docker's default seccomp profile (moby profiles/seccomp/default.json), unfiltered."""
-    return copy.deepcopy(_default_profile())
-
-
-def _parse_min_kernel(text: str) -> tuple[int, int]:
-    m = re.fullmatch(r"(\d+)\.(\d+)", str(text))
-    if not m:
-        raise InvalidParameter(f"invalid kernel version: {text!r}")
-    return int(m.group(1)), int(m.group(2))
-
-
-def seccomp_from_profile(
-    profile: dict[str, Any],
-    bounding: list[str],
-    *,
-    arch: str | None = None,
-    kernel: tuple[int, int] | None = None,
-) -> dict[str, Any] | None:
-    """The OCI `linux.seccomp` of a Docker seccomp profile (moby's setupSeccomp).
-
-    Architectures come from the profile's archMap entry for this machine; a rule with
-    `includes`/`excludes` is kept or dropped by the container's bounding capabilities, the
-    machine's architecture and the kernel version. Returns None for an empty profile.
-    """
-    arch = arch or _native_arch()
-    kernel = kernel or _kernel_version()
-    if not profile.get("defaultAction") and not profile.get("syscalls"):
-        return None
-    if profile.get("architectures") and profile.get("archMap"):
-        raise InvalidParameter(
-            "both 'architectures' and 'archMap' are specified in the seccomp profile, "
-            "use either 'architectures' or 'archMap'"
-        )
-    out: dict[str, Any] = {"defaultAction": profile.get("defaultAction", "")}
-    for key in ("defaultErrnoRet", "flags", "listenerPath", "listenerMetadata"):
-        if profile.get(key) not in (None, "", []):
-            out[key] = copy.deepcopy(profile[key])
-    architectures = list(profile.get("architectures") or [])
-    native = _NATIVE_TO_SECCOMP.get(arch)
-    for entry in profile.get("archMap") or []:
-        if entry.get("architecture") == native:
-            architectures.append(entry["architecture"])
-            architectures.extend(entry.get("subArchitectures") or [])
-            break
-    if architectures:
-        out["architectures"] = architectures
-
-    syscalls = []
-    for call in profile.get("syscalls") or []:
-        names = call.get("names") or []
-        if call.get("name"):
-            if names:
-                raise InvalidParameter(
-                    "both 'name' and 'names' are specified in the seccomp profile, "
-                    "use either 'name' or 'names'"
-                )
-            names = [call["name"]]
-        if not _rule_applies(call, bounding, arch, kernel):
-            continue
-        rule: dict[str, Any] = {"names": list(names), "action": call.get("action", "")}
-        if call.get("errnoRet") is not None:
-            rule["errnoRet"] = call["errnoRet"]
-        if call.get("args"):
-            rule["args"] = copy.deepcopy(call["args"])
-        syscalls.append(rule)
-    out["syscalls"] = syscalls
-    return out
-
-
-def _rule_applies(
-    call: dict[str, Any], bounding: list[str], arch: str, kernel: tuple[int, int]
-) -> bool:
-    excludes = call.get("excludes") or {}
-    if arch in (excludes.get("arches") or []):
-        return False
-    if any(c in bounding for c in excludes.get("caps") or []):
-        return False
-    if excludes.get("minKernel") and kernel >= _parse_min_kernel(excludes["minKernel"]):
-        return False
-    includes = call.get("includes") or {}
-    if includes.get("arches") and arch not in includes["arches"]:
-        return False
-    if any(c not in bounding for c in includes.get("caps") or []):
-        return False
-    if includes.get("minKernel") and kernel < _parse_min_kernel(includes["minKernel"]):
-        return False
-    return True
-
-
-# --- create-time adaptation and checks -------------------------------------------------------
-
-
-def adapt_host_config(host_config: dict[str, Any]) -> dict[str, Any]:
-    """A copy of HostConfig with the defaults Docker fills in at create time."""
-    hc = dict(host_config or {})
-    _check_types(hc)
-    memory = hc.get("Memory") or 0
-    if memory > 0 and not hc.get("MemorySwap"):
-        hc["MemorySwap"] = memory * 2
-    if not hc.get("ShmSize"):
-        hc["ShmSize"] = DEFAULT_SHM_SIZE
-    if not hc.get("IpcMode"):
-        hc["IpcMode"] = "private"
-    if not hc.get("CgroupnsMode"):
-        if hc.get("Privileged") and not cgroup_unified():
-            hc["CgroupnsMode"] = "host"
-        else:
-            hc["CgroupnsMode"] = "private" if cgroup_unified() else "host"
-    if hc.get("OomKillDisable") is None:
-        hc["OomKillDisable"] = False
-    if hc.get("MemorySwappiness") == -1:
-        hc["MemorySwappiness"] = None
-    return hc
-
-
-def _container_ref(mode: str) -> str | None:
-    """The container of a "container:<id>" mode, None for any other mode."""
-    if mode.startswith("container:") and len(mode) > len("container:"):
-        return mode[len("container:") :]
-    return None
-
-
-def _ipc_mode_valid(mode: str) -> bool:
-    return mode in ("", "none", "private", "shareable", "host") or _container_ref(mode) is not None
-
-
-def _pid_mode_valid(mode: str) -> bool:
-    return mode in ("", "host") or _container_ref(mode) is not None
-
-
-def verify_host_config(host_config: dict[str, Any], config: dict[str, Any] | None = None) -> None:
-    """Docker's checks of HostConfig (and Config's hostname), with Docker's wording, plus a
-    refusal of every option dockyard cannot enact."""
-    hc = host_config
-    cfg = config or {}
-    _check_types(hc)
-    _refuse_unsupported(hc)
-    hostname = cfg.get("Hostname") or ""
-    if len(hostname) > _MAX_HOSTNAME:
-        raise InvalidParameter(f'hostname "{hostname}" is too long (maximum {_MAX_HOSTNAME} bytes)')
-    _verify_resources(hc)
-    if not _ipc_mode_valid(hc.get("IpcMode") or ""):
-        raise InvalidParameter(f"invalid IPC mode: {hc.get('IpcMode')}")
-    if not _pid_mode_valid(hc.get("PidMode") or ""):
-        raise InvalidParameter(f"invalid PID mode: {hc.get('PidMode')}")
-    if (hc.get("ShmSize") or 0) < 0:
-        raise InvalidParameter("SHM size can not be less than 0")
-    if (hc.get("UTSMode") or "") not in ("", "host"):
-        raise InvalidParameter(f"invalid UTS mode: {hc.get('UTSMode')}")
-    oom = hc.get("OomScoreAdj") or 0
-    if not -1000 <= oom <= 1000:
-        raise InvalidParameter(f"Invalid value {oom}, range for oom score adj is [-1000, 1000]")
-    for dest in hc.get("Tmpfs") or {}:
-        _validate_tmpfs_destination(dest)
-    if (hc.get("CgroupnsMode") or "") not in ("", "host", "private"):
-        raise InvalidParameter(f"invalid cgroup namespace mode: {hc.get('CgroupnsMode')}")
-    if (hc.get("UsernsMode") or "") not in ("", "host"):
-        raise InvalidParameter(f"invalid USER mode: {hc.get('UsernsMode')}")
-
-
-_INT_FIELDS = (
-    "Memory",
-    "MemorySwap",
-    "MemoryReservation",
-    "MemorySwappiness",
-    "NanoCpus",
-    "CpuShares",
-    "CpuPeriod",
-    "CpuQuota",
-    "CpuRealtimePeriod",
-    "CpuRealtimeRuntime",
-    "PidsLimit",
-    "ShmSize",
-    "OomScoreAdj",
-    "BlkioWeight",
-    "CpuCount",
-    "CpuPercent",
-    "IOMaximumIOps",
-    "IOMaximumBandwidth",
-    "KernelMemory",
-    "KernelMemoryTCP",
-)
-
-
-def _check_types(hc: dict[str, Any]) -> None:
-    """Numbers must be integers, as Go's JSON decoder insists."""
-    for name in _INT_FIELDS:
-        value = hc.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            kind = "string" if isinstance(value, str) else type(value).__name__
-            raise InvalidParameter(
-                f"json: cannot unmarshal {kind} into Go struct field HostConfig.{name} of type int64"
-            )
-
-
-def _refuse_unsupported(hc: dict[str, Any]) -> None:
-    """Fields of HostConfig dockyard cannot enact: accept them only at their zero values."""
-    zero_only = (
-        "BlkioWeightDevice",
-        "BlkioDeviceReadBps",
-        "BlkioDeviceWriteBps",
-        "BlkioDeviceReadIOps",
-        "BlkioDeviceWriteIOps",
-        "CpuCount",
-        "CpuPercent",
-        "KernelMemory",
-        "KernelMemoryTCP",
-        "Cgroup",
-    )
-    for name in zero_only:
-        if hc.get(name):
-            raise InvalidParameter(f"HostConfig.{name} is not supported by dockyard")
-    if hc.get("IOMaximumBandwidth") or hc.get("IOMaximumIOps"):
-        raise InvalidParameter(
-            "Invalid QoS settings: linux does not support Maximum IO Bandwidth or Maximum IO IOps"
-        )
-    if hc.get("StorageOpt"):
-        raise InvalidParameter(
-            "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"
-        )
-    for request in hc.get("DeviceRequests") or []:
-        driver = request.get("Driver") or ""
-        wanted = request.get("Capabilities") or []
-        raise InvalidParameter(
-            f'could not select device driver "{driver}" with capabilities: {wanted}'
-        )
-    runtime = hc.get("Runtime") or ""
-    if runtime not in ("", "runc"):
-        raise InvalidParameter(f"unknown or invalid runtime name: {runtime}")
-    isolation = hc.get("Isolation") or ""
-    if isolation not in ("", "default"):
-        raise InvalidParameter(f"invalid isolation '{isolation}' on linux")
-
-
-def _verify_resources(hc: dict[str, Any]) -> None:
-    memory = hc.get("Memory") or 0
-    swap = hc.get("MemorySwap") or 0
-    reservation = hc.get("MemoryReservation") or 0
-    if memory != 0 and memory < _MIN_MEMORY:
-        raise InvalidParameter("Minimum memory limit allowed is 6MB")
-    if memory > 0 and swap > 0 and swap < memory:
-        raise InvalidParameter(
-            "Minimum memoryswap limit should be larger than memory limit, see usage"
-        )
-    if memory == 0 and swap > 0:
-        raise InvalidParameter(
-            "You should always set the Memory limit when using Memoryswap limit, see usage"
-        )
-    swappiness = hc.get("MemorySwappiness")
-    if swappiness is not None and swappiness != -1 and not 0 <= swappiness <= 100:
-        raise InvalidParameter(
-            f"Invalid value: {swappiness}, valid memory swappiness range is 0-100"
-        )
-    if reservation > 0 and reservation < _MIN_MEMORY:
-        raise InvalidParameter("Minimum memory reservation allowed is 6MB")
-    if memory > 0 and reservation > 0 and memory < reservation:
-        raise InvalidParameter(
-            "Minimum memory limit can not be less than memory reservation limit, see usage"
-        )
-    nano = hc.get("NanoCpus") or 0
-    period = hc.get("CpuPeriod") or 0
-    quota = hc.get("CpuQuota") or 0
-    if nano > 0 and period > 0:
-        raise InvalidParameter("Conflicting options: Nano CPUs and CPU Period cannot both be set")
-    if nano > 0 and quota > 0:
-        raise InvalidParameter("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
-    if nano != 0:
-        ncpu = os.cpu_count() or 1
-        if nano < 0 or nano > ncpu * 10**9:
-            raise InvalidParameter(
-                f"range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
-            )
-    if period != 0 and not 1000 <= period <= 1000000:
-        raise InvalidParameter(
-            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)"
-        )
-    if quota > 0 and quota < 1000:
-        raise InvalidParameter("CPU cfs quota can not be less than 1ms (i.e. 1000)")
-    shares = hc.get("CpuShares") or 0
-    if shares < 0:
-        raise InvalidParameter(f"invalid CPU shares ({shares}): value must be a positive integer")
-    weight = hc.get("BlkioWeight") or 0
-    if weight > 0 and not 10 <= weight <= 1000:
-        raise InvalidParameter("Range of blkio weight is from 10 to 1000")
-
-
-def _validate_tmpfs_destination(dest: str) -> None:
-    if not dest.startswith("/"):
-        raise InvalidParameter(
-            f"invalid mount config for type \"tmpfs\": invalid mount path: '{dest}' "
-            "mount path must be absolute"
-        )
-    if posixpath.normpath(dest) == "/":
-        raise InvalidParameter("invalid specification: destination can't be '/'")
 
 
 # --- Config: merge, environment, command -----------------------------------------------------
@@ -993,23 +651,6 @@ class SecurityOptions:
             raise InvalidParameter(f"invalid --security-opt 2: {quoted}")
 
 
-def _seccomp(sec: SecurityOptions, privileged: bool, bounding: list[str]) -> dict | None:
-    profile = sec.seccomp_profile
-    if profile == "unconfined":
-        return None
-    if privileged and profile in ("", "builtin"):
-        return None
-    if profile in ("", "builtin"):
-        return seccomp_from_profile(_default_profile(), bounding)
-    try:
-        custom = json.loads(profile)
-    except ValueError as e:
-        raise InvalidParameter(f"Decoding seccomp profile failed: {e}") from None
-    if not isinstance(custom, dict):
-        raise InvalidParameter("Decoding seccomp profile failed: not a JSON object")
-    return seccomp_from_profile(custom, bounding)
-
-
 def capability_list(host_config: dict[str, Any]) -> list[str]:
     """moby's TweakCapabilities: Docker's defaults adjusted by CapAdd/CapDrop/Privileged."""
     if host_config.get("Privileged"):
@@ -1247,7 +888,7 @@ def generate(
         "namespaces": _namespaces(hc, cfg, netns_path, ipc_ns_path, pid_ns_path),
         "devices": devices,
     }
-    seccomp_spec = _seccomp(security, privileged, cap_list)
+    seccomp_spec = profile_for(security.seccomp_profile, privileged, cap_list)
     if seccomp_spec is not None:
         linux["seccomp"] = seccomp_spec
     if not privileged:
