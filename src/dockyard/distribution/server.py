@@ -191,7 +191,7 @@ async def _tags(request: web.Request, name: str) -> web.Response:
 
 async def _blob_get(request: web.Request, name: str, digest: str) -> web.StreamResponse:
     check_digest(digest)
-    path = _storage(request).blob_path(name, digest)
+    path = await asyncio.to_thread(_storage(request).blob_path, name, digest)
     headers = {
         "Docker-Content-Digest": digest,
         "Content-Type": "application/octet-stream",
@@ -263,8 +263,8 @@ async def _upload_start(request: web.Request, name: str, uuid: str) -> web.Respo
             check_digest(digest)
             await _receive(request, storage, upload)
             await asyncio.to_thread(storage.finish_upload, upload, digest)
-        except BaseException:
-            storage.cancel_upload(upload)
+        except BaseException:  # also when cancelled: the clean-up runs to its end regardless
+            await asyncio.shield(asyncio.to_thread(storage.cancel_upload, upload))
             raise
         return _created(name, digest)
     return web.Response(status=202, headers=_upload_headers(upload, 0))
@@ -279,7 +279,7 @@ def _parse_content_range(value: str) -> tuple[int, int]:
 
 async def _upload_patch(request: web.Request, name: str, uuid: str) -> web.Response:
     storage = _storage(request)
-    upload = storage.upload(name, uuid)
+    upload = await asyncio.to_thread(storage.upload, name, uuid)
     size = upload.size
     content_range = request.headers.get("Content-Range")
     if content_range:
@@ -299,7 +299,7 @@ async def _upload_patch(request: web.Request, name: str, uuid: str) -> web.Respo
 
 async def _upload_put(request: web.Request, name: str, uuid: str) -> web.Response:
     storage = _storage(request)
-    upload = storage.upload(name, uuid)
+    upload = await asyncio.to_thread(storage.upload, name, uuid)
     digest = request.query.get("digest")
     if not digest:
         raise RegistryError("DIGEST_INVALID", "digest missing")
@@ -318,13 +318,13 @@ async def _upload_put(request: web.Request, name: str, uuid: str) -> web.Respons
 
 
 async def _upload_status(request: web.Request, name: str, uuid: str) -> web.Response:
-    upload = _storage(request).upload(name, uuid)
+    upload = await asyncio.to_thread(_storage(request).upload, name, uuid)
     return web.Response(status=204, headers=_upload_headers(upload, upload.size))
 
 
 async def _upload_cancel(request: web.Request, name: str, uuid: str) -> web.Response:
     storage = _storage(request)
-    upload = storage.upload(name, uuid)
+    upload = await asyncio.to_thread(storage.upload, name, uuid)
     await asyncio.to_thread(storage.cancel_upload, upload)
     return web.Response(status=204)
 
@@ -380,11 +380,11 @@ def _negotiate(
 
 async def _manifest_get(request: web.Request, name: str, reference: str) -> web.Response:
     storage = _storage(request)
-    digest = storage.resolve(name, reference)
+    digest = await asyncio.to_thread(storage.resolve, name, reference)
     body, media_type = await asyncio.to_thread(storage.manifest, name, digest)
     if ":" not in reference:  # a digest names exact bytes: only tags are negotiated
-        digest, body, media_type = _negotiate(
-            storage, name, digest, body, media_type, _accepted(request)
+        digest, body, media_type = await asyncio.to_thread(
+            _negotiate, storage, name, digest, body, media_type, _accepted(request)
         )
     return web.Response(
         body=body,
@@ -423,7 +423,7 @@ async def _manifest_put(request: web.Request, name: str, reference: str) -> web.
         raise RegistryError("MANIFEST_INVALID", detail="mediaType does not match Content-Type")
     if manifest.media_type not in mediatypes.MANIFESTS and not content_type:
         raise RegistryError("MANIFEST_INVALID", detail="unknown manifest media type")
-    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    digest = "sha256:" + (await asyncio.to_thread(hashlib.sha256, body)).hexdigest()
     tag = None
     if ":" in reference:
         check_digest(reference)
