@@ -1,4 +1,4 @@
-"""Docker's textual units: Go durations ("1m30s"), go-units byte sizes ("512m") and ages.
+"""Docker's textual units: Go durations ("1m30s"), go-units byte sizes ("512m", "1.23MB"), ages.
 
 Shared by the Dockerfile parser (HEALTHCHECK flags), the compose loader
 (healthcheck, stop_grace_period, mem_limit) and the CLI (`--memory 512m`); human_duration is
@@ -136,3 +136,29 @@ def human_duration(seconds: float) -> str:
     if hours < 24 * 365 * 2:
         return f"{hours // 24 // 30} months"
     return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+_DECIMAL = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+_BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+
+
+def _scaled(size: float, base: float, units: tuple[str, ...], precision: int) -> str:
+    i = 0
+    while size >= base and i < len(units) - 1:
+        size /= base
+        i += 1
+    text = f"{size:.{precision}g}"
+    if "e" in text:
+        text = f"{size:.0f}"
+    return f"{text}{units[i]}"
+
+
+def human_size(size: float, precision: int = 4) -> str:
+    """go-units' HumanSizeWithPrecision: decimal units ("1.235MB"); docker's image, history
+    and container size columns use 3 significant digits ("1.23MB")."""
+    return _scaled(float(size), 1000.0, _DECIMAL, precision)
+
+
+def bytes_size(size: float) -> str:
+    """go-units' BytesSize: binary units ("1.5GiB")."""
+    return _scaled(float(size), 1024.0, _BINARY, 4)

@@ -5,18 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from ..units import human_size
+
 ProgressFn = Callable[[dict], None]
-
-_UNITS = ("B", "kB", "MB", "GB", "TB", "PB")
-
-
-def human_size(size: float) -> str:
-    """go-units' HumanSize: decimal units, four significant digits (`1.234MB`)."""
-    i = 0
-    while size >= 1000 and i < len(_UNITS) - 1:
-        size /= 1000
-        i += 1
-    return f"{size:.4g}{_UNITS[i]}"
 
 
 def progress_bar(current: int, total: int) -> str:

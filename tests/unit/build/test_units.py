@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from dockyard.units import (
+    bytes_size,
     format_duration,
     human_duration,
+    human_size,
     parse_bytes,
     parse_duration,
     parse_duration_ns,
@@ -116,3 +118,13 @@ def test_parse_bytes_errors(value: object) -> None:
 )
 def test_human_duration(seconds: float, text: str) -> None:
     assert human_duration(seconds) == text
+
+
+def test_sizes_as_go_units_prints_them():
+    assert human_size(0) == "0B"
+    assert human_size(999) == "999B"
+    assert human_size(1234567) == "1.235MB"
+    assert human_size(1234567, 3) == "1.23MB"
+    assert human_size(4.2e6) == "4.2MB"
+    assert bytes_size(1536 * 1024**2) == "1.5GiB"
+    assert bytes_size(100) == "100B"
