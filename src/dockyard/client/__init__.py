@@ -1,4 +1,4 @@
-"""A small Docker Engine API client on the stdlib (http.client over AF_UNIX).
+"""A small Docker Engine API client on the stdlib (its own HTTP/1.1 over AF_UNIX or TCP).
 
     client = APIClient()          # $DOCKYARD_HOST or unix:///run/dockyard/dockyard.sock
     client.system.version()
