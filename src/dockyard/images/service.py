@@ -25,6 +25,8 @@ from typing import BinaryIO
 
 from ..content import ContentStore
 from ..errors import Conflict, InvalidParameter, NotFound
+from ..filters import labels_match
+from ..filters import normalize as normalize_filters
 from ..pathmatch import BadPattern, path_match
 from ..snapshots import AppliedLayer, Snapshotter, apply_layer
 from ..snapshots.layer import LayerError, decompressed
@@ -308,7 +310,7 @@ class ImageService:
 
     def list(self, all: bool = False, filters: dict | None = None) -> list[dict]:  # noqa: A002
         """GET /images/json: filters dangling, label, reference, before, since."""
-        filters = _normalize_filters(filters)
+        filters = normalize_filters(filters)
         for key in filters:
             if key not in ("dangling", "label", "reference", "before", "since", "until"):
                 raise InvalidParameter(f"invalid filter '{key}'")
@@ -337,7 +339,7 @@ class ImageService:
                 continue
             if since is not None and created <= since:
                 continue
-            if filters.get("label") and not _labels_match(img.labels, filters["label"]):
+            if filters.get("label") and not labels_match(img.labels, filters["label"]):
                 continue
             entry = self.summary(img)
             if filters.get("reference"):
@@ -596,7 +598,7 @@ class ImageService:
         in_use: InUse | None = None,
     ) -> dict:
         """POST /images/prune: {"ImagesDeleted": [...], "SpaceReclaimed": bytes}."""
-        filters = _normalize_filters(filters)
+        filters = normalize_filters(filters)
         if filters.get("dangling"):
             dangling_only = filters["dangling"][0].lower() in ("true", "1")
         until = None
@@ -612,9 +614,9 @@ class ImageService:
                     continue
                 if until is not None and parse_rfc3339(img.created) >= until:
                     continue
-                if filters.get("label") and not _labels_match(img.labels, filters["label"]):
+                if filters.get("label") and not labels_match(img.labels, filters["label"]):
                     continue
-                if filters.get("label!") and _labels_match(img.labels, filters["label!"]):
+                if filters.get("label!") and labels_match(img.labels, filters["label!"]):
                     continue
                 sizes = {
                     cid: self.snapshots.usage(cid)[0]
@@ -1072,26 +1074,6 @@ class ImageService:
             layers.append(LayerDescriptor(diff_id, b["digest"], b["mediaType"], None, b["size"]))
         self.ensure_layers(layers)
         return img.chain_id
-
-
-def _normalize_filters(filters: dict | None) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for key, value in (filters or {}).items():
-        if isinstance(value, dict):
-            out[key] = [k for k, on in value.items() if on]
-        elif isinstance(value, str):
-            out[key] = [value]
-        else:
-            out[key] = list(value)
-    return out
-
-
-def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
-    for item in wanted:
-        key, eq, value = item.partition("=")
-        if key not in labels or (eq and labels[key] != value):
-            return False
-    return True
 
 
 def _ref_match(patterns: list[str], familiar: str) -> bool:
