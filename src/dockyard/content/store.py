@@ -62,12 +62,11 @@ class Writer:
         digest = "sha256:" + self._hash.hexdigest()
         try:
             if self.expected and digest != self.expected:
-                raise InvalidParameter(
-                    f"digest mismatch: expected {self.expected}, got {digest}")
+                raise InvalidParameter(f"digest mismatch: expected {self.expected}, got {digest}")
             if self.expected_size is not None and self.offset != self.expected_size:
                 raise InvalidParameter(
-                    f"size mismatch for {digest}: expected {self.expected_size}, "
-                    f"got {self.offset}")
+                    f"size mismatch for {digest}: expected {self.expected_size}, got {self.offset}"
+                )
             target = self._store.path(digest)
             os.rename(self.path, target)
             fsync_dir(os.path.dirname(target))
@@ -138,8 +137,7 @@ class ContentStore:
             w.write(data)
             return w.commit()
 
-    def put_file(self, src: BinaryIO, expected: str | None = None,
-                 size: int | None = None) -> str:
+    def put_file(self, src: BinaryIO, expected: str | None = None, size: int | None = None) -> str:
         with self.writer(expected, size) as w:
             while chunk := src.read(1 << 20):
                 w.write(chunk)
