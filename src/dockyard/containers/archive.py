@@ -1,23 +1,27 @@
 """`docker cp`, `docker export` and `docker diff` on a container's file system.
 
-Paths are resolved inside the container's root (or inside the volume or bind mounted at that
-place), every symlink resolved within that root, so no request reaches outside it.
+Paths are walked inside the container's view (its root plus the volumes and binds mounted on
+it) with directory fds, every symlink resolved within that view (containers/scopedfs.py), so
+no request reaches outside it, even while a running container changes its files.
 """
 
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import os
+import posixpath
 import stat
 import tarfile
 import threading
 from collections.abc import Iterator
 from typing import IO, Any
 
+from dockyard.containers import scopedfs
 from dockyard.containers.jsonlog import format_time
+from dockyard.containers.scopedfs import ScopedFS
 from dockyard.errors import InvalidParameter, NotFound
-from dockyard.runtime.user import resolve_in_root
 
 # Go's os.FileMode type bits, as X-Docker-Container-Path-Stat reports them.
 GO_MODE_DIR = 1 << 31
@@ -55,56 +59,34 @@ def go_mode(mode: int) -> int:
 
 
 class ContainerFS:
-    """The container's file system as the host sees it: the root plus its mounts."""
+    """The container's file system as the host sees it: the root plus its mounts. Every
+    operation walks it with directory fds (see scopedfs), safe while the container runs."""
 
     def __init__(self, rootfs: str, mounts: list[dict[str, Any]]) -> None:
         self.rootfs = rootfs
-        # (destination, host source) for binds and volumes, longest first
-        self.mounts = sorted(
-            (
-                (m["Destination"], m["Source"])
+        self.scoped = ScopedFS(
+            rootfs,
+            {
+                m["Destination"]: m["Source"]
                 for m in mounts
                 if m["Type"] in ("bind", "volume") and m.get("Source")
-            ),
-            key=lambda m: len(m[0]),
-            reverse=True,
+            },
         )
 
-    def _root_for(self, path: str) -> tuple[str, str]:
-        norm = "/" + os.path.normpath(path).lstrip("/")
-        for dest, source in self.mounts:
-            if norm == dest or norm.startswith(dest.rstrip("/") + "/"):
-                return source, norm[len(dest) :] or "/"
-        return self.rootfs, norm
-
     def resolve(self, path: str, follow_last: bool = False) -> str:
-        """Host path of container path `path` (the last component unresolved unless asked)."""
-        if not path.startswith("/"):
-            path = "/" + path
-        trailing = path.endswith("/") or path.endswith("/.")
-        norm = "/" + os.path.normpath(path).lstrip("/")
-        parent, base = os.path.split(norm)
-        if base in ("", "/") or follow_last or trailing:
-            root, rel = self._root_for(norm)
-            return resolve_in_root(root, rel)
-        root, rel = self._root_for(parent)
-        host_parent = resolve_in_root(root, rel)
-        full = os.path.join(host_parent, base)
-        # a mount point inside the parent directory: the mount itself
-        for dest, source in self.mounts:
-            if os.path.normpath(os.path.join(parent, base)) == dest:
-                return source
-        return full
+        """Host path of container path `path` (the last component unresolved unless asked).
+        For display and tests: operations use the fds, never this string."""
+        with self.scoped.resolve(path, follow_last) as res:
+            host = os.readlink(f"/proc/self/fd/{res.dir_fd}")
+            return os.path.join(host, res.name) if res.name else host
 
     def stat(self, path: str) -> dict[str, Any]:
-        host = self.resolve(path)
         try:
-            st = os.lstat(host)
-        except FileNotFoundError:
+            with self.scoped.resolve(path) as res:
+                st = scopedfs.lstat(res)
+                link = os.readlink(res.name, dir_fd=res.dir_fd) if stat.S_ISLNK(st.st_mode) else ""
+        except (FileNotFoundError, NotFound):
             raise NotFound(f"Could not find the file {path} in container") from None
-        link = ""
-        if stat.S_ISLNK(st.st_mode):
-            link = os.readlink(host)
         name = os.path.basename(os.path.normpath(path)) or "/"
         return {
             "name": name,
@@ -161,41 +143,127 @@ def _stream_tar(build) -> Iterator[bytes]:
 
 def tar_path(fs: ContainerFS, path: str) -> Iterator[bytes]:
     """GET archive: a tar of `path` named by its base name ("dir/." gives the contents)."""
-    host = fs.resolve(path)
-    if not os.path.lexists(host):
-        raise NotFound(f"Could not find the file {path} in container")
     contents_only = path.endswith("/.")
     name = "." if contents_only else (os.path.basename(os.path.normpath(path)) or ".")
+    try:
+        res = fs.scoped.resolve(path)
+    except NotFound:
+        raise NotFound(f"Could not find the file {path} in container") from None
+    try:
+        scopedfs.lstat(res)
+    except FileNotFoundError:
+        res.close()
+        raise NotFound(f"Could not find the file {path} in container") from None
 
     def build(out: IO[bytes]) -> None:
-        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            _add_tree(tar, host, name)
+        try:
+            with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                _add_entry(tar, res.dir_fd, res.name, name)
+        finally:
+            res.close()
 
     return _stream_tar(build)
 
 
-def _add_tree(tar: tarfile.TarFile, host: str, name: str) -> None:
-    info = tar.gettarinfo(host, arcname=name)
+_TAR_TYPES = {
+    stat.S_IFREG: tarfile.REGTYPE,
+    stat.S_IFDIR: tarfile.DIRTYPE,
+    stat.S_IFLNK: tarfile.SYMTYPE,
+    stat.S_IFCHR: tarfile.CHRTYPE,
+    stat.S_IFBLK: tarfile.BLKTYPE,
+    stat.S_IFIFO: tarfile.FIFOTYPE,
+}
+
+
+def _add_entry(tar: tarfile.TarFile, dir_fd: int, name: str | None, arcname: str) -> None:
+    """Add entry `name` of directory `dir_fd` (the directory itself if None), recursively,
+    opening every file and directory relative to its parent's fd, never following a link."""
+    st = os.fstat(dir_fd) if name is None else os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    kind = _TAR_TYPES.get(stat.S_IFMT(st.st_mode))
+    if kind is None:
+        return  # sockets: skipped, as tar does
+    info = tarfile.TarInfo(arcname)
+    info.mode = stat.S_IMODE(st.st_mode)
+    info.uid, info.gid = st.st_uid, st.st_gid
     info.uname = info.gname = ""
-    if info.isreg():
-        with open(host, "rb") as f:
-            tar.addfile(info, f)
+    info.mtime = int(st.st_mtime)
+    info.type = kind
+    inode = (st.st_ino, st.st_dev)
+    if kind == tarfile.REGTYPE and st.st_nlink > 1:
+        if inode in tar.inodes and tar.inodes[inode] != arcname:
+            info.type, info.linkname = tarfile.LNKTYPE, tar.inodes[inode]
+            tar.addfile(info)
+            return
+        tar.inodes[inode] = arcname
+    if kind == tarfile.SYMTYPE:
+        assert name is not None
+        info.linkname = os.readlink(name, dir_fd=dir_fd)
+    elif kind in (tarfile.CHRTYPE, tarfile.BLKTYPE):
+        info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    if kind == tarfile.REGTYPE:
+        assert name is not None
+        fd = os.open(
+            name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd
+        )
+        with os.fdopen(fd, "rb") as f:
+            now = os.fstat(fd)
+            if not stat.S_ISREG(now.st_mode):
+                return  # replaced since the stat
+            info.size = now.st_size
+            tar.addfile(info, _Exactly(f, now.st_size))
         return
-    if info.isdir():
-        tar.addfile(info)
-        for entry in sorted(os.listdir(host)):
-            _add_tree(tar, os.path.join(host, entry), f"{name}/{entry}" if name != "." else entry)
+    if kind == tarfile.DIRTYPE:
+        sub = os.dup(dir_fd) if name is None else _open_subdir(dir_fd, name)
+        if sub is None:
+            return
+        try:
+            tar.addfile(info)
+            for entry in sorted(os.listdir(sub)):
+                _add_entry(tar, sub, entry, f"{arcname}/{entry}" if arcname != "." else entry)
+        finally:
+            os.close(sub)
         return
     tar.addfile(info)
+
+
+def _open_subdir(dir_fd: int, name: str) -> int | None:
+    try:
+        return os.open(name, scopedfs.DIR_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.ENOENT):
+            return None  # replaced or removed since the stat
+        raise
+
+
+class _Exactly:
+    """A file read as exactly `size` bytes (zero-padded if it shrank while being read), so a
+    file that changes during the copy cannot corrupt the tar stream."""
+
+    def __init__(self, f: IO[bytes], size: int) -> None:
+        self._f = f
+        self._left = size
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        n = self._left if n < 0 else min(n, self._left)
+        data = self._f.read(n) or b""
+        data = data + b"\0" * (n - len(data))
+        self._left -= len(data)
+        return data
 
 
 def export(rootfs: str) -> Iterator[bytes]:
     """`docker export`: the container's root file system as a tar stream."""
 
     def build(out: IO[bytes]) -> None:
-        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            for entry in sorted(os.listdir(rootfs)):
-                _add_tree(tar, os.path.join(rootfs, entry), entry)
+        root = os.open(rootfs, scopedfs.DIR_FLAGS)
+        try:
+            with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                for entry in sorted(os.listdir(root)):
+                    _add_entry(tar, root, entry, entry)
+        finally:
+            os.close(root)
 
     return _stream_tar(build)
 
@@ -214,12 +282,16 @@ def extract(
     no_overwrite_dir_non_dir: bool = False,
     copy_uid_gid: bool = False,
 ) -> None:
-    """PUT archive: unpack a tar into directory `path`, never writing outside the container."""
-    dest = fs.resolve(path, follow_last=True)
-    if not os.path.exists(dest):
-        raise NotFound(f"Could not find the file {path} in container")
-    if not os.path.isdir(dest):
-        raise InvalidParameter(f"extraction point is not a directory: {path}")
+    """PUT archive: unpack a tar into directory `path`, never writing outside the container.
+    Every member's parent is walked from the container's root with directory fds, and the
+    member made relative to that fd (mkdirat, openat O_EXCL|O_NOFOLLOW, symlinkat, ...)."""
+    try:
+        with fs.scoped.resolve(path, follow_last=True) as dest:
+            dest_path = dest.path
+    except NotFound:
+        raise NotFound(f"Could not find the file {path} in container") from None
+    except InvalidParameter:
+        raise InvalidParameter(f"extraction point is not a directory: {path}") from None
     try:
         tar = tarfile.open(fileobj=stream, mode="r|*")
     except tarfile.TarError as e:
@@ -229,76 +301,92 @@ def extract(
             parts = _safe_member_name(m.name)
             if not parts:
                 continue
-            rel = os.path.join(path, *parts)
-            parent = fs.resolve(os.path.dirname(rel) or "/", follow_last=True)
-            os.makedirs(parent, exist_ok=True)
-            target = os.path.join(parent, parts[-1])
-            _check_inside(fs, target)
-            existing = os.path.lexists(target)
-            if existing and no_overwrite_dir_non_dir:
-                is_dir = os.path.isdir(target) and not os.path.islink(target)
-                if is_dir != m.isdir():
-                    raise InvalidParameter(
-                        f"cannot overwrite {'directory' if is_dir else 'non-directory'} "
-                        f"{rel} with {'non-' if is_dir else ''}directory"
-                    )
-            if m.isdir():
-                if existing and not (os.path.isdir(target) and not os.path.islink(target)):
-                    os.unlink(target)
-                os.makedirs(target, exist_ok=True)
-                os.chmod(target, m.mode & 0o7777)
-            elif m.isreg():
-                if existing:
-                    _remove(target)
-                src = tar.extractfile(m)
-                fd = os.open(
-                    target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, m.mode & 0o7777
-                )
-                with os.fdopen(fd, "wb") as f:
-                    while True:
-                        chunk = src.read(1 << 20) if src else b""
-                        if not chunk:
-                            break
-                        f.write(chunk)
-                os.chmod(target, m.mode & 0o7777)
-            elif m.issym():
-                if existing:
-                    _remove(target)
-                os.symlink(m.linkname, target)
-            elif m.islnk():
-                if existing:
-                    _remove(target)
-                lparts = _safe_member_name(m.linkname)
-                src = fs.resolve(os.path.join(path, *lparts), follow_last=False)
-                _check_inside(fs, src)
-                os.link(src, target, follow_symlinks=False)
-            elif m.ischr() or m.isblk() or m.isfifo():
-                if existing:
-                    _remove(target)
-                kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK if m.isblk() else stat.S_IFIFO
-                os.mknod(target, kind | (m.mode & 0o7777), os.makedev(m.devmajor, m.devminor))
-            else:
-                continue
-            uid, gid = (m.uid, m.gid) if copy_uid_gid else (0, 0)
-            os.lchown(target, uid, gid)
-            if not m.issym():
-                os.utime(target, (m.mtime, m.mtime), follow_symlinks=False)
+            with fs.scoped.walk_dir(parts[:-1], create=True, start=dest_path) as parent:
+                _extract_member(fs, tar, m, parent.dir_fd, parts[-1], dest_path,
+                                no_overwrite_dir_non_dir, copy_uid_gid)  # fmt: skip
 
 
-def _remove(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
+def _extract_member(
+    fs: ContainerFS,
+    tar: tarfile.TarFile,
+    m: tarfile.TarInfo,
+    pfd: int,
+    name: str,
+    dest_path: str,
+    no_overwrite_dir_non_dir: bool,
+    copy_uid_gid: bool,
+) -> None:
+    try:
+        existing: os.stat_result | None = os.stat(name, dir_fd=pfd, follow_symlinks=False)
+    except FileNotFoundError:
+        existing = None
+    is_dir = existing is not None and stat.S_ISDIR(existing.st_mode)
+    if existing is not None and no_overwrite_dir_non_dir and is_dir != m.isdir():
+        raise InvalidParameter(
+            f"cannot overwrite {'directory' if is_dir else 'non-directory'} "
+            f"{posixpath.join(dest_path, m.name)} with {'non-' if is_dir else ''}directory"
+        )
+    uid, gid = (m.uid, m.gid) if copy_uid_gid else (0, 0)
+    mode = m.mode & 0o7777
+    if m.isdir():
+        if existing is not None and not is_dir:
+            os.unlink(name, dir_fd=pfd)
+        if not is_dir:
+            os.mkdir(name, 0o700, dir_fd=pfd)
+        fd = _open_subdir(pfd, name)
+        if fd is None:
+            raise InvalidParameter(f"{name} changed while it was being extracted")
+        try:
+            os.fchmod(fd, mode)
+            os.fchown(fd, uid, gid)
+            os.utime(fd, (m.mtime, m.mtime))
+        finally:
+            os.close(fd)
+        return
+    if existing is not None:
+        _remove_at(pfd, name, is_dir)
+    if m.isreg():
+        src = tar.extractfile(m)
+        fd = os.open(
+            name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+            dir_fd=pfd,
+        )  # fmt: skip
+        with os.fdopen(fd, "wb") as f:
+            while True:
+                chunk = src.read(1 << 20) if src else b""
+                if not chunk:
+                    break
+                f.write(chunk)
+            os.fchown(fd, uid, gid)
+            os.fchmod(fd, mode)  # after chown, which clears set-id bits
+            os.utime(fd, (m.mtime, m.mtime))
+        return
+    if m.issym():
+        os.symlink(m.linkname, name, dir_fd=pfd)
+        os.chown(name, uid, gid, dir_fd=pfd, follow_symlinks=False)
+        return
+    if m.islnk():
+        lparts = _safe_member_name(m.linkname)
+        if not lparts:
+            raise InvalidParameter(f"invalid hard link target: {m.linkname!r}")
+        with fs.scoped.walk_dir(lparts[:-1], start=dest_path) as src_dir:
+            os.link(lparts[-1], name, src_dir_fd=src_dir.dir_fd, dst_dir_fd=pfd,
+                    follow_symlinks=False)  # fmt: skip
+        return
+    if m.ischr() or m.isblk() or m.isfifo():
+        kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK if m.isblk() else stat.S_IFIFO
+        os.mknod(name, kind | mode, os.makedev(m.devmajor, m.devminor), dir_fd=pfd)
+        os.chown(name, uid, gid, dir_fd=pfd, follow_symlinks=False)
+        os.utime(name, (m.mtime, m.mtime), dir_fd=pfd, follow_symlinks=False)
+
+
+def _remove_at(dir_fd: int, name: str, is_dir: bool) -> None:
+    if is_dir:
         import shutil
 
-        shutil.rmtree(path)
+        shutil.rmtree(name, dir_fd=dir_fd)
     else:
-        os.unlink(path)
-
-
-def _check_inside(fs: ContainerFS, host_path: str) -> None:
-    roots = [os.path.realpath(fs.rootfs)] + [os.path.realpath(s) for _, s in fs.mounts]
-    real_parent = os.path.realpath(os.path.dirname(host_path))
-    if not any(real_parent == r or real_parent.startswith(r.rstrip("/") + "/") for r in roots):
-        raise InvalidParameter(f"path {host_path} is outside the container")
+        os.unlink(name, dir_fd=dir_fd)
 
 
 # What Docker keeps in a container's "-init" layer, not in its own: never in `docker diff`.

@@ -91,3 +91,81 @@ def test_changes_kinds(tmp_path):
     if os.geteuid() == 0:
         expected.update({"/etc": 0, "/etc/group": 2})
     assert got == expected
+
+
+def _tar_of(files: dict[str, bytes]) -> io.BytesIO:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    return buf
+
+
+def test_symlink_out_in_a_parent_component_stays_inside(tmp_path):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "secret").write_text("host secret\n")
+    os.symlink(str(outside), root / "a")  # absolute: means <root>/<outside> in the container
+    os.symlink("../../../../../..", root / "b")  # climbs: stops at the container's root
+    fs = ContainerFS(str(root), [])
+    extract(fs, "/", _tar_of({"a/x.txt": b"1", "b/y.txt": b"2"}))
+    assert sorted(os.listdir(outside)) == ["secret"]
+    assert (root / str(outside).lstrip("/") / "x.txt").read_bytes() == b"1"
+    assert (root / "y.txt").read_bytes() == b"2"
+    with pytest.raises(NotFound):
+        b"".join(tar_path(fs, "/a/secret"))
+    extract(fs, "/a", _tar_of({"z.txt": b"3"}))
+    assert sorted(os.listdir(outside)) == ["secret"]
+
+
+def test_directory_swapped_for_a_symlink_during_copies(tmp_path):
+    """A running container swaps /d between a directory and a symlink to a host directory
+    while cp writes into and reads from /d: nothing outside is written or read."""
+    import ctypes
+    import threading
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "d").mkdir(parents=True)
+    (root / "d" / "secret").write_text("inside\n")
+    outside.mkdir()
+    (outside / "secret").write_text("OUTSIDE\n")
+    os.symlink(str(outside), root / "link")  # prepared once, renamed back and forth
+    fs = ContainerFS(str(root), [])
+    stop = threading.Event()
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    at_fdcwd, rename_exchange = -100, 2
+    d, link = str(root / "d").encode(), str(root / "link").encode()
+
+    def swapper() -> None:  # /d is always there: a directory or a symlink out, in turn
+        while not stop.is_set():
+            if libc.renameat2(at_fdcwd, d, at_fdcwd, link, rename_exchange) != 0:
+                raise OSError(ctypes.get_errno(), "renameat2")
+
+    t = threading.Thread(target=swapper)
+    t.start()
+    read = set()
+    try:
+        for i in range(400):
+            try:
+                extract(fs, "/", _tar_of({f"d/f{i}": b"x"}))
+            except (InvalidParameter, NotFound, OSError):  # errors are fine, escapes not
+                pass
+            try:
+                extract(fs, "/d", _tar_of({f"g{i}": b"y"}))
+            except (InvalidParameter, NotFound, OSError):  # errors are fine, escapes not
+                pass
+            try:
+                data = b"".join(tar_path(fs, "/d/secret"))
+                read.add(tarfile.open(fileobj=io.BytesIO(data)).extractfile("secret").read())
+            except (InvalidParameter, NotFound, OSError):  # errors are fine, escapes not
+                pass
+    finally:
+        stop.set()
+        t.join()
+    assert sorted(os.listdir(outside)) == ["secret"]
+    assert b"OUTSIDE\n" not in read
