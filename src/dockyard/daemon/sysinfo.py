@@ -204,9 +204,11 @@ def base_info(data_root: str, settings: dict[str, Any]) -> dict[str, Any]:
         "MemTotal": mem_total(),
         "GenericResources": None,
         "DockerRootDir": data_root,
-        "HttpProxy": os.environ.get("HTTP_PROXY", os.environ.get("http_proxy", "")),
-        "HttpsProxy": os.environ.get("HTTPS_PROXY", os.environ.get("https_proxy", "")),
-        "NoProxy": os.environ.get("NO_PROXY", os.environ.get("no_proxy", "")),
+        # The registry client connects directly (trust_env=False): no proxy is applied, so
+        # none is reported, whatever the daemon's environment says.
+        "HttpProxy": "",
+        "HttpsProxy": "",
+        "NoProxy": "",
         "Name": socket.gethostname(),
         "Labels": list(settings.get("labels") or []),
         "ExperimentalBuild": False,
