@@ -1,4 +1,4 @@
-"""spec.py's neighbours: hostconfig.py (create-time HostConfig) and seccomp_profile.py."""
+"""spec.py's neighbours: hostconfig.py (create-time HostConfig), seccomp_profile.py, devices.py."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from dockyard.runtime import hostconfig, seccomp_profile, spec
 
 
 def test_spec_re_exports_the_moved_names():
+    from dockyard.runtime import devices
+
+    assert spec.devices_from_path is devices.devices_from_path
     assert spec.adapt_host_config is hostconfig.adapt_host_config
     assert spec.verify_host_config is hostconfig.verify_host_config
     assert spec.cgroup_unified is hostconfig.cgroup_unified
