@@ -58,6 +58,7 @@ class VolumeService:
         self._lock = threading.RLock()
         self._records: dict[str, dict[str, Any]] = {}
         self._refs: dict[str, set[str]] = {}
+        self._copy_locks: dict[str, threading.Lock] = {}  # one copy-up at a time per volume
         self._usage_probe: UsageProbe = lambda name: []
         self._load()
 
@@ -227,6 +228,7 @@ class VolumeService:
         tmp = os.path.join(self.root, f".tmp-rm-{name}")
         os.rename(vdir, tmp)
         del self._records[name]
+        self._copy_locks.pop(name, None)
         return tmp
 
     def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
@@ -309,6 +311,10 @@ class VolumeService:
         mp = self._mountpoint(name)
         with self._lock:
             self._get(name)
+            copy_lock = self._copy_locks.setdefault(name, threading.Lock())
+        # The copy runs without the service lock (other volumes stay usable meanwhile); the
+        # container being created holds the volume, so it cannot be removed under the copy.
+        with copy_lock:
             if not os.path.isdir(source_dir) or os.listdir(mp):
                 return False
             _copy_tree(source_dir, mp)

@@ -136,3 +136,62 @@ def test_size(svc):
         f.write(b"1" * 123)
     os.link(os.path.join(v["Mountpoint"], "a"), os.path.join(v["Mountpoint"], "b"))
     assert svc.size("sized") == 123
+
+
+def _blocking(monkeypatch, name):
+    """Make the module's `name` helper wait until released; returns (entered, release)."""
+    import threading
+
+    import dockyard.volumes.service as module
+
+    entered, release = threading.Event(), threading.Event()
+    real = getattr(module, name)
+
+    def slow(*args):
+        entered.set()
+        assert release.wait(10)
+        return real(*args)
+
+    monkeypatch.setattr(module, name, slow)
+    return entered, release
+
+
+def _finishes(fn, timeout=3.0):
+    import threading
+
+    out = []
+    t = threading.Thread(target=lambda: out.append(fn()), daemon=True)
+    t.start()
+    t.join(timeout)
+    return bool(out), out
+
+
+@pytest.mark.parametrize("helper", ["_copy_tree", "_rmtree"])
+def test_long_copies_and_deletes_do_not_hold_the_service_lock(svc, tmp_path, monkeypatch, helper):
+    import threading
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("x")
+    svc.create("big")
+    svc.create("other")
+    entered, release = _blocking(monkeypatch, helper)
+    if helper == "_copy_tree":
+        work = threading.Thread(target=svc.copy_up, args=("big", str(src)))
+    else:
+        work = threading.Thread(target=svc.remove, args=("big",))
+    work.start()
+    try:
+        assert entered.wait(5)
+        done, out = _finishes(lambda: svc.inspect("other")["Name"])
+        assert done and out == ["other"]
+        done, _ = _finishes(lambda: svc.create("new"))
+        assert done
+    finally:
+        release.set()
+        work.join(10)
+    if helper == "_copy_tree":
+        assert svc.copy_up("big", str(src)) is False  # filled by the first
+        assert os.listdir(svc.inspect("big")["Mountpoint"]) == ["f"]
+    else:
+        assert not svc.exists("big") and not any(".tmp-rm-" in n for n in os.listdir(svc.root))
