@@ -78,6 +78,9 @@ def test_several_hosts_and_restart_keeps_state():
         ),
         ({}, ["-H", "tcp://127.0.0.1:23750"], "without TLS"),
         ({"data-root": "/tmp/x"}, ["--data-root", "/tmp/y"], "specified both as a flag"),
+        ({}, ["--iptables=false"], "dockyard does not support the daemon option iptables"),
+        ({"live-restore": False}, [], "does not support live-restore: false"),
+        ({"log-driver": "syslog"}, [], 'logging driver "syslog" is not supported'),
     ],
 )
 def test_configuration_errors(tmp_path, config, args, message):
@@ -112,6 +115,34 @@ def test_daemon_json_settings_reach_info():
         assert info["Labels"] == ["env=test"]
         assert info["RegistryConfig"]["Mirrors"] == ["http://127.0.0.1:5998"]
         assert info["RegistryConfig"]["IndexConfigs"]["127.0.0.1:5999"]["Secure"] is False
+
+
+def test_daemon_container_defaults_reach_containers(busybox_rootfs):
+    """log-opts, default-ulimits, no-new-privileges and default-shm-size apply to containers;
+    /info reports the logging driver and live restore as applied."""
+    with running_daemon(
+        config={
+            "log-opts": {"max-size": "1m", "max-file": "2"},
+            "default-ulimits": {"nofile": {"Name": "nofile", "Soft": 777, "Hard": 888}},
+            "no-new-privileges": True,
+            "default-shm-size": "8M",
+            "live-restore": True,
+        }
+    ) as d:
+        d.import_busybox(busybox_rootfs)
+        script = "ulimit -n; grep NoNewPrivs /proc/self/status; df -k /dev/shm | tail -1"
+        r = d.docker("run", "--name", "defaults", "busybox", "sh", "-c", script)
+        assert r.returncode == 0, r.stderr
+        words = r.stdout.split()
+        assert words[:3] == ["777", "NoNewPrivs:", "1"] and words[4] == str(8 * 1024), words
+        hc = json.loads(d.docker("inspect", "defaults").stdout)[0]["HostConfig"]
+        assert hc["LogConfig"] == {
+            "Type": "json-file",
+            "Config": {"max-file": "2", "max-size": "1m"},
+        }
+        info = APIClient(d.host).system.info()
+        assert info["LoggingDriver"] == "json-file" and info["LiveRestoreEnabled"] is True
+        d.docker("rm", "-f", "defaults")
 
 
 def test_idle_memory_is_modest():
