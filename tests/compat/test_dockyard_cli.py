@@ -287,10 +287,10 @@ def _running(d, name: str, timeout: float = 20) -> bool:
     return False
 
 
-@pytest.mark.parametrize("command", ["run", "attach"])
+@pytest.mark.parametrize("command", ["run", "attach", "start"])
 def test_sig_proxy_forwards_signals_to_the_container(d, command):
-    """Without a tty, SIGTERM to `dockyard run` / `attach` reaches the container (the kill
-    API), which traps it and exits 3; with --sig-proxy=false the client alone dies."""
+    """Without a tty, SIGTERM to `dockyard run` / `attach` / `start -a` reaches the container
+    (the kill API), which traps it and exits 3; with --sig-proxy=false the client alone dies."""
     import subprocess
 
     name = f"sigp-{command}"
@@ -298,6 +298,9 @@ def test_sig_proxy_forwards_signals_to_the_container(d, command):
     run = [sys.executable, "-m", "dockyard.cli.main"]
     if command == "run":
         argv = [*run, "run", "--name", name, "busybox", "sh", "-c", script]
+    elif command == "start":
+        ok(d.dockyard("create", "--name", name, "busybox", "sh", "-c", script))
+        argv = [*run, "start", "-a", name]
     else:
         ok(d.dockyard("run", "-d", "--name", name, "busybox", "sh", "-c", script))
         argv = [*run, "attach", name]
@@ -308,7 +311,7 @@ def test_sig_proxy_forwards_signals_to_the_container(d, command):
         proc.send_signal(15)
         out, err = proc.communicate(timeout=20)
         assert proc.returncode == 3, (out, err)
-        assert b"trapped" in out or command == "attach"
+        assert b"trapped" in out or command == "attach", (out, err)
         assert d.dockyard("inspect", "-f", "{{.State.ExitCode}}", name).stdout.strip() == "3"
         # --sig-proxy=false: the signal ends the client only; the container keeps running.
         ok(d.dockyard("start", name))

@@ -397,7 +397,11 @@ def cmd_start(client: APIClient, args: argparse.Namespace) -> int:
         tty = bool(info["Config"].get("Tty"))
         sock = client.containers.attach(ref, stdin=args.interactive, detach_keys=args.detach_keys)
         client.containers.start(ref)
-        with stdio.raw_terminal(tty and args.interactive):
+        with (
+            stdio.raw_terminal(tty and args.interactive),
+            # docker start -a proxies signals too (it has no flag to turn that off)
+            stdio.forward_signals(lambda sig: client.containers.kill(ref, sig), not tty),
+        ):
             stdio.pump(sock, tty, args.interactive)
         sock.close()
         return int(client.containers.wait(ref).get("StatusCode", 0))
