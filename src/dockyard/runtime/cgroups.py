@@ -196,6 +196,18 @@ class CgroupSet:
                 self._enable_v2_controllers(self.v2)
 
     def _mkdirs(self, directory: str, cpuset: bool) -> None:
+        """Create `directory` and its missing parents. A parent that another container's
+        destroy() removes (it created it and found it empty) between our look and our mkdir
+        is created again."""
+        for attempt in range(20):
+            try:
+                self._mkdirs_once(directory, cpuset)
+                return
+            except FileNotFoundError:
+                if attempt == 19:
+                    raise
+
+    def _mkdirs_once(self, directory: str, cpuset: bool) -> None:
         missing = []
         d = directory
         while not os.path.isdir(d):

@@ -240,3 +240,30 @@ def test_v2_create_enables_controllers_down_the_tree(tmp_path, monkeypatch):
         ("top/mid/cgroup.subtree_control", "+cpu"),
         ("top/mid/cgroup.subtree_control", "+pids"),
     ]
+
+
+def test_parallel_create_and_destroy_share_a_parent(tmp_path):
+    """One container's destroy() removes the parent it created when it finds it empty; a
+    second container creating its leaf under that parent at the same moment must not fail
+    (plain directories behave as cgroupfs here: rmdir of a non-empty parent fails)."""
+    import threading
+
+    parent = tmp_path / "dockyard"
+    errors: list[BaseException] = []
+
+    def churn(name: str) -> None:
+        try:
+            for _ in range(300):
+                cs = CgroupSet(v1={"memory": str(parent / name)})
+                cs.create()
+                assert os.path.isdir(parent / name)
+                cs.destroy()
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=churn, args=(f"c{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
