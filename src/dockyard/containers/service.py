@@ -45,7 +45,7 @@ from dockyard.errors import (
     NotModified,
     SystemError_,
 )
-from dockyard.runtime.spec import adapt_host_config, verify_host_config
+from dockyard.runtime.hostconfig import adapt_host_config, verify_host_config
 
 EventPublisher = Callable[[str, str, str, dict[str, str]], Any]
 RUNNING = ("running", "paused", "restarting")
