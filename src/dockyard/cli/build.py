@@ -21,6 +21,8 @@ import tempfile
 import time
 from typing import Any
 
+from dockyard.units import human_size
+
 
 def register(cli: Any) -> None:
     p = cli.command(cli.top, "build", _build, "Build an image from a Dockerfile",
@@ -52,16 +54,6 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iidfile", help="Write the image ID to the file")
     p.add_argument("-q", "--quiet", action="store_true", help="Print the image ID on success")
     p.add_argument("path", metavar="PATH | -")
-
-
-def _human_size(n: int) -> str:
-    """docker's units.HumanSize (decimal, 4 significant digits)."""
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.4g}{unit}"
-        size /= 1000
-    return f"{size:.4g}TB"
 
 
 def _kv(values: list[str], env_fallback: bool) -> dict[str, str | None]:
@@ -110,7 +102,7 @@ def _build(client: Any, args: argparse.Namespace) -> int:
     size = context.seek(0, 2)
     context.seek(0)
     if not args.quiet:
-        print(f"Sending build context to Docker daemon  {_human_size(size)}\n", flush=True)
+        print(f"Sending build context to Docker daemon  {human_size(size)}\n", flush=True)
     labels = {k: v or "" for k, v in _kv(args.label, False).items()}
     started = time.monotonic()
     image_id = ""

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from dockyard.cli.gotemplate import Template, TemplateError
+from dockyard.units import bytes_size, human_duration, human_size  # noqa: F401 (re-exported)
 
 MIN_WIDTH = 10
 PADDING = 3
@@ -161,34 +162,6 @@ def parse_time(value: str | int | float | None) -> float | None:
     return dt.timestamp() + frac
 
 
-def human_duration(seconds: float) -> str:
-    """Go's units.HumanDuration, as docker prints ages."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(s / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
-
-
 def time_ago(value: str | int | float | None, now: float | None = None) -> str:
     t = parse_time(value)
     if t is None:
@@ -198,31 +171,6 @@ def time_ago(value: str | int | float | None, now: float | None = None) -> str:
 
 
 # ----------------------------------------------------------------------------- sizes
-
-_DECIMAL = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
-_BINARY = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"]
-
-
-def _units(size: float, base: float, units: list[str], precision: int = 4) -> str:
-    i = 0
-    while size >= base and i < len(units) - 1:
-        size /= base
-        i += 1
-    text = f"{size:.{precision}g}"
-    if "e" in text:
-        text = f"{size:.0f}"
-    return f"{text}{units[i]}"
-
-
-def human_size(size: float, precision: int = 4) -> str:
-    """docker's units.HumanSizeWithPrecision: decimal units ("1.235MB"); docker's image,
-    history and container size columns use 3 significant digits ("1.23MB")."""
-    return _units(float(size), 1000.0, _DECIMAL, precision)
-
-
-def bytes_size(size: float) -> str:
-    """docker's units.BytesSize: binary units ("1.5GiB")."""
-    return _units(float(size), 1024.0, _BINARY)
 
 
 def truncate_id(value: str, no_trunc: bool = False) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 from dockyard.containers.jsonlog import parse_time
 from dockyard.containers.mounts import inspect_entry
 from dockyard.errors import InvalidParameter
+from dockyard.units import human_duration
 
 HOST_CONFIG_DEFAULTS: dict[str, Any] = {
     "Binds": None,
@@ -99,34 +100,6 @@ NETWORK_SETTINGS_DEFAULTS: dict[str, Any] = {
     "MacAddress": "",
     "Networks": {},
 }
-
-
-def human_duration(seconds: float) -> str:
-    """Go's units.HumanDuration, as in "Up 3 seconds"."""
-    if seconds < 1:
-        return "Less than a second"
-    s = int(seconds)
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600 / 24 / 365)} years"
 
 
 def _ago(stamp: str) -> float:
