@@ -16,22 +16,37 @@ def make_busybox_rootfs(dest: str) -> str:
     """
     if not os.path.exists(BUSYBOX):
         raise RuntimeError("busybox-static is not installed (make install)")
-    for d in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "tmp",
-              "root", "var", "home"):
+    for d in (
+        "bin",
+        "sbin",
+        "usr/bin",
+        "usr/sbin",
+        "etc",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "root",
+        "var",
+        "home",
+    ):
         os.makedirs(os.path.join(dest, d), exist_ok=True)
     os.chmod(os.path.join(dest, "tmp"), 0o1777)
     shutil.copy2(BUSYBOX, os.path.join(dest, "bin/busybox"))
-    applets = subprocess.run([BUSYBOX, "--list-full"], capture_output=True, text=True,
-                             check=True).stdout.split()
+    applets = subprocess.run(
+        [BUSYBOX, "--list-full"], capture_output=True, text=True, check=True
+    ).stdout.split()
     for applet in applets:
         link = os.path.join(dest, applet)
         if not os.path.lexists(link):
             os.makedirs(os.path.dirname(link), exist_ok=True)
             os.symlink("/bin/busybox", link)
     with open(os.path.join(dest, "etc/passwd"), "w") as f:
-        f.write("root:x:0:0:root:/root:/bin/sh\n"
-                "daemon:x:1:1:daemon:/usr/sbin:/bin/false\n"
-                "nobody:x:65534:65534:nobody:/home:/bin/false\n")
+        f.write(
+            "root:x:0:0:root:/root:/bin/sh\n"
+            "daemon:x:1:1:daemon:/usr/sbin:/bin/false\n"
+            "nobody:x:65534:65534:nobody:/home:/bin/false\n"
+        )
     with open(os.path.join(dest, "etc/group"), "w") as f:
         f.write("root:x:0:\ndaemon:x:1:\nnogroup:x:65534:\n")
     return dest
