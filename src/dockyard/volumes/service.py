@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dockyard.errors import Conflict, InvalidParameter, NotFound
+from dockyard.filters import labels_match
 from dockyard.fsutil import read_json, write_json
 from dockyard.volumes import mounts
 
@@ -196,7 +197,7 @@ class VolumeService:
                 continue
             if "driver" in filters and rec["Driver"] not in filters["driver"]:
                 continue
-            if "label" in filters and not _labels_match(rec.get("Labels") or {}, filters["label"]):
+            if "label" in filters and not labels_match(rec.get("Labels") or {}, filters["label"]):
                 continue
             if dangling is not None and bool(self._usage_probe(rec["Name"])) == dangling:
                 continue
@@ -245,9 +246,9 @@ class VolumeService:
                 labels = rec.get("Labels") or {}
                 if not all_ and ANONYMOUS_LABEL not in labels:
                     continue
-                if "label" in filters and not _labels_match(labels, filters["label"]):
+                if "label" in filters and not labels_match(labels, filters["label"]):
                     continue
-                if "label!" in filters and _labels_match(labels, filters["label!"], any_=True):
+                if "label!" in filters and labels_match(labels, filters["label!"]):
                     continue
                 if self._usage_probe(name):
                     continue
@@ -393,13 +394,3 @@ def _bool_filter(filters: dict[str, list[str]], key: str) -> bool | None:
     if value in ("0", "false"):
         return False
     raise InvalidParameter(f"invalid filter '{key}={values[-1]}'")
-
-
-def _labels_match(labels: dict[str, str], wanted: list[str], any_: bool = False) -> bool:
-    def one(spec: str) -> bool:
-        key, sep, value = spec.partition("=")
-        if key not in labels:
-            return False
-        return not sep or labels[key] == value
-
-    return any(one(w) for w in wanted) if any_ else all(one(w) for w in wanted)

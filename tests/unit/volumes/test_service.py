@@ -195,3 +195,15 @@ def test_long_copies_and_deletes_do_not_hold_the_service_lock(svc, tmp_path, mon
         assert os.listdir(svc.inspect("big")["Mountpoint"]) == ["f"]
     else:
         assert not svc.exists("big") and not any(".tmp-rm-" in n for n in os.listdir(svc.root))
+
+
+def test_prune_label_not_excludes_only_when_every_value_matches(tmp_path):
+    """moby's volume prune: `label!=a` with two values keeps a volume only if all match."""
+    from dockyard.volumes import VolumeService
+
+    svc = VolumeService(str(tmp_path))
+    svc.create("both", labels={"a": "1", "b": "2"})
+    svc.create("onlya", labels={"a": "1"})
+    report = svc.prune({"all": ["true"], "label!": ["a=1", "b=2"]})
+    assert report["VolumesDeleted"] == ["onlya"]
+    assert [v["Name"] for v in svc.list()] == ["both"]
