@@ -13,6 +13,7 @@ from typing import Any
 
 from dockyard.cli import formatting as fmt
 from dockyard.cli import runopts, stdio
+from dockyard.cli.common import write_stream
 from dockyard.cli.system import confirm, parse_filter_args
 from dockyard.client import APIClient, APIError
 
@@ -873,20 +874,7 @@ def _cp_to(
 
 
 def cmd_export(client: APIClient, args: argparse.Namespace) -> int:
-    if not args.output and os.isatty(sys.stdout.fileno()):
-        print(
-            "dockyard: cowardly refusing to save to a terminal. Use the -o flag or redirect",
-            file=sys.stderr,
-        )
-        return 1
-    out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
-    try:
-        for chunk in client.containers.export(args.container):
-            out.write(chunk)
-    finally:
-        if args.output:
-            out.close()
-    return 0
+    return write_stream(lambda: client.containers.export(args.container), args.output)
 
 
 def cmd_diff(client: APIClient, args: argparse.Namespace) -> int:

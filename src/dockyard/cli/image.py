@@ -11,6 +11,7 @@ import sys
 from typing import IO, Any
 
 from dockyard.cli import formatting as fmt
+from dockyard.cli.common import inspect_objects, write_stream
 from dockyard.cli.system import confirm, parse_filter_args
 from dockyard.client import APIClient, APIError, StreamError
 
@@ -361,17 +362,7 @@ def cmd_images(client: APIClient, args: argparse.Namespace) -> int:
 
 
 def cmd_image_inspect(client: APIClient, args: argparse.Namespace) -> int:
-    found, status = [], 0
-    for name in args.images:
-        try:
-            found.append(client.images.inspect(name))
-        except APIError as exc:
-            if exc.status != 404:
-                raise
-            print(f"Error response from daemon: {exc.message}", file=sys.stderr)
-            status = 1
-    sys.stdout.write(fmt.render_each(found, args.format) if args.format else fmt.indent_json(found))
-    return status
+    return inspect_objects(args.images, client.images.inspect, args.format)
 
 
 def cmd_history(client: APIClient, args: argparse.Namespace) -> int:
@@ -469,20 +460,7 @@ def cmd_image_prune(client: APIClient, args: argparse.Namespace) -> int:
 
 
 def cmd_save(client: APIClient, args: argparse.Namespace) -> int:
-    if not args.output and os.isatty(sys.stdout.fileno()):
-        print(
-            "dockyard: cowardly refusing to save to a terminal. Use the -o flag or redirect",
-            file=sys.stderr,
-        )
-        return 1
-    out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
-    try:
-        for chunk in client.images.save(args.images):
-            out.write(chunk)
-    finally:
-        if args.output:
-            out.close()
-    return 0
+    return write_stream(lambda: client.images.save(args.images), args.output)
 
 
 def cmd_load(client: APIClient, args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from dockyard.cli import formatting as fmt
+from dockyard.cli.common import inspect_objects
 from dockyard.cli.system import confirm, parse_filter_args
 from dockyard.client import APIClient, APIError
 
@@ -106,20 +107,7 @@ def cmd_ls(client: APIClient, args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(client: APIClient, args: argparse.Namespace) -> int:
-    found, status = [], 0
-    for name in args.volumes:
-        try:
-            found.append(client.volumes.inspect(name))
-        except APIError as exc:
-            if exc.status != 404:
-                raise
-            print(f"Error response from daemon: {exc.message}", file=sys.stderr)
-            status = 1
-    if args.format:
-        sys.stdout.write(fmt.render_each(found, args.format))
-    else:
-        sys.stdout.write(fmt.indent_json(found))
-    return status
+    return inspect_objects(args.volumes, client.volumes.inspect, args.format)
 
 
 def cmd_rm(client: APIClient, args: argparse.Namespace) -> int:
