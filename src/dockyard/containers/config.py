@@ -151,16 +151,10 @@ def merge_config(image_config: dict[str, Any], config: dict[str, Any]) -> dict[s
         out["User"] = img.get("User", "")
     if not out.get("WorkingDir"):
         out["WorkingDir"] = img.get("WorkingDir", "")
-    env = list(img.get("Env") or [])
-    keys = {e.split("=", 1)[0]: i for i, e in enumerate(env)}
-    for e in out.get("Env") or []:
-        k = e.split("=", 1)[0]
-        if k in keys:
-            env[keys[k]] = e
-        else:
-            keys[k] = len(env)
-            env.append(e)
-    out["Env"] = env
+    # moby's merge: the user's variables first, then the image's that the user did not set.
+    user_env = list(out.get("Env") or [])
+    user_keys = {e.split("=", 1)[0] for e in user_env}
+    out["Env"] = user_env + [e for e in img.get("Env") or [] if e.split("=", 1)[0] not in user_keys]
     if not out.get("Entrypoint") and not out.get("Cmd"):
         out["Cmd"] = img.get("Cmd")
     if out.get("Entrypoint") is None or out.get("Entrypoint") == []:

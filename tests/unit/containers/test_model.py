@@ -32,7 +32,7 @@ def test_merge_with_image():
         }
     }
     merged = config.merge_config(image, {"Image": "i", "Env": ["A=2", "B=3"], "Labels": {"y": "2"}})
-    assert merged["Env"] == ["PATH=/bin", "A=2", "B=3"]
+    assert merged["Env"] == ["A=2", "B=3", "PATH=/bin"]  # moby: the user's first
     assert merged["Cmd"] == ["sh"] and merged["WorkingDir"] == "/w"
     assert merged["Labels"] == {"x": "1", "y": "2"} and merged["Volumes"] == {"/data": {}}
     assert config.command_of(merged) == ["sh"]
