@@ -96,11 +96,13 @@ class Engine:
             self.registry_config = RegistryConfig.from_daemon_json(cfg.settings)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        self.network = self._network()
         try:
             container_defaults = ContainerDefaults.from_settings(cfg.settings)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+        # Last of the checks, first of the changes to the host: a daemon refused for its
+        # configuration leaves no bridge or rule behind.
+        self.network = self._network()
         self.containers = ContainerService(
             os.path.join(root, "containers"),
             images=self.images,

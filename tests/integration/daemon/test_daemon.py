@@ -100,6 +100,8 @@ def test_configuration_errors(tmp_path, config, args, message):
     assert r.returncode == 1
     assert message in r.stderr
     assert not os.path.exists(tmp_path / "s.sock")
+    # refused before it touched the host: no default bridge was made
+    assert subprocess.run(["ip", "link", "show", "dockyard0"], capture_output=True).returncode != 0
 
 
 def test_daemon_json_settings_reach_info():
