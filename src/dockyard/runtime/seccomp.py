@@ -18,7 +18,7 @@ import os
 import struct
 from typing import Any
 
-from dockyard.errors import InvalidParameter
+from dockyard.errors import InvalidParameter, SystemError_
 
 _ACT_KILL_PROCESS = 0x80000000
 _ACT_KILL_THREAD = 0x00000000
@@ -281,7 +281,7 @@ def _compile(spec: dict[str, Any]) -> Filter:
             os.close(fd)
     finally:
         lib.release(ctx)
-    return Filter(_enosys_stub(lib, spec, default) + bpf, flags)
+    return Filter(_enosys_prologue(lib, spec, default) + bpf, flags)
 
 
 def _add_rule(lib: _Lib, ctx: int, rule: dict[str, Any], default: int) -> None:
@@ -300,7 +300,7 @@ def _add_rule(lib: _Lib, ctx: int, rule: dict[str, Any], default: int) -> None:
             _check(rc, f"seccomp_rule_add({name})")
 
 
-# --- the -ENOSYS stub -------------------------------------------------------------------------
+# --- the -ENOSYS prologue ----------------------------------------------------------------------
 #
 # Like runc, syscalls newer than every syscall the profile names get ENOSYS rather than the
 # default errno: a program (glibc) then falls back to an older syscall, as on an older kernel,
@@ -341,7 +341,7 @@ def _largest_syscalls(lib: _Lib, spec: dict[str, Any]) -> dict[int, dict[str, in
     return table
 
 
-def _enosys_stub(lib: _Lib, spec: dict[str, Any], default: int) -> bytes:
+def _enosys_prologue(lib: _Lib, spec: dict[str, Any], default: int) -> bytes:
     if default in (_ACT_ALLOW, _ACT_LOG) or default & 0xFFFF0000 == _ACT_TRACE:
         return b""
     if spec.get("defaultErrnoRet") == errno_mod.ENOSYS:
@@ -413,7 +413,7 @@ def _relative(labels: dict[str, int], label: str | None, index: int) -> int:
         return 0
     offset = labels[label] - (index + 1)
     if not 0 <= offset <= 255:
-        raise ValueError("seccomp stub jump out of range")
+        raise SystemError_("seccomp prologue: jump out of range")
     return offset
 
 

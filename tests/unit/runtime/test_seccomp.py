@@ -346,7 +346,7 @@ def test_syscalls_newer_than_the_profile_get_enosys():
 
 
 @x86_64_only
-def test_enosys_stub_also_spares_a_killing_default():
+def test_enosys_prologue_also_spares_a_killing_default():
     spec = {
         "defaultAction": "SCMP_ACT_KILL_PROCESS",
         "architectures": ARCHES,
