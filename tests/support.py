@@ -54,3 +54,40 @@ def make_busybox_rootfs(dest: str) -> str:
 
 def is_root() -> bool:
     return os.geteuid() == 0
+
+
+class OutputLines:
+    """Complete lines from a child's stdout pipe, read straight from its descriptor.
+
+    select() on a buffered pipe file misses lines that an earlier readline() already pulled
+    into the file's buffer, so tests that wait for output read the descriptor themselves.
+    """
+
+    def __init__(self, pipe) -> None:  # type: ignore[no-untyped-def]
+        self.fd = pipe.fileno()
+        self.lines: list[str] = []
+        self.partial = b""
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def read_until(self, predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+        """Read until predicate(self.lines) holds, the pipe closes or `timeout` passes."""
+        import select
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not predicate(self.lines):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            ready, _, _ = select.select([self.fd], [], [], min(0.5, left))
+            if not ready:
+                continue
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                break
+            *complete, self.partial = (self.partial + chunk).split(b"\n")
+            self.lines.extend(line.decode(errors="replace") + "\n" for line in complete)
+        return predicate(self.lines)

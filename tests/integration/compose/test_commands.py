@@ -7,6 +7,8 @@ import select
 import signal
 import time
 
+from support import OutputLines
+
 SLEEPER = """
 services:
   app:
@@ -88,12 +90,9 @@ def test_logs_follow_tail_and_timestamps(compose):
     assert coloured.startswith(f"\x1b[36m{p}-once-1  | \x1b[0monly once"), repr(coloured)
     proc = compose.popen("logs", "-f", "--tail", "0", "ticker")
     try:
-        seen: list[str] = []
-        deadline = time.monotonic() + 10
-        while len(seen) < 3 and time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stdout], [], [], 1)
-            if ready:
-                seen.append(proc.stdout.readline())
+        out = OutputLines(proc.stdout)
+        out.read_until(lambda lines: len(lines) >= 3, timeout=10)
+        seen = out.lines[:3]
         assert len(seen) == 3, seen
         numbers = [int(line.split()[-1]) for line in seen]
         assert numbers == list(range(numbers[0], numbers[0] + 3)) and numbers[0] > 3, seen
@@ -157,17 +156,14 @@ def test_up_in_the_foreground_streams_logs_and_stops_on_ctrl_c(compose):
     p = compose.name
     proc = compose.popen("--ansi", "always", "up")
     try:
-        out: list[str] = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stdout], [], [], 1)
-            if ready:
-                line = proc.stdout.readline()
-                out.append(line)
-            text = "".join(out)
-            if "hello from talker" in text and "exited with code 4" in text:
-                break
-        coloured = "".join(out)
+        out = OutputLines(proc.stdout)
+        out.read_until(
+            lambda lines: (
+                "hello from talker" in "".join(lines) and "exited with code 4" in "".join(lines)
+            ),
+            timeout=30,
+        )
+        coloured = out.text
         # each service's prefix in its own colour
         talker = re.search(
             rf"\x1b\[([0-9;]+)m{p}-talker-1   \| \x1b\[0mhello from talker", coloured
@@ -265,13 +261,9 @@ def test_second_ctrl_c_kills_what_a_graceful_stop_waits_for(compose):
     p = compose.name
     proc = compose.popen("up")
     try:
-        deadline = time.monotonic() + 30
-        text = ""
-        while "ready" not in text and time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stdout], [], [], 1)
-            if ready:
-                text += proc.stdout.readline()
-        assert "ready" in text, text
+        out = OutputLines(proc.stdout)
+        out.read_until(lambda lines: "ready" in "".join(lines), timeout=30)
+        assert "ready" in out.text, out.text
         proc.send_signal(signal.SIGINT)
         time.sleep(1.5)
         assert proc.poll() is None  # still waiting for the 60 s grace period
@@ -304,14 +296,11 @@ def test_logs_follow_picks_up_restarted_and_new_containers(compose):
     p = compose.name
     compose.run("up", "-d")
     proc = compose.popen("logs", "-f")
-    lines: list[str] = []
+    out = OutputLines(proc.stdout)
+    lines = out.lines
 
     def read_until(predicate, timeout: float = 20) -> None:  # type: ignore[no-untyped-def]
-        deadline = time.monotonic() + timeout
-        while not predicate() and time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stdout], [], [], 0.5)
-            if ready:
-                lines.append(proc.stdout.readline())
+        out.read_until(lambda _: predicate(), timeout)
         assert predicate(), [line for line in lines if "| tick" not in line] + [len(lines)]
 
     try:
