@@ -86,6 +86,9 @@ def test_several_hosts_and_restart_keeps_state():
 def test_configuration_errors(tmp_path, config, args, message):
     cfg = tmp_path / "daemon.json"
     cfg.write_text(json.dumps(config))
+    # A bridge name of this test's own: the host may have a dockyard0 already (make demo).
+    bridge = f"dyc{os.getpid() % 100000}{len(message) % 10}"
+    assert subprocess.run(["ip", "link", "show", bridge], capture_output=True).returncode != 0
     r = _daemon(
         "--config-file",
         str(cfg),
@@ -95,13 +98,15 @@ def test_configuration_errors(tmp_path, config, args, message):
         str(tmp_path / "data"),
         "--exec-root",
         str(tmp_path / "exec"),
+        "--bridge",
+        bridge,
         *args,
     )
     assert r.returncode == 1
     assert message in r.stderr
     assert not os.path.exists(tmp_path / "s.sock")
-    # refused before it touched the host: no default bridge was made
-    assert subprocess.run(["ip", "link", "show", "dockyard0"], capture_output=True).returncode != 0
+    # refused before it touched the host: no bridge was made
+    assert subprocess.run(["ip", "link", "show", bridge], capture_output=True).returncode != 0
 
 
 def test_daemon_json_settings_reach_info():
