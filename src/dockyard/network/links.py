@@ -53,6 +53,17 @@ def link_index(ipr: IPRoute, name: str) -> int | None:
     return found[0] if found else None
 
 
+def ipv4_addresses(ipr: IPRoute, name: str) -> list[ipaddress.IPv4Interface]:
+    """The IPv4 addresses of the link `name` (none when it does not exist)."""
+    index = link_index(ipr, name)
+    if index is None:
+        return []
+    return [
+        ipaddress.IPv4Interface(f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}")
+        for a in ipr.get_addr(index=index, family=2)
+    ]
+
+
 def link_kind(ipr: IPRoute, name: str) -> str | None:
     """None when no link has this name, else its kind ("bridge", "veth", "" for a NIC...)."""
     index = link_index(ipr, name)

@@ -181,11 +181,21 @@ class NetworkService:
     def _ensure_predefined(self, bridge_name: str, bridge_subnet: str | None) -> None:
         names = {n["Name"] for n in self._networks.values()}
         if "bridge" not in names and bridge_name not in ("", "none"):  # dockerd --bridge=none
+            # A bridge that exists already keeps its address, as dockerd adopts docker0's:
+            # a second address is never stacked on it.
+            existing = links.ipv4_addresses(self._ipr, bridge_name)
             if bridge_subnet:
                 iface = ipaddress.ip_interface(bridge_subnet)
                 subnet, gateway = iface.network, iface.ip
                 if gateway == subnet.network_address:
                     gateway = ipam.default_gateway(subnet)
+                if existing and all(a.ip != gateway for a in existing):
+                    raise InvalidParameter(
+                        f"bridge IPv4 ({existing[0].ip}) does not match requested "
+                        f"configuration {gateway}"
+                    )
+            elif existing:
+                subnet, gateway = existing[0].network, existing[0].ip
             else:
                 taken = [ipaddress.ip_network(n["Subnet"]) for n in self._bridge_networks()]
                 subnet = ipam.choose_subnet(

@@ -10,6 +10,7 @@ from netsupport import free_subnets, ns_run, unique_name
 from pyroute2 import IPRoute
 
 from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from dockyard.network.service import NetworkService
 
 
 def cid() -> str:
@@ -290,3 +291,56 @@ def test_bridge_name_of_a_non_bridge_link_is_refused(service):
         index = ipr.link_lookup(ifname="lo")[0]
         addrs = [a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=index, family=2)]
     assert addrs == ["127.0.0.1"]
+
+
+def _bridge_addresses(name: str) -> list[str]:
+    with IPRoute() as ipr:
+        index = ipr.link_lookup(ifname=name)[0]
+        return [
+            f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}"
+            for a in ipr.get_addr(index=index, family=2)
+        ]
+
+
+def test_existing_default_bridge_keeps_its_address(tmp_path):
+    """Daemons on new data roots adopt the address the default bridge has (as dockerd adopts
+    docker0's) and never stack a second one on it; a --bip that differs is refused."""
+    from netsupport import make_service, remove_leftovers
+
+    bridge = unique_name("dya")
+    subnet, pool = free_subnets(2, 24)
+    gateway = subnet.rsplit(".", 1)[0] + ".1/24"
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=bridge, kind="bridge")
+        ipr.addr(
+            "add",
+            index=ipr.link_lookup(ifname=bridge)[0],
+            address=gateway.split("/")[0],
+            prefixlen=24,
+        )
+    services = []
+    try:
+        for n in range(3):
+            svc = NetworkService(
+                str(tmp_path / f"root{n}"),
+                str(tmp_path / f"exec{n}"),
+                default_bridge_name=bridge,
+                default_address_pools=[{"base": pool, "size": 24}],
+                host_resolv_conf=str(tmp_path / "resolv.conf"),
+            )
+            services.append(svc)
+            config = svc.inspect("bridge")["IPAM"]["Config"][0]
+            assert (config["Subnet"], config["Gateway"]) == (subnet, gateway.split("/")[0])
+            assert _bridge_addresses(bridge) == [gateway]
+        other = free_subnets(1, 24)[0]
+        with pytest.raises(InvalidParameter, match=r"bridge IPv4 \(.*\) does not match"):
+            services.append(
+                make_service(
+                    tmp_path / "mismatch", None, bridge, other.rsplit(".", 1)[0] + ".1/24", pool
+                )
+            )
+        assert _bridge_addresses(bridge) == [gateway]
+    finally:
+        for svc in services:
+            svc.close()
+        remove_leftovers(bridge)
