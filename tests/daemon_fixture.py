@@ -48,6 +48,8 @@ class Daemon:
     bridge: str
     bip: str
     extra_args: list[str] = field(default_factory=list)
+    # extra environment of the daemon process (e.g. DOCKYARD_CRASH_AT for the fault tests)
+    daemon_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen | None = None
 
     @property
@@ -98,7 +100,12 @@ class Daemon:
             os.unlink(self.sock)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the daemon owns it
         self.proc = subprocess.Popen(
-            self.argv(), stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+            self.argv(),
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **self.daemon_env},
         )
         log.close()
         deadline = time.monotonic() + timeout
