@@ -17,6 +17,7 @@ Who does what:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -182,10 +183,19 @@ class ContainerService:
     def _paused_mark(self, cid: str) -> bool:
         return os.path.exists(os.path.join(self.store.dir(cid), PAUSED_MARK))
 
-    def _set_paused_mark(self, cid: str, paused: bool) -> None:
+    def _paused_by_daemon(self, cid: str) -> bool:
+        """The pause is the daemon's own (commit's), not the user's."""
+        try:
+            with open(os.path.join(self.store.dir(cid), PAUSED_MARK), "rb") as f:
+                mark = json.load(f)
+        except (OSError, ValueError):
+            return False
+        return bool(mark.get("ByDaemon"))
+
+    def _set_paused_mark(self, cid: str, paused: bool, by_daemon: bool = False) -> None:
         path = os.path.join(self.store.dir(cid), PAUSED_MARK)
         if paused:
-            files.write_json(path, {"Paused": True})
+            files.write_json(path, {"Paused": True, "ByDaemon": by_daemon})
         else:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
@@ -710,6 +720,10 @@ class ContainerService:
             if state["Status"] in RUNNING:
                 self._active.add(cid)
                 if self.watcher.watch(cid, self.socket_path(cid)):
+                    if self._paused_by_daemon(cid):
+                        # a commit's pause that a crash of the daemon left behind
+                        self._set_frozen(cid, False)
+                        self._set_paused_mark(cid, False)
                     self._start_health(cid, self.store.config(cid), reset=False)
                     continue
                 self._active.discard(cid)
@@ -1142,7 +1156,9 @@ class ContainerService:
                     return
                 time.sleep(0.005)
 
-    def pause(self, ref: str) -> None:
+    def pause(self, ref: str, by_daemon: bool = False) -> None:
+        """Freeze the container. `by_daemon`: the pause is the daemon's own, for the length
+        of one operation (commit); if the daemon dies before it unpauses, start-up does."""
         cid = self.resolve(ref)
         with self._lock(cid):  # not while a start, stop or unpause is under way
             state = self.state(cid)
@@ -1150,7 +1166,7 @@ class ContainerService:
                 raise Conflict(f"Container {cid} is already paused")
             if state["Status"] != "running":
                 raise Conflict(f"Container {cid} is not running")
-            self._set_paused_mark(cid, True)
+            self._set_paused_mark(cid, True, by_daemon)
             self._set_frozen(cid, True)
         self._event("pause", cid)
 

@@ -12,6 +12,7 @@ import datetime
 from typing import Any
 
 from dockyard.errors import Conflict
+from dockyard.faults import crash_point
 
 
 def _now() -> str:
@@ -41,11 +42,13 @@ def commit_container(
     paused_here = False
     if pause and status == "running":
         try:
-            containers.pause(cid)
+            # marked as the daemon's own pause: start-up recovery undoes it after a crash
+            containers.pause(cid, by_daemon=True)
             paused_here = True
         except Conflict:
             pass
     try:
+        crash_point("commit.paused")
         tar = diff(snapshots.lower_dirs(cid), snapshots.upper_dir(cid))
     finally:
         if paused_here:
