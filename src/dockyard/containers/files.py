@@ -10,8 +10,14 @@ import json
 import os
 from typing import Any
 
+from dockyard.fsutil import on_full_disk
+
 
 def write_file(path: str, data: bytes, mode: int = 0o644) -> None:
+    on_full_disk(lambda: _write_file(path, data, mode))
+
+
+def _write_file(path: str, data: bytes, mode: int) -> None:
     tmp = f"{path}.tmp-{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:

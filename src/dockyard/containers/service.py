@@ -46,6 +46,7 @@ from dockyard.errors import (
     NotModified,
     SystemError_,
 )
+from dockyard.fsutil import frees_space
 from dockyard.runtime.hostconfig import adapt_host_config, verify_host_config
 
 EventPublisher = Callable[[str, str, str, dict[str, str]], Any]
@@ -878,6 +879,7 @@ class ContainerService:
         return {"StatusCode": code_holder.get("code", 0), "Error": None}
 
     # -- remove ----------------------------------------------------------------------------
+    @frees_space
     def remove(
         self, ref: str, force: bool = False, volumes: bool = False, link: bool = False
     ) -> None:
@@ -1192,6 +1194,7 @@ class ContainerService:
         return {"Warnings": warnings}
 
     # -- prune -----------------------------------------------------------------------------
+    @frees_space
     def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
         filters = filters or {}
         for key in filters:

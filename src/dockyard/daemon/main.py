@@ -345,6 +345,9 @@ async def serve(cfg: DaemonConfig) -> None:
     os.makedirs(cfg.exec_root, mode=0o700, exist_ok=True)
     pidfile = cfg.pidfile or os.path.join(cfg.exec_root, "dockyard.pid")
     _check_pidfile(pidfile)
+    from dockyard.fsutil import make_reserve
+
+    make_reserve(cfg.data_root)  # what removals may use when the disk is full
     # Waits, attaches and followed logs hold a worker thread each for their whole life:
     # the default pool (CPUs + 4) would run out with a few clients.
     from concurrent.futures import ThreadPoolExecutor

@@ -27,6 +27,7 @@ from ..content import ContentStore
 from ..errors import Conflict, InvalidParameter, NotFound
 from ..filters import labels_match
 from ..filters import normalize as normalize_filters
+from ..fsutil import frees_space
 from ..pathmatch import BadPattern, path_match
 from ..snapshots import AppliedLayer, Snapshotter, apply_layer
 from ..snapshots.layer import LayerError, decompressed
@@ -406,6 +407,7 @@ class ImageService:
 
     # --- removal --------------------------------------------------------------------------
 
+    @frees_space
     def remove(
         self,
         name: str,
@@ -591,6 +593,7 @@ class ImageService:
             with suppress(NotFound):
                 self.content.delete(digest)
 
+    @frees_space
     def prune(
         self,
         dangling_only: bool = True,

@@ -64,19 +64,20 @@ class ImageStore:
 
     # --- references -----------------------------------------------------------------------
 
-    def _save_refs(self) -> None:
-        write_json(self._refs_path, {"refs": self._refs})
+    def _save_refs(self, refs: dict[str, str]) -> None:
+        """Write `refs`, then (only once the disk has them) hold them in memory."""
+        write_json(self._refs_path, {"refs": refs})
+        self._refs = refs
 
     def set_ref(self, ref: Reference, image_id: str) -> None:
         with self.lock:
-            self._refs[str(ref)] = image_id
-            self._save_refs()
+            self._save_refs({**self._refs, str(ref): image_id})
 
     def delete_ref(self, ref: Reference) -> bool:
         with self.lock:
-            if self._refs.pop(str(ref), None) is None:
+            if str(ref) not in self._refs:
                 return False
-            self._save_refs()
+            self._save_refs({k: v for k, v in self._refs.items() if k != str(ref)})
             if ref.digest:
                 self.released_digests.add(ref.digest)
             return True
@@ -84,10 +85,8 @@ class ImageStore:
     def delete_refs_to(self, image_id: str) -> list[Reference]:
         with self.lock:
             gone = [k for k, v in self._refs.items() if v == image_id]
-            for k in gone:
-                del self._refs[k]
             if gone:
-                self._save_refs()
+                self._save_refs({k: v for k, v in self._refs.items() if v != image_id})
             refs = [parse_any_reference(k) for k in gone]
             self.released_digests.update(r.digest for r in refs if r.digest)
             return refs

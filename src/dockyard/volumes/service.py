@@ -21,7 +21,7 @@ from typing import Any
 
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.filters import labels_match
-from dockyard.fsutil import read_json, write_json
+from dockyard.fsutil import frees_space, read_json, write_json
 from dockyard.volumes import mounts
 
 LOCAL = "local"
@@ -204,6 +204,7 @@ class VolumeService:
             out.append(self._view(rec))
         return out
 
+    @frees_space
     def remove(self, name: str, force: bool = False) -> None:
         """Remove a volume; Conflict while containers use it, NotFound unless force."""
         with self._lock:
@@ -232,6 +233,7 @@ class VolumeService:
         self._copy_locks.pop(name, None)
         return tmp
 
+    @frees_space
     def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
         """Remove unused volumes: only anonymous ones unless the filter all=true (API >= 1.42)."""
         filters = filters or {}
