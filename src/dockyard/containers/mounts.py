@@ -8,19 +8,21 @@ import os
 from typing import Any
 
 from dockyard.errors import InvalidParameter
+from dockyard.runtime import mountdest
 
 PROPAGATIONS = {"private", "rprivate", "shared", "rshared", "slave", "rslave"}
 
 
 def _spec(kind: str, dest: str, **kw: Any) -> dict[str, Any]:
-    if not dest.startswith("/"):
-        raise InvalidParameter(
-            f'invalid mount config for type "{kind}": '
-            f"invalid mount path: '{dest}' mount path must be absolute"
-        )
+    """A mount spec; its destination checked as moby (absolute, not '/') and runc (nothing
+    inside /proc but runc's allow-list) check it."""
+    try:
+        destination = mountdest.check(dest, kind, kw.get("Source") or None)
+    except InvalidParameter as e:
+        raise InvalidParameter(f'invalid mount config for type "{kind}": {e.message}') from None
     spec = {
         "Type": kind,
-        "Destination": os.path.normpath(dest),
+        "Destination": destination,
         "Source": "",
         "Name": "",
         "RW": True,
@@ -39,6 +41,15 @@ def parse_bind(bind: str) -> dict[str, Any]:
     parts = bind.split(":")
     if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
         raise InvalidParameter(f"invalid volume specification: '{bind}'")
+    try:
+        return _parse_bind(bind, parts)
+    except InvalidParameter as e:
+        if e.message.startswith("invalid mount config"):
+            raise InvalidParameter(f"invalid volume specification: '{bind}': {e.message}") from None
+        raise
+
+
+def _parse_bind(bind: str, parts: list[str]) -> dict[str, Any]:
     src, dest = parts[0], parts[1]
     mode = parts[2] if len(parts) == 3 else ""
     opts = [o for o in mode.split(",") if o]
@@ -66,7 +77,9 @@ def parse_mount(m: dict[str, Any]) -> dict[str, Any]:
     kind = m.get("Type") or "volume"
     target = m.get("Target") or ""
     if not target:
-        raise InvalidParameter("invalid mount config: Target must not be empty")
+        raise InvalidParameter(
+            f'invalid mount config for type "{kind}": field Target must not be empty'
+        )
     rw = not m.get("ReadOnly")
     if kind == "bind":
         src = m.get("Source") or ""
@@ -126,7 +139,10 @@ def plan(config: dict[str, Any], host_config: dict[str, Any]) -> list[dict[str, 
         specs[spec["Destination"]] = spec
 
     for dest in config.get("Volumes") or {}:
-        spec = _spec("volume", dest, Anonymous=True, CopyUp=True)
+        try:
+            spec = _spec("volume", dest, Anonymous=True, CopyUp=True)
+        except InvalidParameter as e:
+            raise InvalidParameter(f"invalid volume specification: '{dest}': {e.message}") from None
         spec["_implicit"] = True
         add(spec, False)
     for bind in host_config.get("Binds") or []:

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from dockyard.errors import InvalidParameter, NotFound
-from dockyard.runtime import syscalls
+from dockyard.runtime import mountdest, syscalls, sysctls
 
 NAMESPACE_FLAGS: dict[str, int] = {
     "pid": syscalls.CLONE_NEWPID,
@@ -126,22 +126,40 @@ def validate(config: dict[str, Any], bundle: str) -> None:
             "uts" in seen and not _ns_path(linux, "uts"),
             "unable to set hostname without a private UTS namespace",
         )
-    if linux.get("sysctl"):
-        for key in linux["sysctl"]:
-            _require(
-                isinstance(key, str) and ".." not in key and not key.startswith("/"),
-                f"sysctl {key!r} is not valid",
-            )
-    for m in config.get("mounts") or []:
+    if config.get("domainname"):
         _require(
-            isinstance(m, dict)
-            and isinstance(m.get("destination"), str)
-            and m["destination"].startswith("/"),
-            f"mount destination {m.get('destination') if isinstance(m, dict) else m!r} "
-            "must be an absolute path",
+            "uts" in seen and not _ns_path(linux, "uts"),
+            "unable to set domainname without a private UTS namespace",
         )
+    sysctls.check_spec(linux)
+    for m in config.get("mounts") or []:
+        validate_mount(m)
     if "mount" not in seen and config.get("mounts"):
         raise InvalidParameter("mounts need a private mount namespace")
+
+
+def validate_mount(m: Any) -> None:
+    """One entry of config.json's `mounts`: an absolute destination that is not the root and
+    not inside /proc (runc's checkProcMount; rootfs.py repeats it on the resolved path)."""
+    _require(isinstance(m, dict), f"config.json: mount {m!r} must be an object")
+    dest = m.get("destination")
+    _require(isinstance(dest, str) and dest != "", f"mount {m!r}: destination is missing")
+    _require(dest.startswith("/"), f"mount destination {dest} must be an absolute path")
+    options = m.get("options") or []
+    _require(
+        isinstance(options, list) and all(isinstance(o, str) for o in options),
+        f"mount {dest}: options must be a list of strings",
+    )
+    kind = m.get("type") or ""
+    if kind == "bind" or "bind" in options or "rbind" in options:
+        kind = "bind"
+    source = m.get("source")
+    if mountdest.normalise(dest) == "/":
+        raise InvalidParameter(f"mountpoint {dest!r} is on the top of the rootfs")
+    try:
+        mountdest.check_proc(dest, kind, source if isinstance(source, str) else None)
+    except InvalidParameter as e:
+        raise InvalidParameter(f"check proc-safety of {dest} mount: {e.message}") from None
 
 
 def _ns_path(linux: dict[str, Any], kind: str) -> str | None:

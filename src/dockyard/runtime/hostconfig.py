@@ -9,10 +9,10 @@ every option dockyard cannot enact (never an option ignored silently). The spec 
 from __future__ import annotations
 
 import os
-import posixpath
 from typing import Any
 
 from dockyard.errors import InvalidParameter
+from dockyard.runtime import mountdest, sysctls
 
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
 _MIN_MEMORY = 6291456
@@ -86,6 +86,7 @@ def verify_host_config(host_config: dict[str, Any], config: dict[str, Any] | Non
         raise InvalidParameter(f"Invalid value {oom}, range for oom score adj is [-1000, 1000]")
     for dest in hc.get("Tmpfs") or {}:
         _validate_tmpfs_destination(dest)
+    sysctls.check_host_config(hc, cfg)
     if (hc.get("CgroupnsMode") or "") not in ("", "host", "private"):
         raise InvalidParameter(f"invalid cgroup namespace mode: {hc.get('CgroupnsMode')}")
     if (hc.get("UsernsMode") or "") not in ("", "host"):
@@ -224,5 +225,9 @@ def _validate_tmpfs_destination(dest: str) -> None:
             f"invalid mount config for type \"tmpfs\": invalid mount path: '{dest}' "
             "mount path must be absolute"
         )
-    if posixpath.normpath(dest) == "/":
-        raise InvalidParameter("invalid specification: destination can't be '/'")
+    if mountdest.normalise(dest) == "/":
+        raise InvalidParameter(mountdest.ROOT_ERROR)
+    try:
+        mountdest.check_proc(dest, "tmpfs")
+    except InvalidParameter as e:
+        raise InvalidParameter(f'invalid mount config for type "tmpfs": {e.message}') from None
