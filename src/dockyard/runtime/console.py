@@ -47,11 +47,12 @@ def proxy(master: int, pid_alive: object) -> None:
     saved = termios.tcgetattr(0) if raw else None
     if raw:
         tty.setraw(0)
-    stdin_open = True
+    poller = select.poll()  # not select(): no limit on the descriptor numbers
+    poller.register(master, select.POLLIN)
+    poller.register(0, select.POLLIN)
     try:
         while True:
-            fds = [master] + ([0] if stdin_open else [])
-            ready, _, _ = select.select(fds, [], [], 0.2)
+            ready = [fd for fd, _ in poller.poll(200)]
             if master in ready:
                 try:
                     data = os.read(master, 65536)
@@ -63,7 +64,7 @@ def proxy(master: int, pid_alive: object) -> None:
             if 0 in ready:
                 data = os.read(0, 65536)
                 if not data:
-                    stdin_open = False
+                    poller.unregister(0)
                 else:
                     os.write(master, data)
             if not ready and not pid_alive():  # type: ignore[operator]

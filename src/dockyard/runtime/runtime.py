@@ -33,6 +33,14 @@ from dockyard.runtime.state import ContainerState, StateStore, process_start_tim
 DEFAULT_ROOT = "/run/dockyard-runtime"
 
 
+def _readable(fd: int, timeout: float) -> bool:
+    """Whether `fd` has input (or its end) within `timeout` seconds. poll(), not select():
+    a monitor or daemon may hold descriptors above select's limit of 1023."""
+    p = select.poll()
+    p.register(fd, select.POLLIN)
+    return bool(p.poll(max(0, int(timeout * 1000))))
+
+
 class Runtime:
     """An OCI runtime whose state lives under `root`."""
 
@@ -190,8 +198,7 @@ class Runtime:
         try:
             deadline = time.monotonic() + timeout
             while True:
-                ready, _, _ = select.select([fd], [], [], 0.05)
-                data = os.read(fd, 1) if ready else b""
+                data = os.read(fd, 1) if _readable(fd, 0.05) else b""
                 if data:
                     break
                 if process_start_time(st.pid) != st.start_time:
@@ -221,7 +228,7 @@ class Runtime:
             return
         try:
             while time.monotonic() < deadline:
-                ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+                ready = _readable(fd, max(0.0, deadline - time.monotonic()))
                 if ready and not os.read(fd, 65536):
                     return
         finally:
