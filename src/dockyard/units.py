@@ -90,7 +90,7 @@ def _trim(value: float) -> str:
     return text or "0"
 
 
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]?)([iI]?[bB]?)$")
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]?)([iI]?[bB]?)\Z", re.ASCII)
 _BINARY_MULTIPLIERS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
 
 

@@ -65,7 +65,7 @@ OVERRIDE_FILES = (
     "docker-compose.override.yml",
     "docker-compose.override.yaml",
 )
-_VALID_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_VALID_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*\Z", re.ASCII)
 
 
 def normalize_project_name(name: str) -> str:

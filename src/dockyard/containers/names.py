@@ -7,7 +7,7 @@ import re
 
 from dockyard.errors import InvalidParameter
 
-NAME_PATTERN = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+NAME_PATTERN = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z", re.ASCII)
 
 _LEFT = (
     "admiring adoring affectionate agitated amazing angry awesome beautiful blissful bold "

@@ -19,7 +19,7 @@ from typing import BinaryIO
 from ..errors import InvalidParameter, NotFound
 from ..fsutil import fsync_dir
 
-_DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+_DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}\Z", re.ASCII)
 
 
 def validate_digest(digest: str) -> str:

@@ -30,9 +30,9 @@ from ..errors import InvalidParameter, NotFound
 from ..fsutil import atomic_write, fsync_dir, read_json, write_json
 
 NAME_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
-NAME_RE = re.compile(rf"^{NAME_COMPONENT}(?:/{NAME_COMPONENT})*$")
-TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
-UUID_RE = re.compile(r"^[0-9a-f]{32}$")
+NAME_RE = re.compile(rf"^{NAME_COMPONENT}(?:/{NAME_COMPONENT})*\Z", re.ASCII)
+TAG_RE = re.compile(r"^[\w][\w.-]{0,127}\Z", re.ASCII)
+UUID_RE = re.compile(r"^[0-9a-f]{32}\Z", re.ASCII)
 UPLOAD_MAX_AGE = 7 * 24 * 3600  # a week, as distribution's default
 
 

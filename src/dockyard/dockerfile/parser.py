@@ -34,7 +34,7 @@ DIRECTIVES = ("escape", "syntax", "check")
 _DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
 _WHITESPACE = re.compile(r"[\t\v\f\r ]+")
 _HEREDOC = re.compile(r"^(\d*)<<(-?)([^<]*)$")
-_STAGE_NAME = re.compile(r"^[a-z][a-z0-9-_.]*$")
+_STAGE_NAME = re.compile(r"^[a-z][a-z0-9-_.]*\Z", re.ASCII)
 _UTF8_BOM = "\ufeff"
 
 KEYWORDS = (

@@ -35,12 +35,12 @@ _NAME = rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
 _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][0-9a-fA-F]{32,}"
 
-NAME_RE = re.compile(rf"^(?:({_DOMAIN})/)?({_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)$")
-REFERENCE_RE = re.compile(rf"^({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?$")
-TAG_RE = re.compile(rf"^{_TAG}$")
-ANCHORED_ID_RE = re.compile(r"^[a-f0-9]{64}$")
-ID_RE = re.compile(r"^(?:sha256:)?[a-f0-9]{64}$")
-SHORT_ID_RE = re.compile(r"^(?:sha256:)?[a-f0-9]{1,64}$")
+NAME_RE = re.compile(rf"^(?:({_DOMAIN})/)?({_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)\Z", re.ASCII)
+REFERENCE_RE = re.compile(rf"^({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?\Z", re.ASCII)
+TAG_RE = re.compile(rf"^{_TAG}\Z", re.ASCII)
+ANCHORED_ID_RE = re.compile(r"^[a-f0-9]{64}\Z", re.ASCII)
+ID_RE = re.compile(r"^(?:sha256:)?[a-f0-9]{64}\Z", re.ASCII)
+SHORT_ID_RE = re.compile(r"^(?:sha256:)?[a-f0-9]{1,64}\Z", re.ASCII)
 
 _DIGEST_HEX_LEN = {"sha256": 64, "sha384": 96, "sha512": 128}
 

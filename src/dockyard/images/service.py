@@ -51,7 +51,7 @@ InUse = Callable[[str], "list[tuple[str, bool]] | bool"]
 ProgressFn = Callable[[str, str], None]  # (layer digest, status)
 
 _UNPACK_WORKERS = max(1, min(4, os.cpu_count() or 1))  # more than the cores only thrashes
-_HEX_PREFIX = re.compile(r"^(?:sha256:)?([a-f0-9]{1,64})$")
+_HEX_PREFIX = re.compile(r"^(?:sha256:)?([a-f0-9]{1,64})\Z", re.ASCII)
 
 
 def short_id(image_id: str) -> str:

@@ -56,7 +56,7 @@ RLIMITS: dict[str, int] = {
     "RLIMIT_RTTIME": 15,
 }
 
-_ID_RE = re.compile(r"^[\w+\-.]+$")
+_ID_RE = re.compile(r"^[\w+\-.]+\Z", re.ASCII)
 
 
 def validate_id(container_id: str) -> None:

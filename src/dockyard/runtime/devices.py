@@ -36,7 +36,7 @@ def default_device_rules() -> list[dict[str, Any]]:
     ]
 
 
-_CGROUP_RULE = re.compile(r"^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$")
+_CGROUP_RULE = re.compile(r"^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})\Z", re.ASCII)
 
 
 def _device_from_path(path: str, path_in_container: str, perms: str) -> tuple[dict, dict]:

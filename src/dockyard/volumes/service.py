@@ -26,7 +26,7 @@ from dockyard.volumes import mounts
 
 LOCAL = "local"
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
-_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z", re.ASCII)
 _VALID_OPTS = ("type", "device", "o", "size")
 _LIST_FILTERS = ("name", "label", "dangling", "driver")
 _PRUNE_FILTERS = ("label", "label!", "all")
