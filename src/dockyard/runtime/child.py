@@ -143,10 +143,8 @@ def _init(plan: Plan, chan: _Channel) -> None:
         sc.setdomainname(conf["domainname"])
     for key, value in (linux.get("sysctl") or {}).items():
         rootfs.write_sysctl(key, str(value))
-    for path in linux.get("readonlyPaths") or []:
-        rootfs.readonly_path(path)
-    for path in linux.get("maskedPaths") or []:
-        rootfs.mask_path(path)
+    rootfs.readonly_paths(list(linux.get("readonlyPaths") or []))
+    rootfs.mask_paths(list(linux.get("maskedPaths") or []))
     path, env = _prepare_process(plan)
     _wait_for_start(plan, chan)
     hooks.run_hooks(conf.get("hooks"), "startContainer", plan.state)
@@ -181,17 +179,17 @@ def _build_rootfs(plan: Plan, chan: _Channel) -> None:
     """Mounts, /dev, the creation hooks, then pivot_root into the container's root."""
     conf = plan.config
     linux = conf.get("linux") or {}
-    root = conf["root"]["path"]
     mounts = conf.get("mounts") or []
-    rootfs.prepare_root(root, linux.get("rootfsPropagation"))
+    # every path of the container is resolved inside this descriptor of its root
+    root_fd = rootfs.prepare_root(conf["root"]["path"], linux.get("rootfsPropagation"))
     cgroup_dirs = _cgroup_binds(plan.cgroups)
     for m in mounts:
-        rootfs.mount_entry(root, plan.bundle, m, cgroup_dirs, plan.cgroups.unified)
+        rootfs.mount_entry(root_fd, plan.bundle, m, cgroup_dirs, plan.cgroups.unified)
     if rootfs.dev_is_tmpfs(mounts):
-        rootfs.create_devices(root, list(linux.get("devices") or []), defaults=True)
-        rootfs.create_dev_symlinks(root)
+        rootfs.create_devices(root_fd, list(linux.get("devices") or []), defaults=True)
+        rootfs.create_dev_symlinks(root_fd)
     _creation_hooks(plan, chan)
-    rootfs.pivot_root(root)
+    rootfs.pivot_root(root_fd)
 
 
 def _creation_hooks(plan: Plan, chan: _Channel) -> None:

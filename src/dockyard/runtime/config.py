@@ -213,11 +213,15 @@ def validate_process(process: dict[str, Any], rootfs: str | None = None) -> None
 def resolve_username(user: dict[str, Any], rootfs: str | None) -> None:
     """Set user.uid and user.gid from the passwd entry of user.username in `rootfs`."""
     name = str(user.pop("username"))
-    from dockyard.runtime.rootfs import secure_join
+    from dockyard.linux import pathrs
 
-    passwd = secure_join(rootfs or "/nonexistent", "/etc/passwd")
     try:
-        with open(passwd) as f:
+        root = pathrs.open_root(rootfs or "/nonexistent")
+        try:
+            fd = pathrs.open_in_root(root, "/etc/passwd", os.O_RDONLY | os.O_NONBLOCK)
+        finally:
+            os.close(root)
+        with open(fd, encoding="utf-8", errors="replace") as f:
             for line in f:
                 fields = line.rstrip("\n").split(":")
                 if len(fields) >= 4 and fields[0] == name:

@@ -13,9 +13,12 @@ import os
 import resource
 import signal
 import socket
+import stat
 from typing import Any
 
 from dockyard.errors import InvalidParameter
+from dockyard.linux import pathrs
+from dockyard.linux import syscalls as lsc
 from dockyard.runtime import capabilities, config, syscalls
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -173,16 +176,25 @@ def apply_user_and_caps(process: dict[str, Any], caps: CapabilityPlan | None) ->
 
 
 def chdir_cwd(cwd: str) -> None:
-    """chdir into the container's cwd (after pivot_root or setns: nothing of the host), making
-    it when missing, and refuse a cwd that resolved outside the container's root."""
+    """chdir into the container's cwd (after pivot_root or setns: nothing of the host),
+    resolved inside the container's root by descriptor, made when missing. A magic link
+    (/proc/self/fd/N, the door of CVE-2024-21626) is refused, and a cwd that still ended
+    outside the root is refused after the fact."""
+    root = pathrs.open_root("/")
     try:
         try:
-            os.chdir(cwd)
-        except FileNotFoundError:
-            os.makedirs(cwd, mode=0o755, exist_ok=True)
-            os.chdir(cwd)
-    except OSError as e:
-        raise OSError(e.errno, f"process.cwd {cwd}: {e.strerror}") from None
+            try:
+                fd = pathrs.open_in_root(root, cwd, os.O_PATH | os.O_DIRECTORY)
+            except FileNotFoundError:
+                fd = pathrs.mkdir_all_in_root(root, cwd)
+            try:
+                os.fchdir(fd)
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise OSError(e.errno, f"process.cwd {cwd}: {e.strerror}") from None
+    finally:
+        os.close(root)
     try:
         here = os.getcwd()
     except OSError:
@@ -191,35 +203,81 @@ def chdir_cwd(cwd: str) -> None:
         raise OSError(f"process.cwd {cwd!r} is outside the container's root filesystem")
 
 
+_PTMX = (5, 2)
+_PTY_SLAVE_MAJORS = range(136, 144)
+
+
 def open_console(socket_fd: int, process: dict[str, Any], make_console: bool) -> int:
     """Open a pty in the container's devpts, send its master over the console socket
-    (SCM_RIGHTS, as runc does) and return the slave, made our controlling terminal."""
-    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    (SCM_RIGHTS, as runc does) and make the slave our controlling terminal.
+
+    Nothing is opened or mounted by a path that could have been swapped (CVE-2025-52565):
+    /dev/ptmx is resolved inside the root and must be the 5:2 multiplexer, the slave is
+    opened from the master (TIOCGPTPEER) and must be a pty, and /dev/console is a file made
+    at the descriptor of /dev and bound from the slave's descriptor."""
+    root = pathrs.open_root("/")
     try:
-        slave_path = "/dev/pts/" + syscalls.pty_unlock_and_name(master)
-        if make_console and os.path.isdir("/dev"):
-            console = "/dev/console"
-            if not os.path.exists(console):
-                os.close(os.open(console, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o666))
-            syscalls.mount(slave_path, console, "bind", syscalls.MS_BIND)
-        slave = os.open(slave_path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-        user = process.get("user") or {}
-        os.fchown(slave, user.get("uid", 0), -1)
-        size = process.get("consoleSize") or {}
-        if size.get("height") and size.get("width"):
-            syscalls.set_winsize(slave, size["height"], size["width"])
-        sock = socket.socket(fileno=socket_fd)
+        master = pathrs.open_in_root(root, "/dev/ptmx", os.O_RDWR | os.O_NOCTTY)
         try:
-            socket.send_fds(sock, [slave_path.encode()], [master])
+            if not pathrs.is_char_device(master, *_PTMX):
+                raise OSError(errno.EPERM, "the container's /dev/ptmx is not the pty multiplexer")
+            slave_path = "/dev/pts/" + syscalls.pty_unlock_and_name(master)
+            slave = lsc.pty_peer(master)
+            st = os.fstat(slave)
+            if not stat.S_ISCHR(st.st_mode) or os.major(st.st_rdev) not in _PTY_SLAVE_MAJORS:
+                os.close(slave)
+                raise OSError(errno.EPERM, "the pty peer is not a pty slave")
+            if make_console:
+                _bind_console(root, slave)
+            user = process.get("user") or {}
+            os.fchown(slave, user.get("uid", 0), -1)
+            size = process.get("consoleSize") or {}
+            if size.get("height") and size.get("width"):
+                syscalls.set_winsize(slave, size["height"], size["width"])
+            sock = socket.socket(fileno=socket_fd)
+            try:
+                socket.send_fds(sock, [slave_path.encode()], [master])
+            finally:
+                sock.close()
         finally:
-            sock.close()
+            os.close(master)
     finally:
-        os.close(master)
+        os.close(root)
     syscalls.set_controlling_tty(slave)
     for target in (0, 1, 2):
         os.dup2(slave, target, inheritable=True)
     os.close(slave)
     return 0
+
+
+def _bind_console(root: int, slave: int) -> None:
+    """Bind the pty slave (by its descriptor) onto /dev/console, a regular file made at the
+    descriptor of the container's /dev (which must be a real directory)."""
+    dev = pathrs.require_directory_entry(root, "dev")
+    try:
+        try:
+            os.close(
+                os.open(
+                    "console",
+                    os.O_CREAT | os.O_EXCL | os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    0o666,
+                    dir_fd=dev,
+                )
+            )
+        except FileExistsError:
+            pass
+        target = os.open("console", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dev)
+        try:
+            mode = os.fstat(target).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISCHR(mode)):
+                raise OSError(
+                    errno.EPERM, "the container's /dev/console is not a file: refusing to mount"
+                )
+            os.close(pathrs.bind_fd(slave, target, "/dev/console"))
+        finally:
+            os.close(target)
+    finally:
+        os.close(dev)
 
 
 def execute(path: str, args: list[str], env: dict[str, str]) -> None:

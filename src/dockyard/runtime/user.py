@@ -14,6 +14,7 @@ import stat
 from dataclasses import dataclass, field
 
 from dockyard.errors import InvalidParameter
+from dockyard.linux import pathrs
 
 _MAX_ID = (1 << 31) - 1
 _MAX_FILE = 16 << 20
@@ -35,25 +36,37 @@ class _Group:
 
 
 def resolve_in_root(rootfs: str, path: str) -> str:
-    """The host path of `path` inside `rootfs`, with every symlink resolved within rootfs.
+    """The host path of `path` inside `rootfs`, with every symlink resolved within rootfs
+    (missing components kept as they are), for the callers that still need a string: it is
+    only as good as the moment it was computed. Prefer dockyard.linux.pathrs.open_in_root.
 
     A symlink loop is InvalidParameter naming `path` only (no host path reaches the user)."""
-    from dockyard.runtime.rootfs import secure_join
-
+    real = os.path.realpath(rootfs)
+    root = pathrs.open_root(real)
     try:
-        return secure_join(os.path.realpath(rootfs), path)
+        inside = pathrs.resolve_path(root, path)
     except OSError as e:
         if e.errno == errno.ELOOP:  # the user's path, never the host's
             raise InvalidParameter(f"{path}: too many levels of symbolic links") from None
         raise
+    finally:
+        os.close(root)
+    return real if inside == "/" else real.rstrip("/") + inside
 
 
 def _read_in_root(rootfs: str, path: str) -> str | None:
-    """The text of a regular file inside rootfs, or None when it is absent or not regular."""
+    """The text of a regular file inside rootfs, or None when it is absent or not regular
+    (or a symlink loop). Opened by descriptor inside the root, never by a host path."""
     try:
-        fd = os.open(resolve_in_root(rootfs, path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except (OSError, InvalidParameter):  # absent, or a symlink loop
+        root = pathrs.open_root(os.path.realpath(rootfs))
+    except OSError:
         return None
+    try:
+        fd = pathrs.open_in_root(root, path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:  # absent, a loop, a magic link
+        return None
+    finally:
+        os.close(root)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 
+from dockyard.linux import syscalls as lsc
 from dockyard.runtime import syscalls as sc
-from dockyard.runtime.rootfs import dev_is_tmpfs, parse_options, secure_join
+from dockyard.runtime.rootfs import dev_is_tmpfs, mount_attrs, parse_options
+from dockyard.runtime.user import resolve_in_root as secure_join
 
 
 def test_parse_options():
@@ -17,7 +19,7 @@ def test_parse_options():
     assert flags == 0
 
 
-def test_secure_join_stays_inside(tmp_path):
+def test_resolve_in_root_stays_inside(tmp_path):
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
     os.symlink("/etc/../../..", root / "up")
@@ -30,7 +32,7 @@ def test_secure_join_stays_inside(tmp_path):
     assert secure_join(str(root), "/") == str(root)
 
 
-def test_secure_join_past_missing_and_non_directories(tmp_path):
+def test_resolve_in_root_past_missing_and_non_directories(tmp_path):
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
     (root / "etc" / "file").write_text("x")
@@ -72,3 +74,28 @@ def test_a_symlink_loop_is_invalid_parameter_without_host_paths(tmp_path):
         resolve_in_root(str(tmp_path), "/x/../a/file")
     assert e.value.message == "/x/../a/file: too many levels of symbolic links"
     assert str(tmp_path) not in e.value.message
+
+
+def test_mount_attrs_of_bind_flags():
+    flags, _, _ = parse_options(["rbind", "ro", "nosuid", "nodev", "noexec", "noatime"])
+    attr_set, attr_clr = mount_attrs(flags & ~(sc.MS_BIND | sc.MS_REC))
+    assert attr_set == (
+        lsc.MOUNT_ATTR_RDONLY
+        | lsc.MOUNT_ATTR_NOSUID
+        | lsc.MOUNT_ATTR_NODEV
+        | lsc.MOUNT_ATTR_NOEXEC
+        | lsc.MOUNT_ATTR_NOATIME
+    )
+    assert attr_clr == lsc.MOUNT_ATTR__ATIME
+    assert mount_attrs(0) == (0, 0)
+
+
+def test_rootfs_module_joins_no_path_under_the_root():
+    """The rule of the module: no os.path.join / string paths under the rootfs."""
+    import inspect
+
+    from dockyard.runtime import rootfs
+
+    source = inspect.getsource(rootfs)
+    assert "secure_join" not in source
+    assert "os.path.join(rootfs" not in source and "os.path.join(root," not in source
