@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import threading
@@ -46,11 +47,13 @@ from dockyard.errors import (
     NotModified,
     SystemError_,
 )
+from dockyard.faults import crash_point
 from dockyard.fsutil import frees_space
 from dockyard.runtime.hostconfig import adapt_host_config, verify_host_config
 
 EventPublisher = Callable[[str, str, str, dict[str, str]], Any]
 RUNNING = ("running", "paused", "restarting")
+_CONTAINER_ID = re.compile(r"[0-9a-f]{64}")
 PAUSED_MARK = "paused.json"  # in the container's directory while `pause` holds it frozen
 CGROUP_ROOT = "/sys/fs/cgroup"
 
@@ -284,6 +287,7 @@ class ContainerService:
         self.snapshotter.prepare(cid, image.chain_id)
         created_volumes: list[str] = []
         try:
+            crash_point("container.create.prepared")
             for spec in specs:
                 if spec["Type"] != "volume":
                     continue
@@ -711,6 +715,11 @@ class ContainerService:
             except Exception:  # noqa: BLE001
                 pass
             self.store.delete(orphan)
+        known = set(self.store.ids())
+        for snap in list(self.snapshotter.walk("active")):
+            if _CONTAINER_ID.fullmatch(snap.name) and snap.name not in known:
+                # a create that a crash interrupted before its record was written
+                self.snapshotter.remove(snap.name)
         to_start = []
         for cid in self.store.ids():
             state = self.store.read_state(cid)
@@ -914,6 +923,7 @@ class ContainerService:
             cfg = self.store.config(cid)
             state["Status"] = "removing"
             self.store.write_state(cid, state, durable=False)
+            crash_point("container.remove.marked")
             self.execs.forget_container(cid)
             self._release(cid)
             try:

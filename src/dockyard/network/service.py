@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 from pyroute2 import IPRoute
 
 from dockyard.errors import Conflict, Forbidden, InvalidParameter, NotFound, SystemError_
+from dockyard.faults import crash_point
 from dockyard.network import etcfiles, firewall, ipam, links, netns, views
 from dockyard.network.dns import DnsServer
 from dockyard.network.portmap import HostPortTable
@@ -156,6 +157,10 @@ class NetworkService:
 
     def _load(self) -> None:
         for record in self._store.networks():
+            if record.pop("Creating", False):
+                self._tear_down(record)
+                self._store.delete_network(record["Id"])
+                continue
             self._networks[record["Id"]] = record
             self._make_allocator(record)
         for record in self._store.sandboxes():
@@ -275,11 +280,16 @@ class NetworkService:
         if kind is not None and kind != "bridge":
             raise Conflict(f"cannot use {record['Bridge']} as a bridge: it is a {kind} link")
         record["Adopted"] = kind == "bridge"  # a bridge made by someone else stays at removal
-        self._bring_up(record)
+        # Recorded as in creation before the host changes: start-up tears down what a crash
+        # in between left (a bridge and rules no record would otherwise claim).
+        self._store.save_network({**record, "Creating": True})
         try:
+            self._bring_up(record, rollback=False)  # torn down below on any failure
+            crash_point("network.create.up")
             self._store.save_network(record)
         except BaseException:
             self._tear_down(record)
+            self._store.delete_network(record["Id"])
             raise
         self._networks[record["Id"]] = record
         self._make_allocator(record)

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dockyard.errors import Conflict, InvalidParameter, NotFound
+from dockyard.faults import crash_point
 from dockyard.filters import labels_match
 from dockyard.fsutil import frees_space, read_json, write_json
 from dockyard.volumes import mounts
@@ -155,6 +156,7 @@ class VolumeService:
             shutil.rmtree(tmp, ignore_errors=True)
             os.makedirs(os.path.join(tmp, "_data"), mode=0o755)
             write_json(os.path.join(tmp, "volume.json"), rec)
+            crash_point("volume.create.written")
             os.rename(tmp, os.path.join(self.root, name))
             self._records[name] = rec
             return self._view(rec)
