@@ -14,20 +14,27 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import lzma
 import os
 import posixpath
 import shutil
 import stat
 import tarfile
 import tempfile
+import zlib
 from typing import BinaryIO
 
 from dockyard.dockerfile import dockerignore
 from dockyard.errors import InvalidParameter, NotFound
 from dockyard.runtime.user import resolve_in_root
 from dockyard.snapshots.layer import decompressed
+from dockyard.snapshots.safetar import members, open_tar
 
 _COMPRESSED_MAGIC = (b"BZh", b"\xfd7zXZ\x00")
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# read into memory: bounded (the context itself is streamed to disk)
+MAX_DOCKERFILE = 16 << 20
+MAX_DOCKERIGNORE = 4 << 20
 
 
 class ContextError(InvalidParameter):
@@ -39,15 +46,10 @@ def _open_stream(stream: BinaryIO) -> tarfile.TarFile:
     head = stream.read(6)
     rest = _Prefixed(head, stream)
     if head.startswith(_COMPRESSED_MAGIC[0]):
-        return tarfile.open(fileobj=rest, mode="r|bz2")  # type: ignore[arg-type]
+        return open_tar(rest, mode="r|bz2")  # type: ignore[arg-type]
     if head.startswith(_COMPRESSED_MAGIC[1]):
-        return tarfile.open(fileobj=rest, mode="r|xz")  # type: ignore[arg-type]
-    return tarfile.open(
-        fileobj=decompressed(rest),  # type: ignore[arg-type]
-        mode="r|",
-        encoding="utf-8",
-        errors="surrogateescape",
-    )
+        return open_tar(rest, mode="r|xz")  # type: ignore[arg-type]
+    return open_tar(decompressed(rest))  # type: ignore[arg-type]
 
 
 class _Prefixed:
@@ -108,24 +110,45 @@ class BuildContext:
     # --- unpacking ------------------------------------------------------------------------
 
     def _unpack(self, stream: BinaryIO) -> None:
-        dirs: list[tuple[str, tarfile.TarInfo]] = []
+        dirs: list[tuple[str, int, int]] = []
         try:
             with _open_stream(stream) as tar:
-                for member in tar:
+                for member in members(tar):
                     rel = clean_member_name(member.name)
                     if not rel:
                         continue
                     self._extract(tar, member, rel)
                     if member.isdir():
-                        dirs.append((rel, member))
-        except (tarfile.TarError, EOFError, OSError) as e:
+                        dirs.append((rel, member.mode, int(member.mtime)))
+        except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError) as e:
             if isinstance(e, OSError) and e.errno not in (errno.ELOOP, errno.ENOTDIR, None):
                 raise
             raise ContextError(f"failed to read the build context: {e}") from None
-        for rel, member in reversed(dirs):  # directory times last: their files changed them
-            path = os.path.join(self.root, rel)
-            os.chmod(path, (member.mode & 0o7777) | 0o700)
-            os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
+        for rel, mode, mtime in reversed(dirs):  # directory times last: their files changed
+            # a later entry may have replaced the directory by a symlink: never follow it
+            fd = self._open_dir_nofollow(rel)
+            if fd is None:
+                continue
+            try:
+                os.fchmod(fd, (mode & 0o7777) | 0o700)
+                os.utime(fd, (mtime, mtime))
+            finally:
+                os.close(fd)
+
+    def _open_dir_nofollow(self, rel: str) -> int | None:
+        """An fd of directory `rel` of the context, no symlink followed on the way."""
+        fd = os.open(self.root, _DIR_FLAGS)
+        try:
+            for part in rel.split("/"):
+                nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = nxt
+        except OSError as e:
+            os.close(fd)
+            if e.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+                return None
+            raise
+        return fd
 
     def _parent_dir(self, rel: str) -> str:
         """The host directory that will hold `rel`, created, with no symlink on the way."""
@@ -185,17 +208,31 @@ class BuildContext:
         if name == "Dockerfile":
             candidates.append("dockerfile")
         for candidate in candidates:
-            try:
-                path = self.resolve(candidate)
-                with open(path, "rb") as f:
-                    return f.read()
-            except (OSError, InvalidParameter):
-                continue
+            data = self.read_file(candidate, MAX_DOCKERFILE)
+            if data is not None:
+                return data
         raise NotFound(f"Cannot locate specified Dockerfile: {name}")
+
+    def read_file(self, name: str, limit: int) -> bytes | None:
+        """The bytes of regular file `name` of the context (symlinks resolved inside it), or
+        None when it is missing or not a regular file; ContextError above `limit` bytes."""
+        try:
+            path = self.resolve(name)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except (OSError, InvalidParameter):
+            return None
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise ContextError(f"{name} is larger than the limit of {limit} bytes")
+        return data
 
     def apply_dockerignore(self) -> None:
         """Remove what .dockerignore excludes (the daemon's side of the rule)."""
-        patterns = dockerignore.load(self.root)
+        raw = self.read_file(".dockerignore", MAX_DOCKERIGNORE)
+        patterns = dockerignore.read_patterns(raw.decode("utf-8", "replace")) if raw else []
         if not patterns:
             return
         matcher = dockerignore.PatternMatcher(patterns)

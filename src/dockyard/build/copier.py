@@ -13,12 +13,14 @@ Copying (`copy_sources`), into a mounted root filesystem:
 - everything copied is owned by 0:0, or by `--chown` (names looked up in the destination
   image's /etc/passwd and /etc/group; a user without group means gid = uid); directories
   created on the way are owned likewise; `--chmod` sets the mode of what is copied;
-- ADD extracts local tar archives (plain, gzip, bzip2, xz) into the destination.
+- ADD extracts local tar archives (plain, gzip, bzip2, xz, zstd) into the destination, every
+  entry kept inside it (snapshots.layer.extract_tar).
 """
 
 from __future__ import annotations
 
 import hashlib
+import lzma
 import os
 import posixpath
 import re
@@ -27,12 +29,15 @@ import stat
 import tarfile
 import urllib.parse
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 from dockyard.errors import InvalidParameter
 from dockyard.pathmatch import BadPattern, compile_pattern
 from dockyard.runtime.user import resolve_in_root, resolve_user
+from dockyard.snapshots.layer import LayerError, decompressed, extract_tar
+from dockyard.snapshots.safetar import open_tar
 
 _WILDCARD = re.compile(r"[*?\[]")
 
@@ -258,25 +263,25 @@ def _set_dir(path: str, st: os.stat_result, owner: _Owner) -> None:
 
 
 def _is_archive(path: str) -> bool:
+    """Whether ADD extracts `path`: a (compressed) tar whose first header reads, as Docker's
+    isArchivePath decides (anything else is copied as a file)."""
     try:
-        with tarfile.open(path, "r:*") as tar:
+        with open(path, "rb") as f, open_tar(decompressed(f)) as tar:  # type: ignore[arg-type]
             return tar.next() is not None
-    except (tarfile.TarError, OSError, EOFError):
+    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError, LayerError):
         return False
 
 
-def _inside_only(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
-    """tarfile's "tar" filter (nothing lands outside `dest`, also through links), with the
-    archive's modes kept as they are (setuid bits included), as Docker's ADD keeps them."""
-    return tarfile.tar_filter(member, dest).replace(mode=member.mode, deep=False)
-
-
 def _extract(archive: str, dest: str) -> None:
+    """ADD of a local archive: unpacked into `dest` as Docker unpacks it (chrooted there):
+    names and links cannot leave `dest`, a symlink met on the way (one the image already
+    had, or one the archive made) is resolved inside `dest`; owners, modes (set-id bits too)
+    and device nodes kept, as Docker keeps them; `.wh.` names are ordinary names here."""
     try:
-        with tarfile.open(archive, "r:*") as tar:
-            tar.extractall(dest, numeric_owner=True, filter=_inside_only)
-    except (tarfile.TarError, OSError) as err:
-        raise CopyError(f"failed to extract {os.path.basename(archive)}: {err}") from None
+        with open(archive, "rb") as f:
+            extract_tar(f, dest, allow_devices=os.geteuid() == 0, same_owner=True, keep_setid=True)
+    except LayerError as err:
+        raise CopyError(f"failed to extract {os.path.basename(archive)}: {err.message}") from None
 
 
 def copy_sources(

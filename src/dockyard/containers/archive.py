@@ -10,11 +10,13 @@ from __future__ import annotations
 import base64
 import errno
 import json
+import lzma
 import os
 import posixpath
 import stat
 import tarfile
 import threading
+import zlib
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -22,6 +24,8 @@ from dockyard.containers import scopedfs
 from dockyard.containers.jsonlog import format_time
 from dockyard.containers.scopedfs import ScopedFS
 from dockyard.errors import InvalidParameter, NotFound
+from dockyard.snapshots.layer import walk_tree
+from dockyard.snapshots.safetar import members, open_tar
 
 # Go's os.FileMode type bits, as X-Docker-Container-Path-Stat reports them.
 GO_MODE_DIR = 1 << 31
@@ -293,17 +297,20 @@ def extract(
     except InvalidParameter:
         raise InvalidParameter(f"extraction point is not a directory: {path}") from None
     try:
-        tar = tarfile.open(fileobj=stream, mode="r|*")
+        tar = open_tar(stream, mode="r|*")
     except tarfile.TarError as e:
         raise InvalidParameter(f"invalid tar archive: {e}") from None
-    with tar:
-        for m in tar:
-            parts = _safe_member_name(m.name)
-            if not parts:
-                continue
-            with fs.scoped.walk_dir(parts[:-1], create=True, start=dest_path) as parent:
-                _extract_member(fs, tar, m, parent.dir_fd, parts[-1], dest_path,
-                                no_overwrite_dir_non_dir, copy_uid_gid)  # fmt: skip
+    try:
+        with tar:
+            for m in members(tar):  # one member in memory at a time
+                parts = _safe_member_name(m.name)
+                if not parts:
+                    continue
+                with fs.scoped.walk_dir(parts[:-1], create=True, start=dest_path) as parent:
+                    _extract_member(fs, tar, m, parent.dir_fd, parts[-1], dest_path,
+                                    no_overwrite_dir_non_dir, copy_uid_gid)  # fmt: skip
+    except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as e:
+        raise InvalidParameter(f"invalid tar archive: {e}") from None
 
 
 def _extract_member(
@@ -410,27 +417,33 @@ def changes(upper: str, lowers: list[str]) -> list[dict[str, Any]]:
     """`docker diff` from the overlay upper directory: Kind 0 modified, 1 added, 2 deleted.
 
     Mount points the engine made for the init layer's files are left out, and so is a
-    directory that is only in the upper layer because of them."""
+    directory that is only in the upper layer because of them. The upper directory is read
+    through directory fds (snapshots.layer.walk_tree): a running container that swaps a
+    directory for a symlink meanwhile cannot make the walk list anything of the host."""
     out: dict[str, int] = {}
+    dirs: set[str] = set()
 
     def in_lower(rel: str) -> bool:
         return any(os.path.lexists(os.path.join(lo, rel.lstrip("/"))) for lo in lowers)
 
-    for dirpath, dirnames, filenames in os.walk(upper):
-        rel_dir = "/" + os.path.relpath(dirpath, upper) if dirpath != upper else "/"
-        for name in dirnames + filenames:
-            full = os.path.join(dirpath, name)
-            rel = os.path.join(rel_dir, name)
-            if rel in INIT_LAYER_PATHS:
-                continue
-            st = os.lstat(full)
-            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
-                out[rel] = 2  # an overlay whiteout
-                continue
-            out[rel] = 0 if in_lower(rel) else 1
+    top = os.open(upper, scopedfs.DIR_FLAGS)
+    try:
+        for rel_dir, _fd, entries in walk_tree(top):
+            base = "/" if rel_dir == "." else "/" + rel_dir
+            for name, st in entries:
+                rel = posixpath.join(base, name)
+                if rel in INIT_LAYER_PATHS:
+                    continue
+                if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                    out[rel] = 2  # an overlay whiteout
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    dirs.add(rel)
+                out[rel] = 0 if in_lower(rel) else 1
+    finally:
+        os.close(top)
     for rel in [p for p, k in out.items() if k == 0]:
-        full = os.path.join(upper, rel.lstrip("/"))
-        if os.path.isdir(full) and not os.path.islink(full):
+        if rel in dirs:
             prefix = rel.rstrip("/") + "/"
             held = [i for i in INIT_LAYER_PATHS if i.startswith(prefix)]
             if held and not any(p.startswith(prefix) for p in out):

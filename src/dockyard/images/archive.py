@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import posixpath
+import re
 import shutil
+import stat
 import tarfile
 import tempfile
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from ..errors import InvalidParameter
-from ..snapshots.layer import decompressed
+from ..snapshots.layer import LayerError, _Root, extract_tar
 from . import manifest as mf
 from .reference import Reference, parse_any_reference, parse_reference
 from .service import Image, ImageService, LayerDescriptor
@@ -170,44 +173,97 @@ def save(service: ImageService, names: list[str], out: BinaryIO) -> None:
             _add_bytes(tar, "repositories", mf.canonical_json(repositories))
 
 
-class _Archive:
-    """Random access to the members of a (possibly compressed) tar spooled to disk."""
+# Metadata read into memory is bounded (what is not metadata is streamed to disk):
+# manifest.json, index.json, repositories and OCI manifests and indexes as moby bounds a
+# pulled manifest (4 MiB), an image config as generously as a config can legitimately be.
+MAX_METADATA = 4 << 20
+MAX_CONFIG = 8 << 20
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
-    def __init__(self, stream: BinaryIO) -> None:
-        self._file = tempfile.TemporaryFile()
-        shutil.copyfileobj(decompressed(stream), self._file, 1 << 20)
-        self._file.seek(0)
+
+class _Archive:
+    """A (possibly compressed) archive unpacked into a private directory, as Docker unpacks
+    it: every entry lands inside (`extract_tar`, the layer rules: `..` and absolute names
+    cannot climb out, no entry is written through a link), owners dropped, set-id bits
+    cleared, device nodes skipped. Files are then read by name resolved inside that
+    directory, symlinks followed within it (40 at most): a link in the archive can never
+    reach a file of the host, and a link loop is an error, never a hang."""
+
+    def __init__(self, stream: BinaryIO, tmp_root: str) -> None:
+        os.makedirs(tmp_root, mode=0o700, exist_ok=True)
+        self._dir = tempfile.mkdtemp(prefix="load-", dir=tmp_root)
         try:
-            self._tar = tarfile.open(fileobj=self._file, mode="r:")
-            self._members = {}
-            for m in self._tar.getmembers():
-                self._members[posixpath.normpath(m.name.lstrip("/")).removeprefix("./")] = m
-        except tarfile.TarError as e:
-            self.close()
-            raise InvalidParameter(f"invalid tar archive: {e}") from None
+            extract_tar(stream, self._dir, allow_devices=False, same_owner=False, keep_setid=False)
+            self._root = _Root(self._dir)
+        except LayerError as e:
+            self._remove()
+            message = e.message
+            if not message.startswith("invalid tar archive"):
+                message = f"invalid tar archive: {message}"
+            raise InvalidParameter(message) from None
+        except BaseException:
+            self._remove()
+            raise
+
+    def _remove(self) -> None:
+        shutil.rmtree(self._dir, ignore_errors=True)
 
     def close(self) -> None:
-        self._file.close()
+        self._root.close()
+        self._remove()
 
     def has(self, name: str) -> bool:
-        return posixpath.normpath(name) in self._members
+        """Whether the archive has an entry `name` at its top (of any type: a link that
+        leads nowhere is then an error of reading it, not a missing file)."""
+        try:
+            os.stat(name, dir_fd=self._root.fd, follow_symlinks=False)
+        except OSError:
+            return False
+        return True
 
     def open(self, name: str) -> BinaryIO:
-        m = self._members.get(posixpath.normpath(name))
-        while m is not None and (m.issym() or m.islnk()):
-            target = (
-                m.linkname if m.islnk() else posixpath.join(posixpath.dirname(m.name), m.linkname)
-            )
-            m = self._members.get(posixpath.normpath(target.lstrip("/")).removeprefix("./"))
-        if m is None or not m.isreg():
-            raise InvalidParameter(f"invalid archive: {name} is missing")
-        f = self._tar.extractfile(m)
-        assert f is not None
-        return f  # type: ignore[return-value]
+        """The regular file `name` (symlinks resolved inside the archive) opened to read."""
+        rel = posixpath.normpath("/" + name).lstrip("/")
+        try:
+            dfd, base = self._root.locate(rel)
+        except LayerError as e:
+            raise InvalidParameter(f"invalid archive: {e.message}") from None
+        except (FileNotFoundError, NotADirectoryError):
+            raise InvalidParameter(f"invalid archive: {name} is missing") from None
+        try:
+            if base is None:
+                raise InvalidParameter(f"invalid archive: {name} is not a file")
+            try:
+                fd = os.open(base, _READ_FLAGS, dir_fd=dfd)
+            except OSError as e:
+                raise InvalidParameter(f"invalid archive: {name}: {e.strerror}") from None
+        finally:
+            os.close(dfd)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise InvalidParameter(f"invalid archive: {name} is not a file")
+        return os.fdopen(fd, "rb")  # type: ignore[return-value]
 
-    def read(self, name: str) -> bytes:
+    def read(self, name: str, limit: int = MAX_METADATA) -> bytes:
+        """The bytes of `name`, which may not be larger than `limit`."""
         with self.open(name) as f:
-            return f.read()
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise InvalidParameter(
+                f"invalid archive: {name} is larger than the limit of {limit} bytes"
+            )
+        return data
+
+    def read_json(self, name: str, limit: int = MAX_METADATA) -> Any:
+        return _json(self.read(name, limit), name)
+
+
+def _json(data: bytes, name: str) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as e:
+        raise InvalidParameter(f"invalid archive: {name}: invalid JSON: {e}") from None
 
 
 def load(service: ImageService, stream: BinaryIO, quiet: bool = False) -> list[str]:
@@ -217,7 +273,7 @@ def load(service: ImageService, stream: BinaryIO, quiet: bool = False) -> list[s
     the messages are returned either way.
     """
     del quiet
-    archive = _Archive(stream)
+    archive = _Archive(stream, os.path.join(service.root, "tmp"))
     try:
         if archive.has("manifest.json"):
             return _load_docker(service, archive)
@@ -260,21 +316,42 @@ def _sniff_media_type(service: ImageService, digest: str) -> str:
     return mf.DOCKER_LAYER
 
 
+def _strings(value: Any, what: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidParameter(f"invalid manifest.json: {what} must be a list of strings")
+    return value
+
+
+def _diff_ids(raw_config: bytes, name: str) -> list[str]:
+    config = _json(raw_config, name)
+    rootfs = config.get("rootfs") if isinstance(config, dict) else None
+    diff_ids = (rootfs.get("diff_ids") if isinstance(rootfs, dict) else None) or []
+    if not isinstance(diff_ids, list) or not all(
+        isinstance(d, str) and _DIGEST.fullmatch(d) for d in diff_ids
+    ):
+        raise InvalidParameter(f"invalid image config {name}: invalid rootfs.diff_ids")
+    return diff_ids
+
+
 def _load_docker(service: ImageService, archive: _Archive) -> list[str]:
-    entries = json.loads(archive.read("manifest.json"))
-    if not isinstance(entries, list):
+    entries = archive.read_json("manifest.json")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise InvalidParameter("invalid manifest.json")
     messages: list[str] = []
     for entry in entries:
-        raw_config = archive.read(entry["Config"])
-        config = json.loads(raw_config)
-        diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
-        layers = _load_layers(service, archive, list(entry.get("Layers") or []), diff_ids)
+        config_name = entry.get("Config")
+        if not isinstance(config_name, str) or not config_name:
+            raise InvalidParameter("invalid manifest.json: an entry has no Config")
+        raw_config = archive.read(config_name, MAX_CONFIG)
+        diff_ids = _diff_ids(raw_config, config_name)
+        paths = _strings(entry.get("Layers"), "Layers")
+        tags = [parse_reference(tag) for tag in _strings(entry.get("RepoTags"), "RepoTags")]
+        layers = _load_layers(service, archive, paths, diff_ids)
         service.ensure_layers(layers)
         img = service.record_config(raw_config)
-        tags = entry.get("RepoTags") or []
-        for tag in tags:
-            ref = parse_reference(tag)
+        for ref in tags:
             _retag(service, ref, img.id, messages)
             messages.append(f"Loaded image: {ref.familiar()}")
         if not tags:
@@ -292,27 +369,55 @@ def _retag(service: ImageService, ref: Reference, image_id: str, messages: list[
     service.tag(image_id, str(ref))
 
 
+_MAX_INDEX_DEPTH = 8
+
+
+def _descriptor(value: Any, what: str) -> dict:
+    if not isinstance(value, dict) or not isinstance(value.get("digest"), str):
+        raise InvalidParameter(f"invalid OCI layout: {what} is not a descriptor")
+    if not _DIGEST.fullmatch(value["digest"]):
+        raise InvalidParameter(f"invalid OCI layout: invalid digest {value['digest']!r}")
+    return value
+
+
 def _load_oci(service: ImageService, archive: _Archive) -> list[str]:
-    index = json.loads(archive.read("index.json"))
+    index = archive.read_json("index.json")
+    manifests = index.get("manifests") if isinstance(index, dict) else None
+    if not isinstance(manifests, list):
+        raise InvalidParameter("invalid OCI layout: index.json has no manifests")
     messages: list[str] = []
     platform = mf.Platform.parse(None)
-    for desc in index.get("manifests") or []:
-        manifest_desc = desc
-        doc = json.loads(_blob(archive, desc["digest"]))
-        while mf.media_type_of(doc) in mf.INDEX_TYPES:
-            manifest_desc = mf.select_manifest(doc, platform)
-            doc = json.loads(_blob(archive, manifest_desc["digest"]))
-        raw_config = _blob(archive, doc["config"]["digest"])
-        config = json.loads(raw_config)
-        diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
-        blobs = [d for d in doc.get("layers") or []]
+    for desc in manifests:
+        desc = _descriptor(desc, "an index entry")
+        doc = _json(_blob(archive, desc["digest"]), desc["digest"])
+        depth = 0
+        while isinstance(doc, dict) and mf.media_type_of(doc) in mf.INDEX_TYPES:
+            depth += 1
+            if depth > _MAX_INDEX_DEPTH:
+                raise InvalidParameter("invalid OCI layout: image indexes nested too deep")
+            try:
+                selected = mf.select_manifest(doc, platform)
+            except (AttributeError, TypeError):
+                raise InvalidParameter("invalid OCI layout: an invalid image index") from None
+            manifest_desc = _descriptor(selected, "a manifest")
+            doc = _json(_blob(archive, manifest_desc["digest"]), manifest_desc["digest"])
+        if not isinstance(doc, dict):
+            raise InvalidParameter(f"invalid OCI layout: manifest {desc['digest']} is invalid")
+        config_desc = _descriptor(doc.get("config"), "the config")
+        raw_config = _blob(archive, config_desc["digest"], MAX_CONFIG)
+        diff_ids = _diff_ids(raw_config, config_desc["digest"])
+        blobs = doc.get("layers") or []
+        if not isinstance(blobs, list):
+            raise InvalidParameter("invalid OCI layout: layers is not a list")
+        blobs = [_descriptor(d, "a layer") for d in blobs]
         paths = ["blobs/" + d["digest"].replace(":", "/", 1) for d in blobs]
         layers = _load_layers(
-            service, archive, paths, diff_ids, [d.get("mediaType", "") for d in blobs]
+            service, archive, paths, diff_ids, [str(d.get("mediaType") or "") for d in blobs]
         )
         service.ensure_layers(layers)
         img = service.record_config(raw_config)
-        name = _oci_name(desc.get("annotations") or {})
+        annotations = desc.get("annotations")
+        name = _oci_name(annotations if isinstance(annotations, dict) else {})
         if name is not None:
             _retag(service, name, img.id, messages)
             messages.append(f"Loaded image: {name.familiar()}")
@@ -335,9 +440,9 @@ def _oci_name(annotations: dict) -> Reference | None:
     return None
 
 
-def _blob(archive: _Archive, digest: str) -> bytes:
+def _blob(archive: _Archive, digest: str, limit: int = MAX_METADATA) -> bytes:
     algorithm, _, hexpart = digest.partition(":")
-    data = archive.read(f"blobs/{algorithm}/{hexpart}")
+    data = archive.read(f"blobs/{algorithm}/{hexpart}", limit)
     if mf.sha256_digest(data) != digest:
         raise InvalidParameter(f"blob {digest} does not match its digest")
     return data

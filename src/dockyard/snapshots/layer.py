@@ -17,18 +17,21 @@ import errno
 import gzip
 import hashlib
 import io
+import lzma
 import os
 import posixpath
 import shutil
 import stat
 import tarfile
 import tempfile
+import zlib
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..errors import InvalidParameter
+from .safetar import members, open_tar
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -249,6 +252,44 @@ class _Root:
                 os.close(fd)
         return result
 
+    def locate(self, rel: str) -> tuple[int, str | None]:
+        """Resolve `rel` inside the root, a symlink in the last component followed too (at
+        most _MAX_LINK_HOPS links in all): the fd of the directory holding the entry and its
+        name, or (fd, None) for a directory reached by `..` or the root. FileNotFoundError
+        if it is missing, LayerError for a loop or a non-directory on the way. The caller
+        closes the fd."""
+        stack: list[int] = []
+        pending = [p for p in rel.split("/") if p not in ("", ".")]
+        hops = 0
+        try:
+            while pending:
+                comp = pending.pop(0)
+                cur = stack[-1] if stack else self.fd
+                if comp == "..":
+                    if stack:
+                        os.close(stack.pop())
+                    continue
+                st = os.stat(comp, dir_fd=cur, follow_symlinks=False)
+                if stat.S_ISLNK(st.st_mode):
+                    hops += 1
+                    if hops > _MAX_LINK_HOPS:
+                        raise LayerError(f"{rel}: too many levels of symbolic links")
+                    target = os.readlink(comp, dir_fd=cur)
+                    if target.startswith("/"):
+                        while stack:
+                            os.close(stack.pop())
+                    pending[:0] = [p for p in target.split("/") if p not in ("", ".")]
+                    continue
+                if not pending:
+                    return os.dup(cur), comp
+                if not stat.S_ISDIR(st.st_mode):
+                    raise LayerError(f"{rel}: a parent is not a directory")
+                stack.append(os.open(comp, _DIR_FLAGS, dir_fd=cur))
+            return os.dup(stack[-1] if stack else self.fd), None
+        finally:
+            for fd in stack:
+                os.close(fd)
+
 
 def _remove_entry(dir_fd: int, name: str) -> None:
     try:
@@ -274,10 +315,19 @@ def _xattrs(member: tarfile.TarInfo) -> dict[str, bytes]:
 
 
 class _Applier:
-    def __init__(self, target: str, allow_devices: bool, same_owner: bool) -> None:
+    def __init__(
+        self,
+        target: str,
+        allow_devices: bool,
+        same_owner: bool,
+        whiteouts: bool = True,
+        mode_mask: int = 0o7777,
+    ) -> None:
         self.root = _Root(target)
         self.allow_devices = allow_devices
         self.same_owner = same_owner
+        self.whiteouts = whiteouts
+        self.mode_mask = mode_mask
         self.size = 0
         self.dir_times: list[tuple[str, int]] = []
         self.is_root = os.geteuid() == 0
@@ -288,7 +338,7 @@ class _Applier:
     def apply(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
         rel = clean_name(member.name)
         parent, base = posixpath.split(rel) if rel != "." else ("", ".")
-        if base.startswith(WHITEOUT_PREFIX):
+        if self.whiteouts and base.startswith(WHITEOUT_PREFIX):
             self._whiteout(parent, base)
             return
         pfd = self.root.open_dir(parent, create=True)
@@ -413,7 +463,7 @@ class _Applier:
             except OSError as e:
                 if e.errno not in (errno.ENOTSUP, errno.EPERM, errno.EOPNOTSUPP):
                     raise
-        os.fchmod(fd, m.mode & 0o7777)
+        os.fchmod(fd, m.mode & self.mode_mask)
         if not m.isdir():
             os.utime(fd, ns=(int(m.mtime * 1e9),) * 2)
 
@@ -421,7 +471,7 @@ class _Applier:
         if self.same_owner and self.is_root:
             os.chown(base, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
         if chmod:
-            os.chmod(base, m.mode & 0o7777, dir_fd=pfd)
+            os.chmod(base, m.mode & self.mode_mask, dir_fd=pfd)
         os.utime(base, ns=(int(m.mtime * 1e9),) * 2, dir_fd=pfd, follow_symlinks=False)
 
     def finish(self) -> None:
@@ -465,20 +515,7 @@ def apply_layer(
     buffered = io.BufferedReader(hashing, 1 << 16)
     applier = _Applier(target_dir, allow_devices, same_owner)
     try:
-        try:
-            with tarfile.open(
-                fileobj=buffered, mode="r|", encoding="utf-8", errors="surrogateescape"
-            ) as tar:
-                for member in tar:
-                    try:
-                        applier.apply(member, tar)
-                    except OSError as e:
-                        if e.errno not in _BAD_ENTRY_ERRNOS:
-                            raise
-                        raise LayerError(f"{member.name!r}: {e.strerror}") from None
-        except tarfile.TarError as e:
-            raise LayerError(f"invalid layer tar: {e}") from None
-        applier.finish()
+        _unpack(buffered, applier, "layer tar")
         # the diff_id covers the whole uncompressed blob, padding after the end marker too
         while buffered.read(1 << 20):
             pass
@@ -490,6 +527,55 @@ def apply_layer(
     return AppliedLayer(diff_id, applier.size, hashing.count)
 
 
+def extract_tar(
+    stream: BinaryIO,
+    target_dir: str,
+    *,
+    allow_devices: bool,
+    same_owner: bool,
+    keep_setid: bool,
+) -> int:
+    """Unpack a (plain, gzip, bzip2, xz or zstd) tar into `target_dir` with the rules of
+    `apply_layer` (nothing lands outside the directory, symlinks resolved inside it, names
+    climbing above it refused) but `.wh.` names taken literally: ADD of a local archive, and
+    the archive of `docker load`. `keep_setid` false clears the set-id and sticky bits.
+    Returns the bytes of file content written."""
+    applier = _Applier(
+        target_dir,
+        allow_devices,
+        same_owner,
+        whiteouts=False,
+        mode_mask=0o7777 if keep_setid else 0o777,
+    )
+    try:
+        _unpack(decompressed(stream), applier, "tar archive")
+    finally:
+        applier.close()
+    return applier.size
+
+
+def _unpack(stream: BinaryIO, applier: _Applier, what: str) -> None:
+    """Apply every member of the tar `stream`, one at a time (bounded memory per entry)."""
+    try:
+        with open_tar(stream) as tar:  # type: ignore[arg-type]
+            for member in members(tar):
+                try:
+                    applier.apply(member, tar)
+                except OSError as e:
+                    if e.errno is not None and e.errno not in _BAD_ENTRY_ERRNOS:
+                        raise
+                    if e.errno is None:  # a corrupt compressed stream (BadGzipFile)
+                        raise LayerError(f"invalid {what}: {e}") from None
+                    raise LayerError(f"{member.name!r}: {e.strerror}") from None
+    except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as e:
+        raise LayerError(f"invalid {what}: {e}") from None
+    except OSError as e:
+        if e.errno is not None:
+            raise
+        raise LayerError(f"invalid {what}: {e}") from None
+    applier.finish()
+
+
 # --- diff -------------------------------------------------------------------------------
 
 
@@ -497,28 +583,89 @@ def _is_whiteout(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
-def _is_opaque(path: str) -> bool:
+def _is_opaque(dir_fd: int) -> bool:
     try:
-        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+        return os.getxattr(dir_fd, OPAQUE_XATTR) == b"y"
     except OSError:
         return False
 
 
-def _pax_xattrs(path: str) -> dict[str, str]:
+def _pax_xattrs(dir_fd: int, name: str) -> dict[str, str]:
+    """The xattrs of entry `name` of directory `dir_fd` (never following a link)."""
+    # /proc/self/fd/N is the directory itself, whatever happened to its path since
+    path = f"/proc/self/fd/{dir_fd}/{name}"
     out: dict[str, str] = {}
     try:
         names = os.listxattr(path, follow_symlinks=False)
     except OSError:
         return out
-    for name in sorted(names):
-        if name.startswith("trusted.overlay.") or name == "system.nfs4_acl":
+    for key in sorted(names):
+        if key.startswith("trusted.overlay.") or key == "system.nfs4_acl":
             continue
         try:
-            value = os.getxattr(path, name, follow_symlinks=False)
+            value = os.getxattr(path, key, follow_symlinks=False)
         except OSError:
             continue
-        out["SCHILY.xattr." + name] = value.decode("utf-8", "surrogateescape")
+        out["SCHILY.xattr." + key] = value.decode("utf-8", "surrogateescape")
     return out
+
+
+@dataclass
+class _Level:
+    rel: str
+    fd: int
+    subdirs: list[str]
+    owned: bool
+
+
+def walk_tree(top_fd: int) -> Iterator[tuple[str, int, list[tuple[str, os.stat_result]]]]:
+    """The directories below directory `top_fd` in os.walk's top-down order (a directory's
+    entries, then each subdirectory in name order): (relative path, directory fd, sorted
+    (name, lstat) of its entries). Every directory is opened from its parent's fd with
+    O_NOFOLLOW, so a tree that a running container changes meanwhile cannot lead the walk
+    out of it (a directory swapped for a symlink is skipped); entries that vanish are
+    skipped. Iterative: any depth. The fd is valid until the next step of the iteration."""
+
+    def listing(fd: int) -> list[tuple[str, os.stat_result]]:
+        out = []
+        for name in sorted(os.listdir(fd)):
+            try:
+                out.append((name, os.stat(name, dir_fd=fd, follow_symlinks=False)))
+            except FileNotFoundError:
+                continue
+        return out
+
+    entries = listing(top_fd)
+    stack = [_Level(".", top_fd, [n for n, st in entries if stat.S_ISDIR(st.st_mode)], False)]
+    yield ".", top_fd, entries
+    try:
+        while stack:
+            level = stack[-1]
+            if not level.subdirs:
+                stack.pop()
+                if level.owned:
+                    os.close(level.fd)
+                continue
+            name = level.subdirs.pop(0)
+            try:
+                fd = os.open(name, _DIR_FLAGS, dir_fd=level.fd)
+            except OSError as e:
+                if e.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+                    continue  # removed, or replaced by a link or a file, since the listing
+                raise
+            rel = name if level.rel == "." else f"{level.rel}/{name}"
+            try:
+                entries = listing(fd)
+            except BaseException:
+                os.close(fd)
+                raise
+            subdirs = [n for n, st in entries if stat.S_ISDIR(st.st_mode)]
+            stack.append(_Level(rel, fd, subdirs, True))
+            yield rel, fd, entries
+    finally:
+        for level in stack:
+            if level.owned:
+                os.close(level.fd)
 
 
 def write_diff(lowers: Iterable[str], upper: str, out: BinaryIO) -> str:
@@ -528,53 +675,94 @@ def write_diff(lowers: Iterable[str], upper: str, out: BinaryIO) -> str:
     `.wh..wh..opq` entry. Output is deterministic for a given tree: entries sorted, owners
     as they are, no user/group names, mtimes to the second. `lowers` are accepted for the
     snapshotter's interface (an overlay upper directory is a complete diff on its own).
-    Returns the diff_id.
+    The tree is read through directory fds (`walk_tree`): a container that runs while it is
+    committed cannot make this read anything outside it. Returns the diff_id.
     """
     del lowers
     hasher = _HashingWriter(out)
-    with tarfile.open(
-        fileobj=hasher,
-        mode="w|",
-        format=tarfile.PAX_FORMAT,
-        encoding="utf-8",
-        errors="surrogateescape",
-    ) as tar:
-        inodes: dict[tuple[int, int], str] = {}
-        for dirpath, dirnames, filenames in os.walk(upper):
-            dirnames.sort()
-            rel_dir = os.path.relpath(dirpath, upper)
-            names = sorted(dirnames + filenames)
-            if rel_dir != "." and _is_opaque(dirpath):
-                names.insert(0, OPAQUE_MARKER)
-            for name in names:
-                full = os.path.join(dirpath, name)
-                arcname = name if rel_dir == "." else f"{rel_dir}/{name}"
-                if name == OPAQUE_MARKER and not os.path.lexists(full):
-                    tar.addfile(_plain_info(arcname, os.lstat(dirpath)))
-                    continue
-                st = os.lstat(full)
-                if stat.S_ISSOCK(st.st_mode):
-                    continue  # sockets cannot be archived; Docker leaves them out too
-                if _is_whiteout(st):
-                    wh = posixpath.join(posixpath.dirname(arcname), WHITEOUT_PREFIX + name)
-                    tar.addfile(_plain_info(wh, st))
-                    continue
-                info = _info_for(full, arcname, st)
-                if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
-                    key = (st.st_dev, st.st_ino)
-                    if key in inodes:
-                        info.type = tarfile.LNKTYPE
-                        info.linkname = inodes[key]
-                        info.size = 0
-                        tar.addfile(info)
-                        continue
-                    inodes[key] = arcname
-                if info.isreg():
-                    with open(full, "rb") as f:
-                        tar.addfile(info, f)
-                else:
-                    tar.addfile(info)
+    top = os.open(upper, _DIR_FLAGS)
+    try:
+        with tarfile.open(
+            fileobj=hasher,
+            mode="w|",
+            format=tarfile.PAX_FORMAT,
+            encoding="utf-8",
+            errors="surrogateescape",
+        ) as tar:
+            inodes: dict[tuple[int, int], str] = {}
+            for rel_dir, dfd, entries in walk_tree(top):
+                names = [n for n, _ in entries]
+                if rel_dir != "." and _is_opaque(dfd) and OPAQUE_MARKER not in names:
+                    marker = f"{rel_dir}/{OPAQUE_MARKER}"
+                    tar.addfile(_plain_info(marker, os.fstat(dfd)))
+                for name, st in entries:
+                    arcname = name if rel_dir == "." else f"{rel_dir}/{name}"
+                    _add_diff_entry(tar, dfd, name, arcname, st, inodes)
+    finally:
+        os.close(top)
     return hasher.digest()
+
+
+def _add_diff_entry(
+    tar: tarfile.TarFile,
+    dfd: int,
+    name: str,
+    arcname: str,
+    st: os.stat_result,
+    inodes: dict[tuple[int, int], str],
+) -> None:
+    if stat.S_ISSOCK(st.st_mode):
+        return  # sockets cannot be archived; Docker leaves them out too
+    if _is_whiteout(st):
+        wh = posixpath.join(posixpath.dirname(arcname), WHITEOUT_PREFIX + name)
+        tar.addfile(_plain_info(wh, st))
+        return
+    if not stat.S_ISREG(st.st_mode):
+        try:
+            info = _info_for(dfd, name, arcname, st)
+        except FileNotFoundError:
+            return  # removed since the listing
+        tar.addfile(info)
+        return
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ELOOP):
+            return  # removed, or replaced by a link, since the listing
+        raise
+    with os.fdopen(fd, "rb") as f:
+        now = os.fstat(fd)
+        if not stat.S_ISREG(now.st_mode):
+            return
+        info = _info_for(dfd, name, arcname, now)
+        if now.st_nlink > 1:
+            key = (now.st_dev, now.st_ino)
+            if key in inodes:
+                info.type = tarfile.LNKTYPE
+                info.linkname = inodes[key]
+                info.size = 0
+                tar.addfile(info)
+                return
+            inodes[key] = arcname
+        tar.addfile(info, _Exactly(f, now.st_size))
+
+
+class _Exactly:
+    """A file read as exactly `size` bytes (zero-padded if it shrank meanwhile), so a file
+    that changes while it is archived cannot corrupt the tar stream."""
+
+    def __init__(self, f: BinaryIO, size: int) -> None:
+        self._f = f
+        self._left = size
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        n = self._left if n < 0 else min(n, self._left)
+        data = self._f.read(n) or b""
+        data = data + b"\0" * (n - len(data))
+        self._left -= len(data)
+        return data
 
 
 def _plain_info(name: str, st: os.stat_result) -> tarfile.TarInfo:
@@ -585,7 +773,7 @@ def _plain_info(name: str, st: os.stat_result) -> tarfile.TarInfo:
     return info
 
 
-def _info_for(full: str, arcname: str, st: os.stat_result) -> tarfile.TarInfo:
+def _info_for(dfd: int, name: str, arcname: str, st: os.stat_result) -> tarfile.TarInfo:
     info = tarfile.TarInfo(arcname)
     info.mode = stat.S_IMODE(st.st_mode)
     info.uid, info.gid = st.st_uid, st.st_gid
@@ -597,15 +785,15 @@ def _info_for(full: str, arcname: str, st: os.stat_result) -> tarfile.TarInfo:
     elif stat.S_ISDIR(mode):
         info.type = tarfile.DIRTYPE
     elif stat.S_ISLNK(mode):
-        info.type, info.linkname = tarfile.SYMTYPE, os.readlink(full)
+        info.type, info.linkname = tarfile.SYMTYPE, os.readlink(name, dir_fd=dfd)
     elif stat.S_ISFIFO(mode):
         info.type = tarfile.FIFOTYPE
     elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         info.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
         info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
     else:
-        raise LayerError(f"{full}: cannot archive a socket or unknown file type")
-    info.pax_headers = _pax_xattrs(full)
+        raise LayerError(f"{arcname}: cannot archive a socket or unknown file type")
+    info.pax_headers = _pax_xattrs(dfd, name)
     return info
 
 

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from dockyard.containers.scopedfs import copy_tree
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.faults import crash_point
 from dockyard.filters import labels_match
@@ -49,6 +50,9 @@ def _now() -> str:
     """RFC 3339 in local time, seconds precision, `Z` for UTC (Go's time.RFC3339)."""
     stamp = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     return stamp[:-6] + "Z" if stamp.endswith("+00:00") else stamp
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class VolumeService:
@@ -320,38 +324,26 @@ class VolumeService:
         # The copy runs without the service lock (other volumes stay usable meanwhile); the
         # container being created holds the volume, so it cannot be removed under the copy.
         with copy_lock:
-            if not os.path.isdir(source_dir) or os.listdir(mp):
+            # both sides by fd (scopedfs.copy_tree): the source is a container's root, and
+            # another container that has the volume may change it while it is filled
+            try:
+                src = os.open(source_dir, _DIR_FLAGS)
+            except OSError:
                 return False
-            _copy_tree(source_dir, mp)
-            st = os.lstat(source_dir)
-            os.chown(mp, st.st_uid, st.st_gid)
-            os.chmod(mp, stat.S_IMODE(st.st_mode))
+            try:
+                dst = os.open(mp, _DIR_FLAGS)
+                try:
+                    if os.listdir(dst):
+                        return False
+                    copy_tree(src, dst)
+                    st = os.fstat(src)
+                    os.fchown(dst, st.st_uid, st.st_gid)
+                    os.fchmod(dst, stat.S_IMODE(st.st_mode))
+                finally:
+                    os.close(dst)
+            finally:
+                os.close(src)
             return True
-
-
-def _copy_tree(src: str, dst: str) -> None:
-    for entry in os.scandir(src):
-        s = entry.path
-        d = os.path.join(dst, entry.name)
-        st = entry.stat(follow_symlinks=False)
-        if stat.S_ISLNK(st.st_mode):
-            os.symlink(os.readlink(s), d)
-        elif stat.S_ISDIR(st.st_mode):
-            os.mkdir(d)
-            _copy_tree(s, d)
-            os.chmod(d, stat.S_IMODE(st.st_mode))
-        elif stat.S_ISREG(st.st_mode):
-            shutil.copyfile(s, d, follow_symlinks=False)
-            os.chmod(d, stat.S_IMODE(st.st_mode))
-        elif stat.S_ISFIFO(st.st_mode):
-            os.mkfifo(d, stat.S_IMODE(st.st_mode))
-        elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-            os.mknod(d, st.st_mode, st.st_rdev)
-        else:
-            continue
-        os.lchown(d, st.st_uid, st.st_gid)
-        if not stat.S_ISLNK(st.st_mode):
-            os.utime(d, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 def _tree_size(mp: str) -> int:
