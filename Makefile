@@ -8,7 +8,7 @@ APT_PACKAGES := runc busybox-static iproute2 iptables libseccomp2 skopeo umoci \
 	gcc libc6-dev
 STAMP := $(VENV)/.installed
 
-.PHONY: install test unit integration compat lint demo clean
+.PHONY: install test unit integration compat lint demo clean hostile-long
 
 install: $(STAMP)
 
@@ -37,6 +37,11 @@ integration: install
 
 compat: install
 	$(PY) -m pytest -q -ra tests/compat
+
+# the hostile archives with a million tiny entries (make test floods with 20 000)
+hostile-long: install
+	DOCKYARD_HOSTILE_ENTRIES=1000000 $(PY) -m pytest -q -ra --timeout=1800 \
+		tests/hostile/test_archives.py -k many_tiny_entries
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench
