@@ -474,45 +474,60 @@ def readonly_paths(paths: list[str]) -> None:
 
 
 def mask_paths(paths: list[str]) -> None:
-    """Hide each path: the container's /dev/null over a file (after checking that it is the
-    1:3 character device: CVE-2025-31133), an empty read-only tmpfs over a directory."""
+    """Hide each path: the container's /dev/null over a file, after checking that it is the
+    1:3 character device (CVE-2025-31133: a /dev/null swapped for a symlink would bind
+    something else there), and a read-only empty tmpfs over a directory. As in runc, the
+    check is made once, before anything is masked, and a missing path is skipped."""
     if not paths:
         return
     root = pathrs.open_root("/")
-    null: int | None = None
     try:
-        for path in paths:
-            try:
-                target = pathrs.open_in_root(root, path, os.O_PATH)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            try:
-                if stat.S_ISDIR(os.fstat(target).st_mode):
-                    pathrs.mount_on_fd(
-                        target, "tmpfs", "tmpfs", sc.MS_RDONLY, None, f"tmpfs over {path}"
-                    )
-                    continue
-                if null is None:
-                    null = _container_dev_null(root)
-                os.close(pathrs.bind_fd(null, target, path))
-            finally:
-                os.close(target)
-    finally:
-        if null is not None:
+        null = _container_dev_null(root)
+        try:
+            for path in dict.fromkeys(paths):
+                _mask_one(root, null, path)
+        finally:
             os.close(null)
+    finally:
         os.close(root)
+
+
+def _mask_one(root: int, null: int, path: str) -> None:
+    try:
+        target = pathrs.open_in_root(root, path, os.O_PATH)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    try:
+        if not stat.S_ISDIR(os.fstat(target).st_mode):
+            try:
+                os.close(pathrs.bind_fd(null, target, path))
+            except OSError as e:  # e.g. the checked /dev/null was unlinked meanwhile
+                raise OSError(
+                    e.errno, f"can't mask paths: binding /dev/null onto {path}: {e.strerror}"
+                ) from None
+            return
+        try:
+            pathrs.mount_on_fd(
+                target, "tmpfs", "tmpfs", sc.MS_RDONLY, "nr_blocks=1,nr_inodes=1", f"mask {path}"
+            )
+        except OSError:  # kernels that want two inodes at least (runc retries the same)
+            pathrs.mount_on_fd(
+                target, "tmpfs", "tmpfs", sc.MS_RDONLY, "nr_blocks=1,nr_inodes=2", f"mask {path}"
+            )
+    finally:
+        os.close(target)
 
 
 def _container_dev_null(root: int) -> int:
     try:
         null = pathrs.open_in_root(root, "/dev/null", os.O_PATH)
     except OSError as e:
-        raise OSError(e.errno, f"cannot mask paths: /dev/null: {e.strerror}") from None
+        raise OSError(e.errno, f"can't mask paths: /dev/null: {e.strerror}") from None
     if not pathrs.is_char_device(null, 1, 3):
         os.close(null)
         raise OSError(
             errno.EPERM,
-            "cannot mask paths: the container's /dev/null is not the null character device (1:3)",
+            "can't mask paths: container's /dev/null is invalid (not the 1:3 character device)",
         )
     return null
 
