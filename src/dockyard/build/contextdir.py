@@ -192,10 +192,15 @@ class BuildContext:
         elif m.islnk():
             target = clean_member_name(m.linkname)
             source = os.path.join(self.root, target)
-            if not target or not stat.S_ISREG(os.lstat(source).st_mode):
+            if target:
+                self._parent_dir(target)  # no symlink on the way to the source
+            try:
+                regular = bool(target) and stat.S_ISREG(os.lstat(source).st_mode)
+            except (FileNotFoundError, NotADirectoryError):
+                regular = False
+            if not regular:
                 raise ContextError(f"invalid hard link in the build context: {m.name}")
-            self._parent_dir(target)  # no symlink on the way to the source either
-            os.link(source, path)
+            os.link(source, path, follow_symlinks=False)
         else:
             return  # devices and fifos have no place in a build context
         os.utime(path, (m.mtime, m.mtime), follow_symlinks=False)

@@ -1,0 +1,174 @@
+"""Hostile build contexts through POST /build: links out of the context (COPY, ADD, the
+Dockerfile, .dockerignore), a directory replaced by a link to the host after its entry, ADD of
+hostile tars (into a destination that already holds a link out), header bombs and a flood of
+entries. The sentinel host directory is unchanged; errors are Docker's, clear."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from hostile_tars import (
+    Sentinel,
+    dir_,
+    escaping_layers,
+    hard,
+    huge_pax_header,
+    many_entries,
+    reg,
+    sym,
+    tar_bytes,
+)
+
+from daemon_fixture import ping, running_daemon
+from dockyard.client import APIClient, APIError
+from dockyard.client.build import Build
+
+
+@pytest.fixture(scope="module")
+def d(busybox_rootfs):
+    with running_daemon() as daemon:
+        daemon.import_busybox(busybox_rootfs)
+        yield daemon
+
+
+@pytest.fixture(scope="module")
+def client(d) -> APIClient:
+    return APIClient(d.host, timeout=300)
+
+
+@pytest.fixture
+def sentinel():
+    s = Sentinel.make()
+    with open(os.path.join(s.path, "Dockerfile"), "w") as f:
+        f.write("FROM busybox\nRUN touch /from-the-host\n")
+    with open(os.path.join(s.path, "ignore"), "w") as f:
+        f.write("keep\n")
+    s.expected = s.digest()
+    yield s
+    try:
+        assert s.digest() == s.expected, "the host's sentinel directory changed"
+    finally:
+        s.remove()
+
+
+def build(client: APIClient, context: bytes | io.BufferedReader, tag: str) -> tuple[bool, str]:
+    """(success, all the text of the build's messages)."""
+    body = io.BytesIO(context) if isinstance(context, bytes) else context
+    text, ok = [], True
+    try:
+        for m in Build(client.transport).build(body, tags=[tag]):
+            if "error" in m:
+                ok = False
+                text.append(m["error"])
+            text.append(m.get("stream", ""))
+    except APIError as e:
+        assert 400 <= e.status < 500, e
+        return False, e.message
+    return ok, "".join(text)
+
+
+def dockerfile(text: str) -> tuple:
+    return reg("Dockerfile", text.encode())
+
+
+def run(d, tag: str, *cmd: str) -> str:
+    r = d.docker("run", "--rm", tag, *cmd)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_copy_through_links_out_of_the_context(client, sentinel):
+    s = sentinel.path
+    climb = "../../../../../../../.." + s
+    for src in ("out/victim", "out", "up/victim", "up"):
+        context = [sym("out", s), sym("up", climb), dockerfile(f"FROM busybox\nCOPY {src} /got\n")]
+        ok, text = build(client, tar_bytes(context), "copy-out:1")
+        assert not ok and "file not found in build context" in text, (src, text)
+
+
+def test_copy_of_a_link_keeps_the_link(d, client, sentinel):
+    context = [sym("out", sentinel.path), dir_("dir"), sym("dir/l", "/etc/shadow")]
+    context.append(dockerfile("FROM busybox\nCOPY dir /dir\n"))
+    ok, text = build(client, tar_bytes(context), "copy-link:1")
+    assert ok, text
+    assert run(d, "copy-link:1", "readlink", "/dir/l").strip() == "/etc/shadow"
+
+
+def test_a_dockerfile_and_dockerignore_linked_to_the_host(d, client, sentinel):
+    s = sentinel.path
+    ok, text = build(client, tar_bytes([sym("Dockerfile", s + "/Dockerfile")]), "df-out:1")
+    assert not ok and "Cannot locate specified Dockerfile" in text
+    # a .dockerignore on the host, or an endless one, is not read: `keep` is sent and copied
+    for target in (s + "/ignore", "/dev/zero"):
+        context = [sym(".dockerignore", target), reg("keep", b"k")]
+        context.append(dockerfile("FROM busybox\nCOPY keep /keep\n"))
+        ok, text = build(client, tar_bytes(context), "ign-out:1")
+        assert ok, (target, text)
+        assert run(d, "ign-out:1", "cat", "/keep") == "k"
+
+
+def test_a_directory_replaced_by_a_link_keeps_the_host_mode(client, sentinel):
+    # the directory's mode is set after its entries: never through the link that replaced it
+    context = [dir_("d", 0o777), reg("d/f"), sym("d", sentinel.path), dockerfile("FROM busybox\n")]
+    ok, text = build(client, tar_bytes(context), "dir-link:1")
+    assert ok, text
+    assert os.stat(sentinel.path).st_mode & 0o777 == 0o755
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        [reg("../../../../../../x", b"x")],
+        [hard("h", "/etc/passwd")],
+        [sym("a", "/"), hard("h", "a/etc/passwd")],
+    ],
+)
+def test_contexts_that_climb_are_refused(client, entries):
+    ok, text = build(client, tar_bytes([*entries, dockerfile("FROM busybox\n")]), "climb:1")
+    assert not ok and ("build context" in text), text
+
+
+def test_add_of_hostile_tars(d, client, sentinel):
+    refused = {
+        "dotdot-name",
+        "symlink-climb-then-write",
+        "hardlink-abs",
+        "hardlink-climb",
+        "symlink-loop-write",
+        "whiteout-climb",
+    }
+    for name, layer in sorted(escaping_layers(sentinel).items()):
+        context = [reg("evil.tar", layer), dockerfile("FROM busybox\nADD evil.tar /dst/\n")]
+        ok, text = build(client, tar_bytes(context), f"add-{name}:1")
+        if name in refused:
+            assert not ok and "failed to extract evil.tar" in text, (name, text)
+        else:
+            assert ok, (name, text)
+
+
+def test_add_into_a_destination_that_links_out(d, client, sentinel):
+    # the base already has /dst/link -> the sentinel: ADD resolves it inside /dst (Docker
+    # extracts chrooted there), the host directory is never reached
+    s = sentinel.path
+    evil = tar_bytes([reg("link/victim", b"pwned"), reg("link/new", b"new")])
+    df = f"FROM busybox\nRUN mkdir /dst && ln -s {s} /dst/link\nADD evil.tar /dst/\n"
+    ok, text = build(client, tar_bytes([reg("evil.tar", evil), dockerfile(df)]), "add-into:1")
+    assert ok, text
+    assert run(d, "add-into:1", "cat", f"/dst{s}/victim") == "pwned"
+
+
+def test_context_bombs(d, client, tmp_path):
+    ok, text = build(client, huge_pax_header(), "bomb:1")
+    assert not ok and "larger than 1048576" in text, text
+    path = str(tmp_path / "many.tgz")
+    many_entries(path, 20000)
+    with open(path, "rb") as f:
+        ok, text = build(client, f, "many:1")
+    assert not ok and "Cannot locate specified Dockerfile" in text, text
+    assert ping(d.sock)
