@@ -506,14 +506,7 @@ def _mask_one(root: int, null: int, path: str) -> None:
                     e.errno, f"can't mask paths: binding /dev/null onto {path}: {e.strerror}"
                 ) from None
             return
-        try:
-            pathrs.mount_on_fd(
-                target, "tmpfs", "tmpfs", sc.MS_RDONLY, "nr_blocks=1,nr_inodes=1", f"mask {path}"
-            )
-        except OSError:  # kernels that want two inodes at least (runc retries the same)
-            pathrs.mount_on_fd(
-                target, "tmpfs", "tmpfs", sc.MS_RDONLY, "nr_blocks=1,nr_inodes=2", f"mask {path}"
-            )
+        pathrs.mount_on_fd(target, "tmpfs", "tmpfs", sc.MS_RDONLY, None, f"mask {path}")
     finally:
         os.close(target)
 
