@@ -50,6 +50,7 @@ class Stream:
             except OSError:
                 f = None
             if f is None:
+                self.close()  # the end of the output: the monitor's socket is not kept
                 return None
             kind, payload = f
             if kind == protocol.STDOUT:
