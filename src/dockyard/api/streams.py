@@ -11,8 +11,11 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import socket
 import struct
+import termios
 from typing import Any
 
 from aiohttp import web
@@ -180,7 +183,32 @@ async def hijack(
     transport.write(("\r\n".join(head) + "\r\n\r\n").encode())
     if not transport.is_reading():
         transport.resume_reading()
+    await _head_read(transport)
     return _HijackedResponse(status=101 if upgrade else 200), HijackedConnection(transport, proto)
+
+
+HEAD_READ_TIMEOUT = 2.0
+
+
+async def _head_read(transport: asyncio.Transport) -> None:
+    """Wait (HEAD_READ_TIMEOUT at most) until the client has read the head. Clients that read
+    the head through a buffer and the stream from the raw socket (docker-py, and so
+    `exec_run`) lose what came in the same read as the head: under load an exec's whole
+    output. On a UNIX socket the bytes the peer has not read yet are known (SIOCOUTQ)."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family != socket.AF_UNIX:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + HEAD_READ_TIMEOUT
+    while loop.time() < deadline and not transport.is_closing():
+        if transport.get_write_buffer_size() == 0:
+            try:
+                raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+            except OSError:
+                return
+            if struct.unpack("i", raw)[0] == 0:
+                return
+        await asyncio.sleep(0.002)
 
 
 # Headers every response carries (set by the app; repeated on hijacked heads).

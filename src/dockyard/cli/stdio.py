@@ -114,10 +114,11 @@ def pump(sock: HijackedSocket, tty: bool, stdin: bool) -> None:
 
     def feed_stdin() -> None:
         fd = sys.stdin.fileno()
+        poller = select.poll()  # not select(): any descriptor number; regular files too
+        poller.register(fd, select.POLLIN)
         try:
             while not stop.is_set():
-                r, _, _ = select.select([fd], [], [], 0.2)
-                if not r:
+                if not poller.poll(200):
                     continue
                 data = os.read(fd, 65536)
                 if not data:

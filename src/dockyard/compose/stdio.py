@@ -41,15 +41,19 @@ def pump(sock: HijackedSocket, *, tty: bool, stdin: bool) -> None:
         first = sock.recv(65536) if _has_leftover(sock) else b""
         if first:
             _write_out(first, demuxer, out_fd, err_fd)
+        poller = select.poll()  # not select(): any descriptor number; regular files too
+        poller.register(sock.fileno(), select.POLLIN)
+        if in_fd is not None:
+            poller.register(in_fd, select.POLLIN)
         while True:
-            watch = [sock.fileno()] + ([in_fd] if in_fd is not None else [])
-            ready, _, _ = select.select(watch, [], [])
+            ready = [fd for fd, _ in poller.poll()]
             if in_fd is not None and in_fd in ready:
                 data = os.read(in_fd, 65536)
                 if data:
                     sock.sendall(data)
                 else:
                     sock.shutdown_write()
+                    poller.unregister(in_fd)
                     in_fd = None
             if sock.fileno() in ready:
                 data = sock.recv(65536)

@@ -8,6 +8,7 @@ Rotated files are `<path>.1` (newest) to `<path>.<max-file - 1>` (oldest).
 from __future__ import annotations
 
 import calendar
+import errno
 import json
 import os
 import time
@@ -83,15 +84,40 @@ def parse_time(text: str) -> int:
 
 
 class LogWriter:
-    """Appends a container's output to a json-file log, rotating by size."""
+    """Appends a container's output to a json-file log, rotating by size.
+
+    It never raises an I/O error: the container's output must keep flowing when the log
+    cannot be written (a full disk, EIO). A line that cannot be written is dropped and
+    counted (`dropped`, `error`), the partial write is cut off so the file keeps whole lines,
+    and writing resumes by itself once the file system has room again (checked at most
+    every RETRY_INTERVAL seconds, and only when RESUME_FREE bytes are free, so a disk on the
+    edge is left to the writes that must happen: the container's state)."""
+
+    RETRY_INTERVAL = 0.5
+    RESUME_FREE = 1024 * 1024
 
     def __init__(self, path: str, max_size: int | None = None, max_file: int = 1) -> None:
         self.path = path
         self.max_size = max_size
         self.max_file = max_file
-        self._f = open(path, "ab", buffering=0)  # noqa: SIM115 (held open for the log's life)
-        self._size = os.fstat(self._f.fileno()).st_size
+        self._f = None
+        self._size = 0
         self._partial: dict[str, bytes] = {}
+        self.dropped = 0  # lines dropped since the log was opened
+        self.error = ""  # the last write error, "" once writing works again
+        self._retry_at = 0.0
+        try:
+            self._open("ab")
+        except OSError as e:
+            self._failed(e)
+
+    def _open(self, mode: str) -> None:
+        self._f = open(self.path, mode, buffering=0)  # noqa: SIM115 (held open for the log's life)
+        self._size = os.fstat(self._f.fileno()).st_size
+
+    @property
+    def failing(self) -> bool:
+        return bool(self.error)
 
     def write(self, stream: str, data: bytes) -> None:
         """Log `data` read from `stream`; complete lines are written, a rest waits for more."""
@@ -122,33 +148,85 @@ class LogWriter:
         self._partial.clear()
 
     def _emit(self, stream: str, chunk: bytes) -> None:
+        if self.error and not self._may_retry():
+            self.dropped += 1
+            return
         entry = {
             "log": chunk.decode("utf-8", "replace"),
             "stream": stream,
             "time": format_time(time.time_ns()),
         }
         line = json.dumps(entry, separators=(",", ":")).encode() + b"\n"
-        if self.max_size is not None and self._size > 0 and self._size + len(line) > self.max_size:
-            self._rotate()
-        self._f.write(line)
+        try:
+            if self._f is None:
+                self._open("ab")
+            if (
+                self.max_size is not None
+                and self._size > 0
+                and self._size + len(line) > self.max_size
+            ):
+                self._rotate()
+            assert self._f is not None
+            written = self._f.write(line) or 0
+            if written < len(line):  # the disk filled up within the line
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError as e:
+            self._cut_back()
+            self._failed(e)
+            self.dropped += 1
+            return
         self._size += len(line)
+        self.error = ""
+
+    def _may_retry(self) -> bool:
+        now = time.monotonic()
+        if now < self._retry_at:
+            return False
+        self._retry_at = now + self.RETRY_INTERVAL
+        try:
+            st = os.statvfs(os.path.dirname(self.path) or ".")
+        except OSError:
+            return False
+        return st.f_bavail * st.f_frsize >= self.RESUME_FREE
+
+    def _failed(self, e: OSError) -> None:
+        self.error = os.strerror(e.errno) if e.errno else str(e)
+        self._retry_at = time.monotonic() + self.RETRY_INTERVAL
+
+    def _cut_back(self) -> None:
+        """Drop a partly written line (the file ends with a whole line again)."""
+        if self._f is None:
+            return
+        try:
+            if os.fstat(self._f.fileno()).st_size > self._size:
+                os.ftruncate(self._f.fileno(), self._size)
+        except (OSError, ValueError):
+            self._close_file()
 
     def _rotate(self) -> None:
-        self._f.close()
+        self._close_file()
         if self.max_file > 1:
             for n in range(self.max_file - 1, 1, -1):
                 src = f"{self.path}.{n - 1}"
                 if os.path.exists(src):
                     os.rename(src, f"{self.path}.{n}")
             os.rename(self.path, f"{self.path}.1")
-            self._f = open(self.path, "ab", buffering=0)  # noqa: SIM115
+            self._open("ab")
         else:
-            self._f = open(self.path, "wb", buffering=0)  # noqa: SIM115 (truncate: max-file 1)
+            self._open("wb")  # truncate: max-file 1
+
+    def _close_file(self) -> None:
+        if self._f is not None:
+            try:
+                self._f.close()
+            except OSError:
+                pass
+            self._f = None
         self._size = 0
 
     def close(self) -> None:
         self.flush()
-        self._f.close()
+        self._close_file()
 
 
 def log_files(path: str) -> list[str]:

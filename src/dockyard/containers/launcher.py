@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import socket
 import subprocess
 import sys
@@ -63,17 +62,26 @@ class Launcher:
         Returns the monitor's final report: {"pid": init pid} or {"error": message}. When
         the monitor first reports {"created": true} (it waits for attachers before the
         start), `on_created` is called.
+
+        The report comes over a socket pair (waited on with poll, through the socket's
+        timeout: no descriptor number is too large). A started container is ours only once
+        we acknowledged its report: when this call fails instead (a timeout, an error), we
+        close our end without the acknowledgement, and the monitor, seeing that, kills the
+        container, records the start as failed and exits (we wait a moment for that), so a
+        start either succeeds and is reported or fails and leaves nothing running.
         """
-        r, w = os.pipe2(os.O_CLOEXEC)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        acknowledged = False
         try:
             with self._lock:
                 self._ensure()
                 assert self._sock is not None and self._file is not None
                 socket.send_fds(
-                    self._sock, [json.dumps({"dir": container_dir}).encode() + b"\n"], [w]
+                    self._sock,
+                    [json.dumps({"dir": container_dir}).encode() + b"\n"],
+                    [theirs.fileno()],
                 )
-                os.close(w)
-                w = -1
+                theirs.close()
                 reply = self._file.readline()
                 if not reply:
                     self._close()
@@ -81,16 +89,28 @@ class Launcher:
                 answer = json.loads(reply)
                 if "error" in answer:
                     raise SystemError_(f"cannot start a monitor: {answer['error']}")
+            reader = _ReportReader(ours)
+            deadline = time.monotonic() + timeout
             while True:
-                report = _read_report(r, timeout)
-                if not report.get("created"):
-                    return report
-                if on_created is not None:
-                    on_created()
+                report = reader.read(deadline)
+                if report.get("created"):
+                    if on_created is not None:
+                        on_created()
+                    continue
+                if "pid" in report:
+                    try:
+                        ours.sendall(ACK)
+                        acknowledged = True
+                    except OSError:
+                        # The monitor died after its report: its watch fails and the
+                        # service records the end (a lost monitor).
+                        acknowledged = True
+                return report
         finally:
-            if w >= 0:
-                os.close(w)
-            os.close(r)
+            theirs.close()
+            if not acknowledged:
+                _abandon(ours)
+            ours.close()
 
     def _close(self) -> None:
         if self._file is not None:
@@ -111,18 +131,52 @@ class Launcher:
             self._close()
 
 
-def _read_report(fd: int, timeout: float) -> dict[str, Any]:
-    """One JSON line from the monitor's report pipe (read byte-wise: lines may follow)."""
-    data = b""
-    deadline = time.monotonic() + timeout
-    while not data.endswith(b"\n"):
+ACK = b"k"
+ABANDON_WAIT = 10.0
+
+
+class _ReportReader:
+    """JSON lines from the monitor's report socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._buf = b""
+
+    def read(self, deadline: float) -> dict[str, Any]:
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise SystemError_("timed out waiting for the container monitor")
+            self._sock.settimeout(left)
+            try:
+                chunk = self._sock.recv(4096)
+            except TimeoutError:
+                raise SystemError_("timed out waiting for the container monitor") from None
+            except OSError as e:
+                raise SystemError_(f"reading the container monitor's report: {e}") from None
+            if not chunk:
+                raise SystemError_("the container monitor died before starting the container")
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return json.loads(line)
+
+
+def _abandon(sock: socket.socket) -> None:
+    """Tell the monitor we gave up on its start (our write side ends without the
+    acknowledgement), then wait a bounded while for it to undo the start and exit (its end
+    of the socket closes)."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        return
+    deadline = time.monotonic() + ABANDON_WAIT
+    while True:
         left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            raise SystemError_("timed out waiting for the container monitor")
-        chunk = os.read(fd, 1)
-        if not chunk:
-            break
-        data += chunk
-    if not data:
-        raise SystemError_("the container monitor died before starting the container")
-    return json.loads(data)
+        if left <= 0:
+            return
+        sock.settimeout(left)
+        try:
+            if not sock.recv(4096):
+                return
+        except OSError:
+            return

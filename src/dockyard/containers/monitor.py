@@ -15,13 +15,13 @@ service; `state.json` there is written by the monitor for as long as it lives.
 from __future__ import annotations
 
 import array
+import contextlib
 import ctypes
 import errno
 import fcntl
 import gc
 import json
 import os
-import select
 import selectors
 import signal
 import socket
@@ -33,6 +33,7 @@ from typing import Any
 from dockyard.containers import files, protocol
 from dockyard.containers.jsonlog import LogWriter, format_time
 from dockyard.fsutil import read_json, write_json
+from dockyard.runtime.state import process_start_time
 
 PR_SET_CHILD_SUBREAPER = 36
 MNT_DETACH = 2
@@ -43,6 +44,14 @@ MAX_ORPHANS = 64
 BACKOFF_START = 0.1
 BACKOFF_MAX = 60.0
 BACKOFF_RESET_AFTER = 10.0
+CLOSE_FLUSH_TIMEOUT = 30.0  # a finished exec's client gets this long to read the rest
+ACK = b"k"  # the service's acknowledgement of a start report (see launcher.py)
+ACK_TIMEOUT = 120.0  # longer than the service waits for a report: it gives up first
+RESERVE_FILE = "monitor.reserve"
+RESERVE_SIZE = 64 * 1024  # freed for the state's writes when the disk is full
+STATE_RETRY = 1.0  # how often an unsaved state is written again
+DROP_REPORT_INTERVAL = 5.0  # how often dropped log lines are reported while they go on
+ABANDONED = "the daemon gave up waiting for the container to start"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -171,6 +180,8 @@ class Client:
         self.outbuf = bytearray()
         self.reader = protocol.FrameReader()
         self.session: Session | None = None
+        self.close_at = 0.0  # when set: close once the output is sent, or at this time
+        self.eof = False  # the other side closed its write side
 
     @property
     def op(self) -> str | None:
@@ -218,15 +229,97 @@ class Monitor:
         self.started_mono = 0.0
         self.stop_waiters: list[Client] = []
         self.finished = False
+        self.unsaved = False  # the state in memory is newer than state.json (disk full)
+        self.unsaved_durable = False
+        self.state_retry_at = 0.0
+        self.reserve_path = os.path.join(container_dir, RESERVE_FILE)
+        self.reserved = False
+        self.drops_reported = 0
+        self.drop_report_at = 0.0
 
     # -- bookkeeping -----------------------------------------------------------------------
     def save_state(self, durable: bool = False, **changes: Any) -> None:
-        """Update state.json atomically; fsynced when `durable` (an exit status)."""
+        """Update state.json atomically; fsynced when `durable` (an exit status).
+
+        Never raises: when the disk is full, the reserve is given up for this write; when
+        even that fails, the state stays in memory, goes to the watchers (the service keeps
+        it until it can be written) and is written again every STATE_RETRY seconds."""
         self.state.update(changes)
-        if durable:
-            write_json(self.state_path, self.state)
-        else:
-            files.write_json(self.state_path, self.state)
+        self.unsaved_durable = self.unsaved_durable or durable
+        self._persist()
+
+    def _persist(self) -> None:
+        durable = self.unsaved_durable
+        for attempt in range(2):
+            try:
+                if durable:
+                    write_json(self.state_path, self.state)
+                else:
+                    files.write_json(self.state_path, self.state)
+            except OSError as e:
+                if attempt == 0 and self.release_reserve():
+                    continue
+                self.state_retry_at = time.monotonic() + STATE_RETRY
+                if not self.unsaved:
+                    _note(f"cannot write the container's state: {e}")
+                self.unsaved = True
+                self.broadcast({"event": "state", "unsaved": True, "state": self.state})
+                return
+            break
+        self.unsaved_durable = False
+        if self.unsaved:
+            self.unsaved = False
+            self.broadcast({"event": "state", "saved": True})
+        if not self.reserved:
+            self.make_reserve()
+
+    def make_reserve(self) -> None:
+        """Set aside RESERVE_SIZE bytes of the container's file system (see save_state)."""
+        try:
+            fd = os.open(self.reserve_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return
+        try:
+            os.posix_fallocate(fd, 0, RESERVE_SIZE)
+            self.reserved = True
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(self.reserve_path)
+        finally:
+            os.close(fd)
+
+    def release_reserve(self) -> bool:
+        if not self.reserved:
+            return False
+        self.reserved = False
+        try:
+            os.unlink(self.reserve_path)
+        except OSError:
+            return False
+        return True
+
+    def log_output(self, stream: str, data: bytes) -> None:
+        """Log the container's output; report dropped lines (never raises)."""
+        assert self.log is not None
+        self.log.write(stream, data)
+        self.check_drops()
+
+    def check_drops(self, force: bool = False) -> None:
+        """Report dropped log lines as Docker reports failed log writes: in the daemon's log
+        (through an event to the watchers, at most every DROP_REPORT_INTERVAL seconds) and in
+        the state (LogDropped, shown by inspect)."""
+        log = self.log
+        if log is None or log.dropped == self.drops_reported:
+            return
+        now = time.monotonic()
+        if not force and now < self.drop_report_at:
+            return
+        self.drop_report_at = now + DROP_REPORT_INTERVAL
+        self.drops_reported = log.dropped
+        self.broadcast(
+            {"event": "log-dropped", "dropped": log.dropped, "error": log.error or "resumed"}
+        )
+        self.save_state(LogDropped=log.dropped)
 
     def broadcast(self, obj: dict[str, Any]) -> None:
         data = protocol.event(obj)
@@ -253,14 +346,30 @@ class Monitor:
         except OSError:
             self.drop(c)
             return
+        if c.close_at and not c.outbuf:
+            self.drop(c)
+            return
         self._update_events(c)
 
     def _update_events(self, c: Client) -> None:
         fd = c.sock.fileno()
-        if fd < 0:
+        if fd < 0 or fd not in self.clients:
             return
-        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if c.outbuf else 0)
+        events = (0 if c.eof else selectors.EVENT_READ) | (selectors.EVENT_WRITE if c.outbuf else 0)
+        if not events:
+            self.drop(c)
+            return
         self.sel.modify(fd, events, ("client", c))
+
+    def close_when_sent(self, c: Client) -> None:
+        """Close the connection once what is queued for it was sent (without blocking the
+        loop: a busy client still gets all of an exec's output), or after
+        CLOSE_FLUSH_TIMEOUT seconds."""
+        if not c.outbuf or c.sock.fileno() < 0:
+            self.drop(c)
+            return
+        c.close_at = time.monotonic() + CLOSE_FLUSH_TIMEOUT
+        self._update_events(c)
 
     def drop(self, c: Client) -> None:
         fd = c.sock.fileno()
@@ -338,41 +447,49 @@ class Monitor:
         `count` attach connections made before start (so they miss no output)."""
         _write_line(self.ready_fd, {"created": True})
         deadline = time.monotonic() + timeout
-        pending: list[Client] = []
+        pending: dict[socket.socket, Client] = {}
         attached = 0
-        while attached < count and time.monotonic() < deadline:
-            socks = [self.listener] + [c.sock for c in pending]
-            ready, _, _ = select.select(socks, [], [], max(0.0, deadline - time.monotonic()))
-            for sock in ready:
-                if sock is self.listener:
-                    try:
-                        conn, _ = self.listener.accept()
-                    except OSError:
+        with selectors.DefaultSelector() as sel:  # poll/epoll: no limit on descriptor numbers
+            sel.register(self.listener, selectors.EVENT_READ)
+            while attached < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                for key, _ in sel.select(left):
+                    sock = key.fileobj
+                    assert isinstance(sock, socket.socket)
+                    if sock is self.listener:
+                        try:
+                            conn, _ = self.listener.accept()
+                        except OSError:
+                            continue
+                        conn.setblocking(False)
+                        pending[conn] = Client(conn)
+                        sel.register(conn, selectors.EVENT_READ)
                         continue
-                    conn.setblocking(False)
-                    pending.append(Client(conn))
-                    continue
-                c = next(c for c in pending if c.sock is sock)
-                try:
-                    data = sock.recv(65536)
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    data = b""
-                if not data:
-                    pending.remove(c)
-                    sock.close()
-                    continue
-                if b"\n" not in c.inbuf + data:
-                    c.inbuf += data
-                    continue
-                pending.remove(c)
-                self.clients[sock.fileno()] = c
-                self.sel.register(sock, selectors.EVENT_READ, ("client", c))
-                self.on_client(c, 0, data)
-                if c.op == "attach":
-                    attached += 1
-        for c in pending:  # half-sent requests: served by the loop later
+                    c = pending[sock]
+                    try:
+                        data = sock.recv(65536)
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        data = b""
+                    if not data:
+                        sel.unregister(sock)
+                        del pending[sock]
+                        sock.close()
+                        continue
+                    if b"\n" not in c.inbuf + data:
+                        c.inbuf += data
+                        continue
+                    sel.unregister(sock)
+                    del pending[sock]
+                    self.clients[sock.fileno()] = c
+                    self.sel.register(sock, selectors.EVENT_READ, ("client", c))
+                    self.on_client(c, 0, data)
+                    if c.op == "attach":
+                        attached += 1
+        for c in pending.values():  # half-sent requests: served by the loop later
             self.clients[c.sock.fileno()] = c
             self.sel.register(c.sock, selectors.EVENT_READ, ("client", c))
 
@@ -439,11 +556,13 @@ class Monitor:
         self.save_state(
             Status="running",
             Pid=pid,
+            PidStartTime=process_start_time(pid) or 0,
             ExitCode=0,
             Error="",
             OOMKilled=False,
             StartedAt=now(),
             MonitorPid=os.getpid(),
+            MonitorStartTime=process_start_time(os.getpid()) or 0,
         )
         self.broadcast({"event": "start", "pid": pid})
         return pid
@@ -504,7 +623,19 @@ class Monitor:
             return limit <= 0 or self.state.get("RestartCount", 0) < limit
         return False
 
+    def drain(self, s: Session, limit: int = 4 * 1024 * 1024) -> None:
+        """Read what the session's outputs hold now. The loop may have been busy (a start, an
+        exec) past the drain timeout while output waited in a pipe: it is not lost."""
+        for fd in list(s.outputs):
+            read = 0
+            while fd in s.outputs and read < limit:
+                n = self.on_output(s, fd)
+                if not n:
+                    break
+                read += n
+
     def finish_session(self, s: Session) -> None:
+        self.drain(s)
         for fd in list(s.outputs):
             self.close_output(s, fd)
         if s.stdin_fd >= 0 and s.stdin_fd not in s.outputs:
@@ -520,6 +651,12 @@ class Monitor:
         self.init = None
         if self.log:
             self.log.flush()
+            if self.log.dropped != self.drops_reported:
+                self.drops_reported = self.log.dropped
+                self.broadcast(
+                    {"event": "log-dropped", "dropped": self.log.dropped, "error": self.log.error}
+                )
+                self.state["LogDropped"] = self.log.dropped
         oom = self.oom_killed()
         self.kill_deadline = 0.0
         try:
@@ -557,10 +694,11 @@ class Monitor:
         self.broadcast({"event": "exit", "code": code, "oom": oom, "restarting": restart})
         for c in list(self.clients.values()):
             if c.op == "attach":
-                self.close_after_flush(c)
+                self.close_when_sent(c)
         for c in list(self.stop_waiters):
+            self.stop_waiters.remove(c)
             self.send(c, protocol.event({"event": "reply", "ok": True, "code": code}))
-            self.close_after_flush(c)
+            self.close_when_sent(c)
         if not restart:
             self.finished = True
 
@@ -598,6 +736,10 @@ class Monitor:
                     c.session = self.init
             elif op == "watch":
                 self.send(c, protocol.event({"event": "state", **self.state}))
+                if self.unsaved:  # a service that (re)connects learns what disk lacks
+                    self.send(
+                        c, protocol.event({"event": "state", "unsaved": True, "state": self.state})
+                    )
             elif op == "kill":
                 self.kill(
                     int(req["signal"]), manual=bool(req.get("manual")), all_=bool(req.get("all"))
@@ -700,7 +842,7 @@ class Monitor:
         self.finish_session(s)
         if s.client is not None:
             self.send(s.client, protocol.event({"event": "exit", "code": code}))
-            self.close_after_flush(s.client)
+            self.close_when_sent(s.client)
 
     # -- i/o -------------------------------------------------------------------------------
     def close_output(self, s: Session, fd: int) -> None:
@@ -711,27 +853,29 @@ class Monitor:
             if fd == s.stdin_fd:
                 s.stdin_fd = -1
 
-    def on_output(self, s: Session, fd: int) -> None:
+    def on_output(self, s: Session, fd: int) -> int:
+        """Read once from an output of `s` and pass it on; the number of bytes read."""
         try:
             data = os.read(fd, READ_SIZE)
         except BlockingIOError:
-            return
+            return 0
         except OSError:  # EIO: the pty's other side closed
             data = b""
         if not data:
             self.close_output(s, fd)
-            return
+            return 0
         stream = s.outputs[fd]
         kind = protocol.STDOUT if stream == "stdout" else protocol.STDERR
         if s is self.init:
             if self.log:
-                self.log.write(stream, data)
+                self.log_output(stream, data)
             payload = protocol.frame(kind, data)
             for c in list(self.clients.values()):
                 if c.op == "attach" and (c.request or {}).get(stream):
                     self.send(c, payload)
         elif s.client is not None:
             self.send(s.client, protocol.frame(kind, data))
+        return len(data)
 
     def write_stdin(self, s: Session) -> None:
         if s.stdin_fd < 0:
@@ -796,6 +940,10 @@ class Monitor:
                 return
             except OSError:
                 data = b""
+        if not data and c.close_at and c.outbuf:
+            c.eof = True  # it closed its side only: it may still read the rest
+            self._update_events(c)
+            return
         if not data:
             s = c.session
             attached_stdin = c.op == "attach" and s is not None
@@ -842,6 +990,11 @@ class Monitor:
         deadlines += [
             s.exited_at + DRAIN_TIMEOUT for s in self.sessions.values() if s.status is not None
         ]
+        deadlines += [c.close_at for c in self.clients.values() if c.close_at]
+        if self.unsaved:
+            deadlines.append(self.state_retry_at)
+        if self.log is not None and self.log.dropped != self.drops_reported:
+            deadlines.append(self.drop_report_at)
         if not deadlines:
             return None
         return max(0.0, min(deadlines) - time.monotonic())
@@ -862,7 +1015,7 @@ class Monitor:
             pass
         listener.bind(self.cfg["socket"])
         os.chmod(self.cfg["socket"], 0o600)
-        listener.listen(64)
+        listener.listen(socket.SOMAXCONN)  # many clients at once (execs under load)
         listener.setblocking(False)
         self.listener = listener
         self.ready_fd = ready_fd
@@ -872,12 +1025,15 @@ class Monitor:
             self.log = LogWriter(
                 self.cfg["log_path"], self.cfg.get("log_max_size"), self.cfg.get("log_max_file", 1)
             )
+            self.state["LogDropped"] = 0
+        self.make_reserve()
         self.state.update(ManuallyStopped=False, MonitorPid=os.getpid())
+        started_before = self.state.get("StartedAt", "")
+        never_ran = started_before.startswith("0001")
         try:
             pid = self.start_container(attach_wait=int(self.cfg.get("attach_wait") or 0))
         except Exception as e:  # noqa: BLE001 (reported to the service)
             self.release_rootfs()
-            never_ran = self.state.get("StartedAt", "").startswith("0001")
             self.save_state(
                 durable=True,
                 Status="created" if never_ran else "exited",
@@ -889,7 +1045,11 @@ class Monitor:
             _write_ready(ready_fd, {"error": str(e)})
             self.cleanup(listener)
             return
-        _write_ready(ready_fd, {"pid": pid})
+        _write_line(ready_fd, {"pid": pid})
+        if not _acknowledged(ready_fd):
+            self.abandon_start(never_ran, started_before)
+            self.cleanup(listener)
+            return
         release_memory()
         try:
             self.loop()
@@ -908,14 +1068,7 @@ class Monitor:
                         pass
                     self.reap()
                 elif kind == "listen":
-                    try:
-                        sock, _ = key.fileobj.accept()
-                    except OSError:
-                        continue
-                    sock.setblocking(False)
-                    c = Client(sock)
-                    self.clients[sock.fileno()] = c
-                    self.sel.register(sock, selectors.EVENT_READ, ("client", c))
+                    self.accept_all()
                 elif kind == "output":
                     if key.fd in obj.outputs:
                         self.on_output(obj, key.fd)
@@ -924,6 +1077,11 @@ class Monitor:
                 elif kind == "client":
                     self.on_client(obj, mask)
             mono = time.monotonic()
+            for c in [c for c in self.clients.values() if c.close_at and mono >= c.close_at]:
+                self.drop(c)  # a finished exec's client that does not read
+            if self.unsaved and mono >= self.state_retry_at:
+                self._persist()
+            self.check_drops()
             if self.kill_deadline and mono >= self.kill_deadline and self.init is not None:
                 self.kill_deadline = 0.0
                 try:
@@ -938,6 +1096,52 @@ class Monitor:
                         self.exec_done(s)
             if self.restart_at and mono >= self.restart_at:
                 self.restart()
+
+    def abandon_start(self, never_ran: bool, started_before: str) -> None:
+        """The service gave up on this start (or died) before it heard of it: undo it, so a
+        start either is reported or leaves nothing running. The record says the start failed."""
+        s = self.init
+        assert s is not None
+        runtime, cid = self.runtime, self.id
+        try:
+            Helper(lambda: runtime.kill(cid, signal.SIGKILL, all=True)).result()
+        except Exception:  # noqa: BLE001 (it may have exited by itself)
+            pass
+        deadline = time.monotonic() + 10
+        while s.status is None and time.monotonic() < deadline:
+            self.reap()
+            if s.status is None:
+                time.sleep(0.01)
+        self.finish_session(s)
+        self.init = None
+        if self.log:
+            self.log.flush()
+        with contextlib.suppress(Exception):
+            runtime.delete(cid, force=True)
+        self.release_rootfs()
+        self.save_state(
+            durable=True,
+            Status="created" if never_ran else "exited",
+            StartedAt=started_before if never_ran else self.state.get("StartedAt"),
+            FinishedAt=self.state.get("FinishedAt") if never_ran else now(),
+            Pid=0,
+            ExitCode=start_failure_code(ABANDONED),
+            Error=ABANDONED,
+            MonitorPid=0,
+        )
+
+    def accept_all(self, limit: int = 256) -> None:
+        """Take the connections waiting on the listener (all of them, up to `limit`: a busy
+        monitor must not leave its backlog full, clients would be refused)."""
+        for _ in range(limit):
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:
+                return
+            sock.setblocking(False)
+            c = Client(sock)
+            self.clients[sock.fileno()] = c
+            self.sel.register(sock, selectors.EVENT_READ, ("client", c))
 
     def cleanup(self, listener: socket.socket) -> None:
         for c in list(self.clients.values()):
@@ -963,6 +1167,27 @@ def _write_line(fd: int, obj: dict[str, Any]) -> None:
         return
     try:
         os.write(fd, json.dumps(obj).encode() + b"\n")
+    except OSError:
+        pass
+
+
+def _acknowledged(fd: int) -> bool:
+    """Wait for the service's acknowledgement of our start report (False: it gave up, or
+    died). The report descriptor is closed."""
+    sock = socket.socket(fileno=fd)
+    try:
+        sock.settimeout(ACK_TIMEOUT)
+        return sock.recv(1) == ACK
+    except OSError:
+        return False
+    finally:
+        sock.close()
+
+
+def _note(message: str) -> None:
+    """A line in monitor.err (which may be on the full disk itself: best effort)."""
+    try:
+        os.write(2, f"{now()} {message}\n".encode())
     except OSError:
         pass
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import time
 from typing import Any
 
 STDIN = 0
@@ -54,7 +55,7 @@ class MonitorConnection:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         try:
-            self.sock.connect(path)
+            connect(self.sock, path, timeout)
             self.sock.sendall(json.dumps(request).encode() + b"\n")
         except OSError:
             self.sock.close()
@@ -97,6 +98,22 @@ class MonitorConnection:
             self.sock.close()
         except OSError:
             pass
+
+
+def connect(sock: socket.socket, path: str, timeout: float | None) -> None:
+    """Connect; a full listen backlog (EAGAIN on a UNIX socket: the monitor is busy for a
+    moment) is waited out until `timeout`, as a TCP connect would wait."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            sock.connect(path)
+            return
+        except BlockingIOError:
+            if deadline is not None and time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
 
 def call(path: str, request: dict[str, Any], timeout: float | None = 10) -> dict[str, Any]:

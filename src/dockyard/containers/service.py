@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import secrets
@@ -35,7 +36,7 @@ from dockyard.containers.defaults import ContainerDefaults
 from dockyard.containers.jsonlog import format_time, log_options, read_log
 from dockyard.containers.launcher import Launcher
 from dockyard.containers.names import generate_name, validate_name
-from dockyard.containers.store import ContainerStore, empty_state, name_conflict
+from dockyard.containers.store import ContainerStore, empty_state, name_conflict, process_matches
 from dockyard.containers.streams import Stream
 from dockyard.containers.watcher import Watcher
 from dockyard.errors import (
@@ -122,6 +123,7 @@ class ContainerService:
         self._exits: dict[str, int] = {}  # cid -> number of exits seen (wakes `wait`)
         self._removed: dict[str, int] = {}  # recently removed: cid -> last exit code
         self._pending_attach: dict[str, list[Stream]] = {}
+        self._exit_codes: dict[str, int] = {}  # the exit its monitor reported, per container
         self._active: set[str] = set()  # started runs whose end was not processed yet
         self._fs_users: dict[str, int] = {}  # cp/export users of a temporarily mounted rootfs
         self.watcher = Watcher(self._on_monitor_event, self._on_monitor_gone)
@@ -180,8 +182,29 @@ class ContainerService:
         is frozen for another reason (the runtime freezes a container for a moment to kill
         all of its processes) is not a pause."""
         state = self.store.read_state(cid)
+        if state["Status"] in RUNNING:
+            state = self._true_state(cid, state)
         if state["Status"] == "running" and self._paused_mark(cid) and self._frozen(cid):
             state["Status"] = "paused"
+        return state
+
+    def _true_state(self, cid: str, state: dict[str, Any]) -> dict[str, Any]:
+        """Never "running" for a dead process. A monitor that is gone (or whose pid names
+        another process now) gets its end recorded here and now; a live monitor records its
+        container's exit within moments (waited for briefly), else the state says exited."""
+        if not state["MonitorPid"]:
+            self._on_monitor_gone(cid)
+            return self.store.read_state(cid)
+        deadline = time.monotonic() + 0.5
+        while state["Status"] in ("running", "paused") and not process_matches(
+            state["Pid"], state.get("PidStartTime")
+        ):
+            if time.monotonic() >= deadline or not state["MonitorPid"]:
+                state.update(Status="exited", Pid=0, ExitCode=self._exit_codes.get(cid, 255))
+                state["Error"] = state["Error"] or "the container's process is gone"
+                break
+            time.sleep(0.01)
+            state = self.store.read_state(cid)
         return state
 
     def _paused_mark(self, cid: str) -> bool:
@@ -419,6 +442,8 @@ class ContainerService:
                         conn = None
                     a.connect(conn)
 
+            self.store.forget_unsaved(cid)  # the new monitor writes the state of this run
+            self._exit_codes.pop(cid, None)
             report = self.launcher.launch(cdir, on_created=connect_attachers)
             if "error" in report:
                 raise _start_error(report["error"])
@@ -626,8 +651,23 @@ class ContainerService:
     # -- monitor events --------------------------------------------------------------------
     def _on_monitor_event(self, cid: str, ev: dict[str, Any]) -> None:
         kind = ev.get("event")
+        if kind == "state" and ("unsaved" in ev or "saved" in ev):
+            # the monitor could not write its state (a full disk): keep it until it can
+            self.store.monitor_unsaved(cid, ev.get("state") if ev.get("unsaved") else None)
+            return
+        if kind == "log-dropped":  # as dockerd's "Error writing log message"
+            logging.getLogger("dockyard.containers").warning(
+                "container %s: json-file log: %s; %s lines dropped",
+                cid[:12],
+                ev.get("error"),
+                ev.get("dropped"),
+            )
+            return
         if kind == "exit":
             self.health.stop(cid)
+            self._exit_codes[cid] = int(ev.get("code", 0))
+        elif kind == "start":
+            self._exit_codes.pop(cid, None)
         if kind == "exit" and ev.get("restarting"):
             self._event("die", cid, {"exitCode": str(ev.get("code", 0))})
             self._bump_exit(cid)
@@ -657,6 +697,8 @@ class ContainerService:
                 # It died without writing a final state (killed): record what happened.
                 self._lost_monitor(cid, state)
                 state = self.store.read_state(cid)
+            if not state["MonitorPid"]:
+                self.store.adopt_unsaved(cid)  # a state the monitor could not write
             if cid not in self._active:
                 return
             self._active.discard(cid)
@@ -685,7 +727,7 @@ class ContainerService:
         """The monitor died without a word: kill what is left and record an exit."""
         from dockyard.containers.zygote import load_runtime
 
-        code = 255
+        code = self._exit_codes.get(cid, 255)  # it reported an exit it could not record
         try:
             runtime = load_runtime(self.launcher.runtime_spec, self.runtime_root)
             if _pid_alive(state.get("Pid", 0)):
@@ -766,7 +808,7 @@ class ContainerService:
         Raises NotModified when the container is not running."""
         cid = self.resolve(ref)
         cfg = self.store.config(cid)
-        state = self.store.read_state(cid)
+        state = self.state(cid)
         if state["Status"] not in RUNNING:
             raise NotModified("container already stopped")
         signum = cconfig.parse_signal(sig or cfg["Config"].get("StopSignal") or "SIGTERM")
@@ -955,13 +997,16 @@ class ContainerService:
     def inspect(self, ref: str, size: bool = False) -> dict[str, Any]:
         cid = self.resolve(ref)
         cfg = self.store.config(cid)
+        state = self.state(cid)
         view = views.inspect_view(
             cfg,
-            self.state(cid),
+            state,
             self.store.read_health(cid),
             self.execs.ids_for(cid),
             self._graph(cid),
         )
+        if state.get("LogDropped"):  # lines the json-file log could not take (a full disk)
+            view["State"]["LogDropped"] = state["LogDropped"]
         if size:
             view["SizeRw"], view["SizeRootFs"] = self._sizes(cid)
         return view

@@ -11,14 +11,20 @@ Each container directory holds files with one writer each, all written atomicall
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import shutil
 import threading
+import time
 from typing import Any
 
 from dockyard.containers import files
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.fsutil import read_json, write_json
+from dockyard.runtime.state import process_start_time
+
+log = logging.getLogger("dockyard.containers")
+OVERRIDE_RETRY = 2.0  # how often a state kept in memory is written again
 
 CONFIG_FILE = "config.v2.json"
 STATE_FILE = "state.json"
@@ -57,6 +63,9 @@ class ContainerStore:
         self.root = root
         os.makedirs(root, exist_ok=True)
         self._lock = threading.RLock()
+        # States the disk could not take (full, EIO): cid -> [state, owner, next try]; the
+        # owner is "monitor" (it writes it itself once it can) or "service" (written here).
+        self._unsaved: dict[str, list[Any]] = {}
         self._configs: dict[str, dict[str, Any]] = {}
         self._names: dict[str, str] = {}
         for cid in os.listdir(root):
@@ -122,6 +131,7 @@ class ContainerStore:
         """Forget a record and remove its directory."""
         with self._lock:
             cfg = self._configs.pop(cid, None)
+            self._unsaved.pop(cid, None)
             if cfg is not None:
                 self._names.pop(cfg["Name"], None)
             shutil.rmtree(self.dir(cid), ignore_errors=True)
@@ -158,19 +168,82 @@ class ContainerStore:
 
     # -- state -----------------------------------------------------------------------------
     def read_state(self, cid: str) -> dict[str, Any]:
-        try:
-            state = read_json(self.path(cid, STATE_FILE))
-        except (OSError, ValueError):
-            state = empty_state()
-        return {**empty_state(), **state}
+        """The container's state: a state kept in memory because the disk could not take it
+        wins over state.json. A monitor whose pid now names another process (its start time
+        differs) reads as gone (MonitorPid 0)."""
+        with self._lock:
+            entry = self._unsaved.get(cid)
+            if entry is not None:
+                if entry[1] == "service" and time.monotonic() >= entry[2]:
+                    self._write_unsaved(cid, entry)
+                state = copy.deepcopy(entry[0])
+        if entry is None:
+            try:
+                state = read_json(self.path(cid, STATE_FILE))
+            except (OSError, ValueError):
+                state = empty_state()
+        state = {**empty_state(), **state}
+        if state["MonitorPid"] and not process_matches(
+            state["MonitorPid"], state.get("MonitorStartTime")
+        ):
+            state["MonitorPid"] = 0
+        return state
 
     def write_state(self, cid: str, state: dict[str, Any], durable: bool = True) -> None:
         """Durable (fsynced) unless the state is short-lived (removing: the directory goes
-        next; Docker keeps that mark in memory only)."""
+        next; Docker keeps that mark in memory only). When the disk cannot take it (full,
+        EIO), the state is kept in memory (read_state returns it) and written again later:
+        the service's view stays true on a full disk."""
+        with self._lock:
+            self._unsaved.pop(cid, None)
+            try:
+                self._write(cid, state, durable)
+            except OSError as e:
+                if not os.path.isdir(self.dir(cid)):
+                    raise
+                log.warning("container %s: state kept in memory: %s", cid[:12], e.strerror or e)
+                self._unsaved[cid] = [
+                    copy.deepcopy(state),
+                    "service",
+                    time.monotonic() + OVERRIDE_RETRY,
+                ]
+
+    def _write(self, cid: str, state: dict[str, Any], durable: bool) -> None:
         if durable:
             write_json(self.path(cid, STATE_FILE), state)
         else:
             files.write_json(self.path(cid, STATE_FILE), state)
+
+    def _write_unsaved(self, cid: str, entry: list[Any]) -> None:
+        try:
+            self._write(cid, entry[0], True)
+        except OSError:
+            entry[2] = time.monotonic() + OVERRIDE_RETRY
+            return
+        self._unsaved.pop(cid, None)
+
+    def monitor_unsaved(self, cid: str, state: dict[str, Any] | None) -> None:
+        """The monitor could not write its state (`state`), or (None) wrote it after all."""
+        with self._lock:
+            if state is None:
+                entry = self._unsaved.get(cid)
+                if entry is not None and entry[1] == "monitor":
+                    del self._unsaved[cid]
+            elif cid in self._configs:
+                self._unsaved[cid] = [copy.deepcopy(state), "monitor", 0.0]
+
+    def forget_unsaved(self, cid: str) -> None:
+        """A new run starts: its monitor writes the state from now on."""
+        with self._lock:
+            self._unsaved.pop(cid, None)
+
+    def adopt_unsaved(self, cid: str) -> None:
+        """The monitor is gone: a state it could not write is now the service's to write."""
+        with self._lock:
+            entry = self._unsaved.get(cid)
+            if entry is not None and entry[1] == "monitor":
+                entry[1] = "service"
+                self._write_unsaved(cid, entry)
 
     def read_health(self, cid: str) -> dict[str, Any] | None:
         try:
@@ -187,3 +260,14 @@ class ContainerStore:
                 pass
         else:
             write_json(path, health)
+
+
+def process_matches(pid: int, start_time: int | None) -> bool:
+    """Whether `pid` is a live process (not a zombie) and, when `start_time` is known (field
+    22 of /proc/PID/stat when it was recorded), still the same one (pids are reused)."""
+    if pid <= 0:
+        return False
+    started = process_start_time(pid)
+    if started is None:
+        return False
+    return not start_time or started == start_time

@@ -35,7 +35,7 @@ class Watcher:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(5)
-            sock.connect(socket_path)
+            protocol.connect(sock, socket_path, 5)
             sock.sendall(b'{"op":"watch"}\n')
             sock.setblocking(False)
         except OSError:

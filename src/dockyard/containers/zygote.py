@@ -88,6 +88,8 @@ def serve(sock: socket.socket, runtime) -> None:
             line, buf = buf.split(b"\n", 1)
             req = json.loads(line)
             ready_fd = fds.pop(0) if fds else -1
+            if ready_fd >= 0:  # received without close-on-exec: no container may inherit it
+                os.set_inheritable(ready_fd, False)
             warm_seccomp(req["dir"])
             try:
                 pid = os.fork()
