@@ -180,12 +180,43 @@ _TAR_TYPES = {
 
 
 def _add_entry(tar: tarfile.TarFile, dir_fd: int, name: str | None, arcname: str) -> None:
-    """Add entry `name` of directory `dir_fd` (the directory itself if None), recursively,
-    opening every file and directory relative to its parent's fd, never following a link."""
-    st = os.fstat(dir_fd) if name is None else os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    """Add entry `name` of directory `dir_fd` (the directory itself if None), and everything
+    below it, depth first, opening every file and directory relative to its parent's fd and
+    never following a link. Iterative: a tree of any depth (one fd per level)."""
+    stack: list[tuple[int, str, list[str]]] = []
+    try:
+        sub = _add_one(tar, dir_fd, name, arcname)
+        if sub is not None:
+            stack.append((sub, arcname, sorted(os.listdir(sub), reverse=True)))
+        while stack:
+            fd, arc, names = stack[-1]
+            if not names:
+                stack.pop()
+                os.close(fd)
+                continue
+            entry = names.pop()
+            child = f"{arc}/{entry}" if arc != "." else entry
+            sub = _add_one(tar, fd, entry, child)
+            if sub is not None:
+                stack.append((sub, child, sorted(os.listdir(sub), reverse=True)))
+    finally:
+        for fd, _, _ in stack:
+            os.close(fd)
+
+
+def _add_one(tar: tarfile.TarFile, dir_fd: int, name: str | None, arcname: str) -> int | None:
+    """Add one entry; for a directory, its header, and return its fd (the caller closes it)."""
+    try:
+        st = (
+            os.fstat(dir_fd)
+            if name is None
+            else os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        )
+    except FileNotFoundError:
+        return None  # removed since the listing
     kind = _TAR_TYPES.get(stat.S_IFMT(st.st_mode))
     if kind is None:
-        return  # sockets: skipped, as tar does
+        return None  # sockets: skipped, as tar does
     info = tarfile.TarInfo(arcname)
     info.mode = stat.S_IMODE(st.st_mode)
     info.uid, info.gid = st.st_uid, st.st_gid
@@ -197,37 +228,40 @@ def _add_entry(tar: tarfile.TarFile, dir_fd: int, name: str | None, arcname: str
         if inode in tar.inodes and tar.inodes[inode] != arcname:
             info.type, info.linkname = tarfile.LNKTYPE, tar.inodes[inode]
             tar.addfile(info)
-            return
+            return None
         tar.inodes[inode] = arcname
     if kind == tarfile.SYMTYPE:
         assert name is not None
-        info.linkname = os.readlink(name, dir_fd=dir_fd)
+        try:
+            info.linkname = os.readlink(name, dir_fd=dir_fd)
+        except OSError:
+            return None  # replaced or removed since the stat
     elif kind in (tarfile.CHRTYPE, tarfile.BLKTYPE):
         info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
     if kind == tarfile.REGTYPE:
         assert name is not None
-        fd = os.open(
-            name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd
-        )
+        try:
+            fd = os.open(
+                name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd
+            )
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOENT):
+                return None  # replaced by a link, or removed, since the stat
+            raise
         with os.fdopen(fd, "rb") as f:
             now = os.fstat(fd)
             if not stat.S_ISREG(now.st_mode):
-                return  # replaced since the stat
+                return None  # replaced since the stat
             info.size = now.st_size
             tar.addfile(info, _Exactly(f, now.st_size))
-        return
+        return None
     if kind == tarfile.DIRTYPE:
         sub = os.dup(dir_fd) if name is None else _open_subdir(dir_fd, name)
-        if sub is None:
-            return
-        try:
+        if sub is not None:
             tar.addfile(info)
-            for entry in sorted(os.listdir(sub)):
-                _add_entry(tar, sub, entry, f"{arcname}/{entry}" if arcname != "." else entry)
-        finally:
-            os.close(sub)
-        return
+        return sub
     tar.addfile(info)
+    return None
 
 
 def _open_subdir(dir_fd: int, name: str) -> int | None:
