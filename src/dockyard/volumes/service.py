@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from dockyard.containers.scopedfs import copy_tree
+from dockyard.containers.scopedfs import copy_tree as _copy_tree
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.faults import crash_point
 from dockyard.filters import labels_match
@@ -37,13 +37,49 @@ UsageProbe = Callable[[str], list[str]]
 
 
 def validate_name(name: str) -> None:
-    """Docker's rule for local volume names, with Docker's message."""
+    """Docker's rule for local volume names, with Docker's message (the name quoted as Go's
+    %q quotes it: a newline shows as \\n)."""
+    if len(name) == 1:
+        raise InvalidParameter(
+            "volume name is too short, names should be at least two alphanumeric characters"
+        )
     if not _NAME_RE.match(name):
         raise InvalidParameter(
-            f'"{name}" includes invalid characters for a local volume name, only '
+            f"{_go_quote(name)} includes invalid characters for a local volume name, only "
             '"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host '
             "directory, use absolute path"
         )
+
+
+_GO_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+}
+
+
+def _go_quote(text: str) -> str:
+    """Go's strconv.Quote: printable characters as they are, the rest escaped."""
+    out = ['"']
+    for ch in text:
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x80:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    out.append('"')
+    return "".join(out)
 
 
 def _now() -> str:
@@ -335,7 +371,7 @@ class VolumeService:
                 try:
                     if os.listdir(dst):
                         return False
-                    copy_tree(src, dst)
+                    _copy_tree(src, dst)
                     st = os.fstat(src)
                     os.fchown(dst, st.st_uid, st.st_gid)
                     os.fchmod(dst, stat.S_IMODE(st.st_mode))
