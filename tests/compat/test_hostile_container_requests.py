@@ -89,7 +89,12 @@ def test_hostile_container_requests(d):
         ("POST", "/containers/target/kill?signal=SIGNOPE", None, ""),
         ("POST", "/containers/target/wait?condition=bogus", None, ""),
         ("GET", "/containers/target/logs", None, ""),
-        ("GET", "/containers/target/logs?stdout=1&tail=abc", None, ""),
+        (
+            "GET",
+            "/containers/target/logs?stdout=1&since=abc",
+            None,
+            "",
+        ),  # tail=abc: all, as dockerd
         ("GET", "/containers/target/archive", None, ""),
         ("GET", "/containers/target/archive?path=/no/such/file", None, ""),
         ("PUT", "/containers/target/archive?path=/no/such/dir", _tar("f"), "application/x-tar"),

@@ -10,7 +10,14 @@ from typing import Any
 from aiohttp import web
 
 from dockyard.api.app import Routes, api_version
-from dockyard.api.body import field, query_bool, query_int, read_json_object
+from dockyard.api.body import (
+    field,
+    query_bool,
+    query_int,
+    query_tail,
+    query_timestamp,
+    read_json_object,
+)
 from dockyard.api.filters import request_filters
 from dockyard.api.streams import (
     MULTIPLEXED_STREAM,
@@ -212,14 +219,12 @@ class ContainerRoutes:
 
     async def logs(self, request: web.Request) -> web.StreamResponse:
         ref = request.match_info["id"]
-        q = request.query
         stdout, stderr = query_bool(request, "stdout"), query_bool(request, "stderr")
         if not stdout and not stderr:
             raise InvalidParameter("Bad parameters: you must choose at least one stream")
-        tail_raw = q.get("tail", "all")
-        tail = -1 if tail_raw in ("", "all") else _int(tail_raw, "tail")
-        since = _float(q.get("since", "0"), "since")
-        until = _float(q.get("until", "0"), "until")
+        tail = query_tail(request)  # dockerd: anything but an int64 means all
+        since = query_timestamp(request, "since")
+        until = query_timestamp(request, "until")
         info = await asyncio.to_thread(self.c.inspect, ref)
         tty = bool((info.get("Config") or {}).get("Tty"))
         kwargs = dict(
@@ -519,20 +524,6 @@ async def _safe_write(conn: HijackedConnection, data: bytes) -> bool:
 
 def _stat_header(st: dict[str, Any]) -> str:
     return base64.b64encode(json.dumps(st).encode()).decode()
-
-
-def _int(value: str, name: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise InvalidParameter(f'invalid value for "{name}": {value!r}') from None
-
-
-def _float(value: str, name: str) -> float:
-    try:
-        return float(value or 0)
-    except ValueError:
-        raise InvalidParameter(f'invalid value for "{name}": {value!r}') from None
 
 
 def _default_network(host_config: dict[str, Any], networking: dict[str, Any]) -> None:

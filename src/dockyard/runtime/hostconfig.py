@@ -93,39 +93,68 @@ def verify_host_config(host_config: dict[str, Any], config: dict[str, Any] | Non
         raise InvalidParameter(f"invalid USER mode: {hc.get('UsernsMode')}")
 
 
-_INT_FIELDS = (
-    "Memory",
-    "MemorySwap",
-    "MemoryReservation",
-    "MemorySwappiness",
-    "NanoCpus",
-    "CpuShares",
-    "CpuPeriod",
-    "CpuQuota",
-    "CpuRealtimePeriod",
-    "CpuRealtimeRuntime",
-    "PidsLimit",
-    "ShmSize",
-    "OomScoreAdj",
-    "BlkioWeight",
-    "CpuCount",
-    "CpuPercent",
-    "IOMaximumIOps",
-    "IOMaximumBandwidth",
-    "KernelMemory",
-    "KernelMemoryTCP",
-)
+# The integer fields of HostConfig and their Go types (moby's api/types/container); the API
+# layer checks every body against its Go types (api/gotypes.py), this repeats it for callers
+# of the service that do not come through the API.
+_INT_FIELDS = {
+    "Memory": "int64",
+    "MemorySwap": "int64",
+    "MemoryReservation": "int64",
+    "MemorySwappiness": "int64",
+    "NanoCpus": "int64",
+    "CpuShares": "int64",
+    "CpuPeriod": "int64",
+    "CpuQuota": "int64",
+    "CpuRealtimePeriod": "int64",
+    "CpuRealtimeRuntime": "int64",
+    "PidsLimit": "int64",
+    "ShmSize": "int64",
+    "OomScoreAdj": "int",
+    "BlkioWeight": "uint16",
+    "CpuCount": "int64",
+    "CpuPercent": "int64",
+    "IOMaximumIOps": "uint64",
+    "IOMaximumBandwidth": "uint64",
+    "KernelMemory": "int64",
+    "KernelMemoryTCP": "int64",
+}
+_RANGES = {
+    "int64": (-(2**63), 2**63 - 1),
+    "int": (-(2**63), 2**63 - 1),
+    "uint16": (0, 2**16 - 1),
+    "uint64": (0, 2**64 - 1),
+}
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
 
 
 def _check_types(hc: dict[str, Any]) -> None:
-    """Numbers must be integers, as Go's JSON decoder insists."""
-    for name in _INT_FIELDS:
+    """Numbers must be integers in their Go type's range, as Go's JSON decoder insists."""
+    for name, go_type in _INT_FIELDS.items():
         value = hc.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            kind = "string" if isinstance(value, str) else type(value).__name__
-            raise InvalidParameter(
-                f"json: cannot unmarshal {kind} into Go struct field HostConfig.{name} of type int64"
-            )
+        if value is None:
+            continue
+        low, high = _RANGES[go_type]
+        if isinstance(value, bool) or not isinstance(value, int):
+            kind = _json_kind(value)
+            if isinstance(value, float):
+                kind = f"number {getattr(value, 'raw', repr(value))}"
+        elif not low <= value <= high:
+            kind = f"number {value}"
+        else:
+            continue
+        raise InvalidParameter(
+            f"json: cannot unmarshal {kind} into Go struct field HostConfig.HostConfig.{name} "
+            f"of type {go_type}"
+        )
 
 
 def _refuse_unsupported(hc: dict[str, Any]) -> None:

@@ -490,7 +490,10 @@ def test_memory_extras_and_pids(rootfs):
         ({"Ulimits": [{"Name": "nofiles", "Soft": 1, "Hard": 1}]}, "invalid ulimit type"),
         ({"Ulimits": [{"Name": "nofile", "Soft": 2, "Hard": 1}]}, "soft limit must be less"),
         ({"BlkioWeight": 5}, "Range of blkio weight is from 10 to 1000"),
-        ({"Memory": "64m"}, "cannot unmarshal string into Go struct field HostConfig.Memory"),
+        (
+            {"Memory": "64m"},
+            "cannot unmarshal string into Go struct field HostConfig.HostConfig.Memory",
+        ),
         ({"PidsLimit": 1.5}, "HostConfig.PidsLimit"),
         ({"DeviceCgroupRules": ["x 1:2 r"]}, "invalid device cgroup format 'x 1:2 r'"),
         (

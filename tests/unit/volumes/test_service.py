@@ -38,10 +38,15 @@ def test_anonymous_volume(svc):
     assert ANONYMOUS_LABEL in v["Labels"]
 
 
-@pytest.mark.parametrize("name", ["..", "a", "-x", "a/b", "../etc", "a b", ".hidden", "ü1"])
+@pytest.mark.parametrize("name", ["..", "-x", "a/b", "../etc", "a b", ".hidden", "ü1", "ab\n"])
 def test_invalid_names(svc, name):
     with pytest.raises(InvalidParameter, match="includes invalid characters"):
         svc.create(name)
+
+
+def test_one_character_name_is_too_short(svc):
+    with pytest.raises(InvalidParameter, match="volume name is too short, names should be at"):
+        svc.create("a")
 
 
 def test_driver_and_options(svc):
