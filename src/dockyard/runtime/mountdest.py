@@ -77,6 +77,30 @@ def is_procfs(path: str) -> bool:
     return _fs_type(path) == PROC_SUPER_MAGIC
 
 
+def fd_is_procfs(fd: int) -> bool:
+    buf = _Statfs()
+    if _libc.fstatfs(fd, ctypes.byref(buf)) != 0:
+        return False
+    return buf.f_type & 0xFFFFFFFF == PROC_SUPER_MAGIC
+
+
+def check_resolved(root_fd: int, target_fd: int, kind: str, source: str | None = None) -> None:
+    """runc's checkProcMount on the destination as resolved inside the root (after symlinks:
+    an image's /x -> /proc/sys makes a bind onto /x one inside /proc). `target_fd` is the
+    mount point opened inside the root `root_fd`; the check uses where it really is."""
+    root = os.readlink(f"/proc/self/fd/{root_fd}")
+    where = os.readlink(f"/proc/self/fd/{target_fd}")
+    rel = os.path.relpath(where, root)
+    if rel == ".." or rel.startswith("../"):
+        raise InvalidParameter(f"mountpoint {where!r} is outside of the rootfs {root!r}")
+    dest = "/" + rel if rel != "." else "/"
+    if dest == "/":
+        raise InvalidParameter(f"mountpoint {where!r} is on the top of the rootfs {root!r}")
+    if fd_is_procfs(target_fd) and not (dest == "/proc" or dest.startswith("/proc/")):
+        raise InvalidParameter(f'"{dest}" cannot be mounted because it is inside a procfs')
+    check_proc(dest, kind, source)
+
+
 def check_proc(dest: str, kind: str, source: str | None = None) -> None:
     """runc's checkProcMount on a normalised absolute destination. `kind` is the mount type
     ("bind", "proc", "tmpfs", "volume", ...); `source` the host path of a bind, if known."""

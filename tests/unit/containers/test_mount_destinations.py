@@ -5,6 +5,7 @@ runtime's config.json validation."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -107,3 +108,40 @@ def test_runtime_refuses(bundle, mount, message):
 def test_runtime_accepts_allow_list_and_proc(bundle):
     _load(bundle, {"destination": "/proc/meminfo", "type": "bind", "source": "/proc/meminfo"})
     _load(bundle, {"destination": "/proc", "options": ["rbind"], "source": "/proc"})
+
+
+# --- the runtime's check on the resolved mount point ----------------------------------------
+
+
+def _fds(root, target):
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY)
+    target_fd = os.open(target, os.O_PATH)
+    return root_fd, target_fd
+
+
+def _check_resolved(root, target, kind="bind", source=None):
+    root_fd, target_fd = _fds(root, target)
+    try:
+        mountdest.check_resolved(root_fd, target_fd, kind, source)
+    finally:
+        os.close(root_fd)
+        os.close(target_fd)
+
+
+def test_resolved_destination_inside_proc(tmp_path):
+    (tmp_path / "proc" / "sys" / "kernel").mkdir(parents=True)
+    (tmp_path / "x").symlink_to("proc/sys/kernel")  # what an image's symlink resolves to
+    with pytest.raises(InvalidParameter, match='"/proc/sys/kernel" cannot be mounted because'):
+        _check_resolved(tmp_path, tmp_path / "x")
+    with pytest.raises(InvalidParameter, match="on the top of the rootfs"):
+        _check_resolved(tmp_path, tmp_path)
+    (tmp_path / "ok").mkdir()
+    _check_resolved(tmp_path, tmp_path / "ok")
+
+
+def test_resolved_destination_on_a_real_procfs():
+    _check_resolved("/", "/proc/meminfo")
+    with pytest.raises(InvalidParameter, match="inside /proc"):
+        _check_resolved("/", "/proc/sys/kernel")
+    with pytest.raises(InvalidParameter, match="outside of the rootfs"):
+        _check_resolved("/proc/sys", "/")
