@@ -246,6 +246,8 @@ def test_logs_bad_timestamps(d, query, message):
         ("POST", "/containers/keeper/restart?t=1_0", 'strconv.Atoi: parsing "1_0": invalid'),
         ("POST", "/containers/keeper/stop?t=%205", 'strconv.Atoi: parsing " 5": invalid syntax'),
         ("POST", "/containers/keeper/resize?h=99999999999999999999&w=1", "value out of range"),
+        ("POST", "/containers/keeper/resize?w=80", 'strconv.Atoi: parsing "": invalid syntax'),
+        ("POST", "/containers/keeper/resize?h=1&w=", 'strconv.Atoi: parsing "": invalid syntax'),
     ],
 )
 def test_query_ints_are_strconv_atoi(d, method, url, message):
@@ -253,6 +255,13 @@ def test_query_ints_are_strconv_atoi(d, method, url, message):
     assert status == 400
     assert message in body["message"]
     _keeper_is_intact(d)
+
+
+def test_exec_resize_needs_both_numbers(d):
+    status, body = call(d, "POST", "/containers/keeper/exec", {"Cmd": ["true"]})
+    assert status == 201
+    status, answer = call(d, "POST", f"/exec/{body['Id']}/resize?h=10")
+    assert status == 400 and answer["message"] == 'strconv.Atoi: parsing "": invalid syntax'
 
 
 def test_list_limit_at_the_int64_edges(d):

@@ -152,6 +152,12 @@ def query_int(request: web.Request, name: str, default: int | None = None) -> in
     return atoi(value)
 
 
+def query_atoi(request: web.Request, name: str) -> int:
+    """A required integer query parameter, as dockerd's strconv.Atoi(r.Form.Get(name)): an
+    absent one is "" and a 400 (`strconv.Atoi: parsing "": invalid syntax`)."""
+    return atoi(request.query.get(name, ""))
+
+
 def query_tail(request: web.Request) -> int:
     """`tail` of the logs endpoints: dockerd's strconv.Atoi, where anything that is not a
     number in int64's range ("all", "", "x", 1e30) means every line (-1)."""

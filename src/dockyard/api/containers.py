@@ -12,6 +12,7 @@ from aiohttp import web
 from dockyard.api.app import Routes, api_version
 from dockyard.api.body import (
     field,
+    query_atoi,
     query_bool,
     query_int,
     query_tail,
@@ -369,8 +370,7 @@ class ContainerRoutes:
         return resp
 
     async def resize(self, request: web.Request) -> web.Response:
-        h = query_int(request, "h", 0) or 0
-        w = query_int(request, "w", 0) or 0
+        h, w = query_atoi(request, "h"), query_atoi(request, "w")  # required, as in dockerd
         await asyncio.to_thread(self.c.resize, request.match_info["id"], h, w)
         return web.Response(status=200)
 
@@ -428,8 +428,7 @@ class ContainerRoutes:
         return resp
 
     async def exec_resize(self, request: web.Request) -> web.Response:
-        h = query_int(request, "h", 0) or 0
-        w = query_int(request, "w", 0) or 0
+        h, w = query_atoi(request, "h"), query_atoi(request, "w")  # required, as in dockerd
         await asyncio.to_thread(self.c.exec_resize, request.match_info["id"], h, w)
         return web.Response(status=201)
 
