@@ -517,8 +517,13 @@ def apply_layer(
     try:
         _unpack(buffered, applier, "layer tar")
         # the diff_id covers the whole uncompressed blob, padding after the end marker too
-        while buffered.read(1 << 20):
-            pass
+        try:
+            while buffered.read(1 << 20):
+                pass
+        except (EOFError, zlib.error, lzma.LZMAError, OSError) as e:
+            if isinstance(e, OSError) and e.errno is not None:
+                raise
+            raise LayerError(f"invalid layer tar: {e}") from None
     finally:
         applier.close()
     diff_id = "sha256:" + hashing.hash.hexdigest()

@@ -480,10 +480,17 @@ CASES = [
         tree={"/m/suid": F("x", 0o4755), "/m/gw": F("x", 0o664)},
     ),
     Case(
+        # Docker extracts chrooted in the destination: the archive's link is followed there
         "add-archive-cannot-escape-through-links",
         B + "ADD evil.tar /e/\n",
         files={"evil.tar": _tar_with([_entry("x", link="/etc"), _entry("x/dockyard-evil")])},
-        error="failed to extract evil.tar",
+        tree={"/e/etc/dockyard-evil": F("x"), "/etc/dockyard-evil": ABSENT},
+    ),
+    Case(
+        "add-archive-that-climbs-is-refused",
+        B + "ADD evil.tar /e/\n",
+        files={"evil.tar": _tar_with([_entry("../../../../dockyard-evil")])},
+        error="failed to extract evil.tar: '../../../../dockyard-evil' is outside",
     ),
     Case(
         "add-bzip2-and-xz-archives",
