@@ -264,6 +264,14 @@ def test_exec_resize_needs_both_numbers(d):
     assert status == 400 and answer["message"] == 'strconv.Atoi: parsing "": invalid syntax'
 
 
+@pytest.mark.parametrize("value", ["1_0", "%205", "99999999999999999999", "1e3"])
+def test_build_prune_keep_storage_is_parseint(d, value):
+    status, body = call(d, "POST", f"/build/prune?keep-storage={value}")
+    assert status == 400
+    assert body["message"].startswith("keep-storage is in bytes and expects an integer: ")
+    assert "strconv.ParseInt: parsing" in body["message"]
+
+
 def test_list_limit_at_the_int64_edges(d):
     for limit in ("9223372036854775807", "-9223372036854775808"):
         status, body = call(d, "GET", f"/containers/json?limit={limit}")

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard.api.app import Routes
-from dockyard.api.body import query_bool
+from dockyard.api.body import atoi, query_bool
 from dockyard.api.filters import request_filters
 from dockyard.api.progress import Progress, stream_progress
 from dockyard.api.streams import BlockingBody
@@ -66,10 +66,12 @@ class BuildRoutes:
         keep = 0
         for name in ("keep-storage", "reserved-space"):  # the latter: API 1.48's name
             raw = request.query.get(name) or "0"
-            try:
-                keep = max(keep, int(raw))
-            except ValueError:
-                raise InvalidParameter(f"{name} is in bytes and expects an integer") from None
+            try:  # dockerd: strconv.ParseInt(raw, 10, 64)
+                keep = max(keep, atoi(raw, "ParseInt"))
+            except InvalidParameter as e:
+                raise InvalidParameter(
+                    f"{name} is in bytes and expects an integer: {e.message}"
+                ) from None
         report = await asyncio.to_thread(self.builder.prune_cache, filters, keep)
         return web.json_response(report)
 
