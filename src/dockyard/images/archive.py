@@ -273,17 +273,20 @@ def load(service: ImageService, stream: BinaryIO, quiet: bool = False) -> list[s
     the messages are returned either way.
     """
     del quiet
-    archive = _Archive(stream, os.path.join(service.root, "tmp"))
-    try:
-        if archive.has("manifest.json"):
-            return _load_docker(service, archive)
-        if archive.has("index.json"):
-            return _load_oci(service, archive)
-        raise InvalidParameter(
-            "open /var/lib/docker/tmp/docker-import/manifest.json: no such file or directory"
-        )
-    finally:
-        archive.close()
+    # under a lease (the API calls this directly): blobs written before an image names them
+    # are not swept by a concurrent removal
+    with service.lease():
+        archive = _Archive(stream, os.path.join(service.root, "tmp"))
+        try:
+            if archive.has("manifest.json"):
+                return _load_docker(service, archive)
+            if archive.has("index.json"):
+                return _load_oci(service, archive)
+            raise InvalidParameter(
+                "open /var/lib/docker/tmp/docker-import/manifest.json: no such file or directory"
+            )
+        finally:
+            archive.close()
 
 
 def _load_layers(

@@ -873,6 +873,7 @@ class ImageService:
         removed: list[str] = []
         with self.lock:
             self.content.clean_ingest()  # downloads and imports a crash cut short
+            shutil.rmtree(os.path.join(self.root, "tmp"), ignore_errors=True)  # loads, too
             for info in list(self.snapshots.walk()):
                 if info.kind != "committed" and info.name.startswith("extract-"):
                     try:
