@@ -40,7 +40,7 @@ compat: install
 
 # the hostile archives with a million tiny entries (make test floods with 20 000)
 hostile-long: install
-	DOCKYARD_HOSTILE_ENTRIES=1000000 $(PY) -m pytest -q -ra --timeout=1800 \
+	DOCKYARD_HOSTILE_ENTRIES=1000000 $(PY) -m pytest -q -s -ra --timeout=1800 \
 		tests/hostile/test_archives.py -k many_tiny_entries
 
 lint: install
