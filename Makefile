@@ -8,7 +8,7 @@ APT_PACKAGES := runc busybox-static iproute2 iptables libseccomp2 skopeo umoci \
 	gcc libc6-dev
 STAMP := $(VENV)/.installed
 
-.PHONY: install test unit integration compat lint demo clean hostile-long
+.PHONY: install test unit integration compat lint demo clean fuzz-long hostile-long
 
 install: $(STAMP)
 
@@ -42,6 +42,18 @@ compat: install
 hostile-long: install
 	DOCKYARD_HOSTILE_ENTRIES=1000000 $(PY) -m pytest -q -s -ra --timeout=1800 \
 		tests/hostile/test_archives.py -k many_tiny_entries
+
+# The Engine API fuzz of `make test`, longer: FUZZ_EXAMPLES per operation (default 1000),
+# within FUZZ_SECONDS (default 3600); the figures and every failure in FUZZ_REPORT.
+# The latest figures are in bench/README.md.
+FUZZ_EXAMPLES ?= 1000
+FUZZ_SECONDS ?= 3600
+FUZZ_REPORT ?= /tmp/dockyard-fuzz-long.txt
+fuzz-long: install
+	DOCKYARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) DOCKYARD_FUZZ_SECONDS=$(FUZZ_SECONDS) \
+		DOCKYARD_FUZZ_REPORT=$(FUZZ_REPORT) \
+		$(PY) -m pytest -q -ra -p no:cacheprovider -o timeout=0 tests/hostile/test_api_fuzz.py; \
+		status=$$?; cat $(FUZZ_REPORT); exit $$status
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench

@@ -4,6 +4,7 @@ and /auth (login)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 from collections.abc import Callable
@@ -307,6 +308,13 @@ class ImageRoutes:
         server = body.get("serveraddress") or ""
         if not isinstance(username, str) or not isinstance(password, str):
             raise InvalidParameter("json: username and password must be strings")
+        if isinstance(server, str) and any(c < " " or c == "\x7f" for c in server):
+            # dockerd parses the address as a URL first: Go's net/url refuses ASCII controls.
+            url = server if server.startswith(("http://", "https://")) else "https://" + server
+            raise InvalidParameter(
+                f"unable to parse server address: parse {json.dumps(url)}: "
+                "net/url: invalid control character in URL"
+            )
         result = await login(server, username, password, self.registry_config)
         return _json(result)
 

@@ -30,7 +30,10 @@ def top(cgroups_path: str, ps_args: str = "") -> dict[str, Any]:
     if not pids:
         raise Conflict("container is not running")
     args = ps_args.split() if ps_args else ["-ef"]
-    p = subprocess.run(["ps", *args], capture_output=True, text=True)
+    if any("\0" in a for a in args):
+        # execve cannot pass a NUL inside an argument: Go's exec answers EINVAL.
+        raise InvalidParameter("Error running ps: fork/exec ps: invalid argument")
+    p = subprocess.run(["ps", *args], capture_output=True, text=True, errors="replace")
     if p.returncode != 0:
         raise InvalidParameter(f"Error running ps: {p.stderr.strip()}")
     lines = p.stdout.splitlines()

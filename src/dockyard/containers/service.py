@@ -57,6 +57,9 @@ RUNNING = ("running", "paused", "restarting")
 _CONTAINER_ID = re.compile(r"[0-9a-f]{64}")
 PAUSED_MARK = "paused.json"  # in the container's directory while `pause` holds it frozen
 CGROUP_ROOT = "/sys/fs/cgroup"
+# The longest stop timeout a monitor can arm, in seconds (its epoll wait takes an int of
+# milliseconds); a longer one (`stop -t 1e16`, a huge StopTimeout) is a wait without end.
+MAX_STOP_TIMEOUT = (2**31 - 1) // 1000
 
 
 def _now() -> str:
@@ -816,6 +819,8 @@ class ContainerService:
             timeout = cfg["Config"].get("StopTimeout")
             if timeout is None:
                 timeout = 10
+        if timeout > MAX_STOP_TIMEOUT:
+            timeout = -1  # longer than any clock here can arm: wait without end, as for -1
         if self._frozen(cid):
             self._set_frozen(cid, False)
         self._set_paused_mark(cid, False)

@@ -75,7 +75,7 @@ def _addresses(hostname: str) -> list[ipaddress._BaseAddress]:
         return [ipaddress.ip_address("127.0.0.1")]
     try:
         infos = socket.getaddrinfo(hostname, None, proto=socket.IPPROTO_TCP)
-    except OSError:
+    except (OSError, UnicodeError):  # UnicodeError: not a name IDNA can encode
         return []
     out = []
     for info in infos:
