@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dockyard.errors import SystemError_
+from dockyard.faults import crash_point
 
 
 class Launcher:
@@ -98,6 +99,7 @@ class Launcher:
                         on_created()
                     continue
                 if "pid" in report:
+                    crash_point("container.start.reported")
                     try:
                         ours.sendall(ACK)
                         acknowledged = True

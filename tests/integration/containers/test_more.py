@@ -77,11 +77,8 @@ def test_update_restart_policy_of_running_container(engine):
     import signal
 
     os.kill(pid, signal.SIGKILL)  # dies "by itself": the new policy restarts it
-    assert wait_for(
-        lambda: (
-            svc.inspect(cid)["State"]["Status"] == "running"
-            and svc.inspect(cid)["State"]["Pid"] != pid
-        )
+    assert wait_for(  # one inspect per look: two could straddle the restart
+        lambda: (s := svc.inspect(cid)["State"])["Status"] == "running" and s["Pid"] != pid
     )
     assert svc.inspect(cid)["RestartCount"] == 1
     assert svc.inspect(cid)["HostConfig"]["RestartPolicy"]["Name"] == "always"

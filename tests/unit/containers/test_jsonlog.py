@@ -135,3 +135,29 @@ def test_follow_across_rotation(tmp_path):
     w.close()
     assert got[0] == b"first\n" and got[-1] == b"more 19\n"
     assert len(got) == 21
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_write_errors_drop_and_count_lines(tmp_path):
+    """A log that cannot be written (/dev/full answers every write with ENOSPC) never raises:
+    lines are dropped and counted, and the error is kept for reports."""
+    w = LogWriter("/dev/full")
+    w.write("stdout", b"one\ntwo\n")
+    w.write("stderr", b"three\n")
+    w.flush()
+    assert w.dropped == 3
+    assert w.failing and "No space" in w.error
+    w.close()
+
+
+def test_a_log_that_cannot_be_opened_drops_lines(tmp_path):
+    w = LogWriter(str(tmp_path / "missing-dir" / "c.log"))
+    w.write("stdout", b"lost\n")
+    assert w.dropped == 1 and w.failing
+    os.mkdir(tmp_path / "missing-dir")
+    w._retry_at = 0  # the retry interval is over
+    w.write("stdout", b"kept\n")
+    assert not w.failing
+    w.close()
+    entries = [json.loads(line) for line in open(tmp_path / "missing-dir" / "c.log")]
+    assert [e["log"] for e in entries] == ["kept\n"]
