@@ -39,11 +39,14 @@ def _become_monitor(sock: socket.socket, container_dir: str, runtime, ready_fd: 
             os._exit(0)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         null = os.open(os.devnull, os.O_RDWR)
-        err = os.open(
-            os.path.join(container_dir, "monitor.err"),
-            os.O_WRONLY | os.O_CREAT | os.O_APPEND,
-            0o600,
-        )
+        try:
+            err = os.open(
+                os.path.join(container_dir, "monitor.err"),
+                os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                0o600,
+            )
+        except OSError:  # a full disk: the monitor runs without its error file
+            err = null
         os.dup2(null, 0)
         os.dup2(null, 1)
         os.dup2(err, 2)
