@@ -172,3 +172,20 @@ def test_context_bombs(d, client, tmp_path):
         ok, text = build(client, f, "many:1")
     assert not ok and "Cannot locate specified Dockerfile" in text, text
     assert ping(d.sock)
+
+
+def test_copy_into_destinations_that_link_out(d, client, sentinel):
+    # the image's links are followed inside its root, never on the host (a link that climbs
+    # cannot be in a layer: the RUN that made one would fail, as Docker's does)
+    s = sentinel.path
+    df = (
+        f"FROM busybox\nRUN ln -s {s} /abs && mkdir -p {s}/dir && ln -s /abs/dir /d2\n"
+        "COPY victim /abs/\nCOPY victim /abs/second\nCOPY tree /d2/\nCOPY victim /abs/link\n"
+    )
+    context = [reg("victim", b"pwned"), dir_("tree"), reg("tree/inner", b"pwned"), dockerfile(df)]
+    ok, text = build(client, tar_bytes(context), "copy-into:1")
+    assert ok, text
+    out = run(d, "copy-into:1", "cat", f"{s}/victim", f"{s}/second", f"{s}/dir/inner")
+    assert out == "pwned" * 3
+    # the sentinel's own `link -> victim` is not in the image: COPY made a file of that name
+    assert run(d, "copy-into:1", "cat", f"{s}/link") == "pwned"

@@ -5,7 +5,10 @@ filesystem of a stage or image for `--from`); `..` may not leave the root; symbo
 are resolved inside the root; wildcards (`*`, `?`, `[...]`, Go's filepath.Match) are
 matched against every path of the root. Docker's words for what goes wrong.
 
-Copying (`copy_sources`), into a mounted root filesystem:
+Copying (`copy_sources`), into a mounted root filesystem, by file descriptor: the destination
+is resolved inside the root (dockyard.linux.pathrs) and every entry is made relative to its
+parent directory's fd with O_EXCL / O_NOFOLLOW, so a link the image already has is followed
+inside the root only, never on the host:
 - a directory source copies its *contents* into the destination (which is created);
 - a file goes *into* the destination when it ends with `/` or is an existing directory,
   otherwise it becomes the destination;
@@ -19,6 +22,7 @@ Copying (`copy_sources`), into a mounted root filesystem:
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import lzma
 import os
@@ -34,6 +38,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 from dockyard.errors import InvalidParameter
+from dockyard.linux import pathrs
 from dockyard.pathmatch import BadPattern, compile_pattern
 from dockyard.runtime.user import resolve_in_root, resolve_user
 from dockyard.snapshots.layer import LayerError, decompressed, extract_tar
@@ -172,6 +177,9 @@ def parse_chmod(chmod: str) -> int | None:
 # --- copying -----------------------------------------------------------------------------
 
 
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 @dataclass
 class _Owner:
     """Who owns what is copied: uid/gid, or (`preserve`) the source's own owner."""
@@ -181,85 +189,135 @@ class _Owner:
     mode: int | None
     preserve: bool = False
 
-    def chown(self, path: str, st: os.stat_result | None) -> None:
+    def ids(self, st: os.stat_result | None) -> tuple[int, int]:
         if self.preserve and st is not None:
-            os.lchown(path, st.st_uid, st.st_gid)
-        else:
-            os.lchown(path, self.uid, self.gid)
+            return st.st_uid, st.st_gid
+        return self.uid, self.gid
+
+    def chown_at(self, dir_fd: int, name: str, st: os.stat_result | None) -> None:
+        os.chown(name, *self.ids(st), dir_fd=dir_fd, follow_symlinks=False)
 
 
-def make_dirs(rootfs: str, path: str, uid: int = 0, gid: int = 0) -> str:
+def make_dirs(rootfs: str, path: str, uid: int = 0, gid: int = 0) -> None:
     """Create directory `path` in rootfs (WORKDIR): new directories 0755, owned uid:gid."""
-    return _mkdir_all(rootfs, path, _Owner(uid, gid, None))
+    root = _open_root(rootfs)
+    try:
+        os.close(_mkdir_all(root, path, _Owner(uid, gid, None)))
+    finally:
+        os.close(root)
 
 
-def _mkdir_all(rootfs: str, path: str, owner: _Owner) -> str:
-    """Create directory `path` (inside rootfs, symlinks resolved in it); new ones chowned."""
-    host = _resolve(rootfs, path)
-    missing = []
-    probe = host
-    while not os.path.lexists(probe) and probe != rootfs:
-        missing.append(probe)
-        probe = os.path.dirname(probe)
-    if os.path.lexists(probe) and not os.path.isdir(probe):
-        raise CopyError(f"mkdir {path}: not a directory")
-    for d in reversed(missing):
-        os.mkdir(d, 0o755)
-        os.lchown(d, owner.uid, owner.gid)
-    return host
+def _open_root(rootfs: str) -> int:
+    return os.open(rootfs, _DIR_FLAGS)
 
 
-def _copy_file(src: str, dst: str, owner: _Owner) -> None:
+def _resolved(root: int, path: str) -> str:
+    """`path` with every symlink resolved inside the root (missing components kept)."""
+    try:
+        return pathrs.resolve_path(root, path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise CopyError(f"{path}: too many levels of symbolic links") from None
+        raise
+
+
+def _mkdir_all(root: int, path: str, owner: _Owner) -> int:
+    """The fd of directory `path` inside the root (symlinks resolved in it), the missing
+    directories made (0755) and chowned on the way, each relative to its parent's fd."""
+    cur = os.dup(root)
+    try:
+        for comp in [p for p in _resolved(root, path).split("/") if p]:
+            try:
+                nxt = os.open(comp, _DIR_FLAGS, dir_fd=cur)
+            except FileNotFoundError:
+                os.mkdir(comp, 0o755, dir_fd=cur)
+                owner.chown_at(cur, comp, None)
+                nxt = os.open(comp, _DIR_FLAGS, dir_fd=cur)
+            except OSError as e:
+                if e.errno in (errno.ENOTDIR, errno.ELOOP):
+                    raise CopyError(f"mkdir {path}: not a directory") from None
+                raise
+            os.close(cur)
+            cur = nxt
+    except BaseException:
+        os.close(cur)
+        raise
+    return cur
+
+
+def _set_meta(fd: int, st: os.stat_result, owner: _Owner) -> None:
+    os.fchown(fd, *owner.ids(st))
+    os.fchmod(fd, owner.mode if owner.mode is not None else stat.S_IMODE(st.st_mode))
+    os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _copy_file(src: str, dfd: int, name: str, owner: _Owner) -> None:
+    """Copy file `src` (of the context or a stage: a path we trust) to entry `name` of
+    directory `dfd`, replacing what is there unless it is a directory."""
     st = os.stat(src)
-    if os.path.lexists(dst) and (os.path.islink(dst) or not os.path.isdir(dst)):
-        os.unlink(dst)
-    elif os.path.isdir(dst):
-        raise CopyError(f"cannot overwrite directory {dst!r} with a file")
+    try:
+        existing = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        existing = None
+    if existing is not None:
+        if stat.S_ISDIR(existing.st_mode):
+            raise CopyError(f"cannot overwrite directory {name!r} with a file")
+        os.unlink(name, dir_fd=dfd)
     if stat.S_ISREG(st.st_mode):
         with open(src, "rb") as fin:
-            fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(name, flags, 0o600, dir_fd=dfd)
             with os.fdopen(fd, "wb") as fout:
                 shutil.copyfileobj(fin, fout, 1 << 20)
+                fout.flush()
+                _set_meta(fd, st, owner)
     elif stat.S_ISFIFO(st.st_mode):
-        os.mkfifo(dst)
-    else:
-        return  # sockets and devices are not copied
-    owner.chown(dst, st)
-    os.chmod(dst, owner.mode if owner.mode is not None else stat.S_IMODE(st.st_mode))
-    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.mkfifo(name, 0o600, dir_fd=dfd)
+        fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+        try:
+            os.chown(name, *owner.ids(st), dir_fd=dfd, follow_symlinks=False)
+            proc = f"/proc/self/fd/{fd}"  # the fifo itself: chmod by name could follow
+            os.chmod(proc, owner.mode if owner.mode is not None else stat.S_IMODE(st.st_mode))
+            os.utime(proc, ns=(st.st_atime_ns, st.st_mtime_ns))
+        finally:
+            os.close(fd)
+    # sockets and devices are not copied
 
 
-def _copy_tree(src: str, dst: str, owner: _Owner) -> None:
-    """The contents of directory `src` into directory `dst` (symlinks kept as links)."""
+def _remove_at(dfd: int, name: str) -> os.stat_result | None:
+    """Remove entry `name` of `dfd` unless it is a real directory; the directory's stat."""
+    try:
+        existing = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISDIR(existing.st_mode):
+        return existing
+    os.unlink(name, dir_fd=dfd)
+    return None
+
+
+def _copy_tree(src: str, dfd: int, owner: _Owner) -> None:
+    """The contents of directory `src` into directory `dfd` (symlinks kept as links)."""
     for entry in sorted(os.scandir(src), key=lambda e: e.name):
-        target = os.path.join(dst, entry.name)
+        name = entry.name
         st = entry.stat(follow_symlinks=False)
         if stat.S_ISLNK(st.st_mode):
-            if os.path.lexists(target):
-                if os.path.isdir(target) and not os.path.islink(target):
-                    shutil.rmtree(target)
-                else:
-                    os.unlink(target)
-            os.symlink(os.readlink(entry.path), target)
-            owner.chown(target, st)
-            os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+            if _remove_at(dfd, name) is not None:
+                shutil.rmtree(name, dir_fd=dfd)
+            os.symlink(os.readlink(entry.path), name, dir_fd=dfd)
+            owner.chown_at(dfd, name, st)
+            os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dfd, follow_symlinks=False)
         elif stat.S_ISDIR(st.st_mode):
-            if os.path.lexists(target) and not (
-                os.path.isdir(target) and not os.path.islink(target)
-            ):
-                os.unlink(target)
-            if not os.path.lexists(target):
-                os.mkdir(target, 0o700)
-            _copy_tree(entry.path, target, owner)
-            _set_dir(target, st, owner)
+            if _remove_at(dfd, name) is None:
+                os.mkdir(name, 0o700, dir_fd=dfd)
+            sub = os.open(name, _DIR_FLAGS, dir_fd=dfd)
+            try:
+                _copy_tree(entry.path, sub, owner)
+                _set_meta(sub, st, owner)
+            finally:
+                os.close(sub)
         else:
-            _copy_file(entry.path, target, owner)
-
-
-def _set_dir(path: str, st: os.stat_result, owner: _Owner) -> None:
-    owner.chown(path, st)
-    os.chmod(path, owner.mode if owner.mode is not None else stat.S_IMODE(st.st_mode))
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+            _copy_file(entry.path, dfd, name, owner)
 
 
 def _is_archive(path: str) -> bool:
@@ -272,7 +330,7 @@ def _is_archive(path: str) -> bool:
         return False
 
 
-def _extract(archive: str, dest: str) -> None:
+def _extract(archive: str, dest: int) -> None:
     """ADD of a local archive: unpacked into `dest` as Docker unpacks it (chrooted there):
     names and links cannot leave `dest`, a symlink met on the way (one the image already
     had, or one the archive made) is resolved inside `dest`; owners, modes (set-id bits too)
@@ -300,24 +358,46 @@ def copy_sources(
     `preserve_owner` keeps the sources' owners (COPY --from without --chown, as Docker).
     """
     owner = _Owner(uid, gid, mode, preserve_owner)
-    for source in sources:
-        if source.is_dir:
-            target = _mkdir_all(rootfs, dest, owner)
+    root = _open_root(rootfs)
+    try:
+        for source in sources:
+            _copy_source(root, source, dest, owner, decompress)
+    finally:
+        os.close(root)
+
+
+def _copy_source(root: int, source: Source, dest: str, owner: _Owner, decompress: bool) -> None:
+    if source.is_dir:
+        target = _mkdir_all(root, dest, owner)
+        try:
             _copy_tree(source.path, target, owner)
-            if mode is not None:
-                os.chmod(target, mode)
-            continue
-        if decompress and _is_archive(source.path):
-            _extract(source.path, _mkdir_all(rootfs, dest, owner))
-            continue
-        host_dest = _resolve(rootfs, dest)
-        if dest.endswith("/") or os.path.isdir(host_dest):
-            _mkdir_all(rootfs, dest, owner)
-            target = os.path.join(host_dest, posixpath.basename(source.name))
-        else:
-            _mkdir_all(rootfs, posixpath.dirname(dest.rstrip("/")) or "/", owner)
-            target = _resolve(rootfs, dest)
-        _copy_file(source.path, target, owner)
+            if owner.mode is not None:
+                os.fchmod(target, owner.mode)
+        finally:
+            os.close(target)
+        return
+    if decompress and _is_archive(source.path):
+        target = _mkdir_all(root, dest, owner)
+        try:
+            _extract(source.path, target)
+        finally:
+            os.close(target)
+        return
+    resolved = _resolved(root, dest)
+    try:
+        os.close(pathrs.open_in_root(root, resolved, os.O_PATH | os.O_DIRECTORY))
+        is_dir = True
+    except OSError:
+        is_dir = False
+    if dest.endswith("/") or is_dir:
+        parent, name = dest, posixpath.basename(source.name)
+    else:
+        parent, name = posixpath.dirname(resolved) or "/", posixpath.basename(resolved)
+    target = _mkdir_all(root, parent, owner)
+    try:
+        _copy_file(source.path, target, name, owner)
+    finally:
+        os.close(target)
 
 
 def check_several(cmd: str, sources: list[Source], dest: str) -> None:

@@ -161,8 +161,9 @@ class _Root:
 
     _CACHE_SIZE = 64
 
-    def __init__(self, root: str) -> None:
-        self.fd = os.open(root, _DIR_FLAGS)
+    def __init__(self, root: str | int) -> None:
+        # a path we trust, or the fd of a directory already resolved (dup'ed: ours to close)
+        self.fd = os.dup(root) if isinstance(root, int) else os.open(root, _DIR_FLAGS)
         # resolved directories by cleaned relative path; valid while nothing is removed
         self._cache: OrderedDict[str, int] = OrderedDict()
 
@@ -317,7 +318,7 @@ def _xattrs(member: tarfile.TarInfo) -> dict[str, bytes]:
 class _Applier:
     def __init__(
         self,
-        target: str,
+        target: str | int,
         allow_devices: bool,
         same_owner: bool,
         whiteouts: bool = True,
@@ -534,13 +535,14 @@ def apply_layer(
 
 def extract_tar(
     stream: BinaryIO,
-    target_dir: str,
+    target_dir: str | int,
     *,
     allow_devices: bool,
     same_owner: bool,
     keep_setid: bool,
 ) -> int:
-    """Unpack a (plain, gzip, bzip2, xz or zstd) tar into `target_dir` with the rules of
+    """Unpack a (plain, gzip, bzip2, xz or zstd) tar into `target_dir` (a path, or the fd of
+    a directory) with the rules of
     `apply_layer` (nothing lands outside the directory, symlinks resolved inside it, names
     climbing above it refused) but `.wh.` names taken literally: ADD of a local archive, and
     the archive of `docker load`. `keep_setid` false clears the set-id and sticky bits.
