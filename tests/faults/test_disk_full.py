@@ -111,6 +111,11 @@ def test_chatty_container_on_a_full_disk(busybox_rootfs):
         assert state["Status"] == "exited" and state["Running"] is False, state
         assert state["Pid"] == 0
         assert state["ExitCode"] in (137, 143), state
+        # the exit reached the disk too: the monitor's space reserve was given up for it
+        cid = _inspect(d, "chatty")["Id"]
+        with open(os.path.join(d.data_root, "containers", cid, "state.json")) as f:
+            on_disk = json.load(f)
+        assert (on_disk["Status"], on_disk["ExitCode"]) == ("exited", state["ExitCode"])
         r = d.docker("ps", "-q", "--filter", "name=chatty")
         assert r.returncode == 0 and r.stdout.strip() == ""
         # and a second stop says so truthfully, at once

@@ -96,8 +96,15 @@ class LogWriter:
     RETRY_INTERVAL = 0.5
     RESUME_FREE = 1024 * 1024
 
-    def __init__(self, path: str, max_size: int | None = None, max_file: int = 1) -> None:
+    def __init__(
+        self,
+        path: str,
+        max_size: int | None = None,
+        max_file: int = 1,
+        before_resume: Callable[[], None] | None = None,
+    ) -> None:
         self.path = path
+        self._before_resume = before_resume  # called when a failing log tries again
         self.max_size = max_size
         self.max_file = max_file
         self._f = None
@@ -187,7 +194,11 @@ class LogWriter:
             st = os.statvfs(os.path.dirname(self.path) or ".")
         except OSError:
             return False
-        return st.f_bavail * st.f_frsize >= self.RESUME_FREE
+        if st.f_bavail * st.f_frsize < self.RESUME_FREE:
+            return False
+        if self._before_resume is not None:
+            self._before_resume()
+        return True
 
     def _failed(self, e: OSError) -> None:
         self.error = os.strerror(e.errno) if e.errno else str(e)

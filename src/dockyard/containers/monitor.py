@@ -241,9 +241,10 @@ class Monitor:
     def save_state(self, durable: bool = False, **changes: Any) -> None:
         """Update state.json atomically; fsynced when `durable` (an exit status).
 
-        Never raises: when the disk is full, the reserve is given up for this write; when
-        even that fails, the state stays in memory, goes to the watchers (the service keeps
-        it until it can be written) and is written again every STATE_RETRY seconds."""
+        Never raises: when the disk is full, the reserve is given up for a durable write (an
+        exit, a stop: what must survive); when even that fails, or the write is not durable,
+        the state stays in memory, goes to the watchers (the service keeps it until it can be
+        written) and is written again every STATE_RETRY seconds."""
         self.state.update(changes)
         self.unsaved_durable = self.unsaved_durable or durable
         self._persist()
@@ -257,7 +258,7 @@ class Monitor:
                 else:
                     files.write_json(self.state_path, self.state)
             except OSError as e:
-                if attempt == 0 and self.release_reserve():
+                if attempt == 0 and durable and self.release_reserve():
                     continue
                 self.state_retry_at = time.monotonic() + STATE_RETRY
                 if not self.unsaved:
@@ -275,6 +276,8 @@ class Monitor:
 
     def make_reserve(self) -> None:
         """Set aside RESERVE_SIZE bytes of the container's file system (see save_state)."""
+        if self.reserved:
+            return
         try:
             fd = os.open(self.reserve_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError:
@@ -1023,7 +1026,10 @@ class Monitor:
 
         if self.cfg.get("log_driver", "json-file") == "json-file":
             self.log = LogWriter(
-                self.cfg["log_path"], self.cfg.get("log_max_size"), self.cfg.get("log_max_file", 1)
+                self.cfg["log_path"],
+                self.cfg.get("log_max_size"),
+                self.cfg.get("log_max_file", 1),
+                before_resume=self.make_reserve,  # the reserve first, then the log again
             )
             self.state["LogDropped"] = 0
         self.make_reserve()
@@ -1153,6 +1159,7 @@ class Monitor:
         listener.close()
         if self.log:
             self.log.close()
+        self.release_reserve()  # a stopped container holds no space for it
 
 
 def release_memory() -> None:
