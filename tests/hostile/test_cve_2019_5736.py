@@ -5,7 +5,9 @@ Our runtime is not a binary of its own: the container's init and every exec'd pr
 forks of the engine's Python until they execute the user's program, so /proc/<pid>/exe of
 such a process is the host's Python interpreter. They make themselves non-dumpable first,
 so a process of the container cannot open that link at all (without CAP_SYS_PTRACE), and
-the interpreter is never writable while any Python of the engine runs it (ETXTBSY).
+the interpreter is never writable while any Python of the engine runs it (ETXTBSY). The
+program itself is executed through a sealed memfd trampoline (dockyard.linux.execfd), so
+no exec in the container, not even of a `#!/proc/self/exe` script, loads the host's Python.
 
 A watcher in container A tries to open /proc/<pid>/exe for writing for every process it
 can see that is not its own shell tools: the init of a second container made in A's pid
@@ -38,6 +40,7 @@ while [ ! -e /tmp/stop ]; do
     [ "$p" = "$$" ] && continue
     comm=$(cat "$d/comm" 2>/dev/null) || continue
     case "$comm" in sh|cat|sleep|ls|true) continue;; esac
+    exe=$(readlink "$d/exe" 2>/dev/null) && echo "EXE $p $exe"
     if (exec 3<>"$d/exe") 2>/dev/null; then echo "OPENED-FOR-WRITE $p $comm"
     else echo "DENIED $p $comm"; fi
   done
@@ -99,9 +102,11 @@ def test_runtime_processes_cannot_be_opened_for_writing_through_proc_exe(
         # execs entering A are Python forks too until they execute their program
         for _ in range(20):
             assert d.docker("exec", name, "true").returncode == 0
-        # and a script whose interpreter is /proc/self/exe (the original attack's door)
+        # and a script whose interpreter is /proc/self/exe (the original attack's door):
+        # the interpreter it gets is the sealed trampoline, which has nothing to run
         for _ in range(5):
-            d.docker("exec", name, "/tmp/evil")
+            r = d.docker("exec", name, "/tmp/evil")
+            assert "python" not in (r.stdout + r.stderr).lower(), r
         # the waiting init must be gone (reaped by us) before A's pid namespace can end
         rt.delete("waiting", force=True)
         os.waitpid(init, 0)
@@ -116,4 +121,11 @@ def test_runtime_processes_cannot_be_opened_for_writing_through_proc_exe(
         d.docker("rm", "-f", name)
     assert "watcher-done" in logs
     assert "OPENED-FOR-WRITE" not in logs, logs
+    # No process of the container ever ran the host's interpreter as its program: without
+    # CAP_SYS_PTRACE only dumpable processes (programs, not the runtime's forks) show their
+    # exe, so a Python there would be the interpreter loaded by an exec in the container.
+    exes = {line.split(" ", 2)[2] for line in logs.splitlines() if line.startswith("EXE ")}
+    if not caps:
+        assert not any(PYTHON in exe or "python" in exe for exe in exes), exes
+        assert "/memfd:dockyard-exec (deleted)" in exes or "/bin/busybox" in exes, exes
     assert hx.file_digest(PYTHON) == before

@@ -17,6 +17,7 @@ import os
 import signal
 from typing import Any, NoReturn
 
+from dockyard.linux import execfd
 from dockyard.runtime import config as cfg
 from dockyard.runtime import hooks, process, rootfs
 from dockyard.runtime import syscalls as sc
@@ -145,10 +146,10 @@ def _init(plan: Plan, chan: _Channel) -> None:
         rootfs.write_sysctl(key, str(value))
     rootfs.readonly_paths(list(linux.get("readonlyPaths") or []))
     rootfs.mask_paths(list(linux.get("maskedPaths") or []))
-    path, env = _prepare_process(plan)
+    path, env, trampoline = _prepare_process(plan)
     _wait_for_start(plan, chan)
     hooks.run_hooks(conf.get("hooks"), "startContainer", plan.state)
-    _exec(plan, path, env)
+    _exec(plan, path, env, trampoline)
 
 
 def _enter_namespaces(conf: dict[str, Any]) -> set[str]:
@@ -236,10 +237,12 @@ def _oom_score_adj(proc: dict[str, Any]) -> None:
         ) from None
 
 
-def _prepare_process(plan: Plan) -> tuple[str, dict[str, str]]:
-    """Everything that can fail before the program runs: umask, rlimits, no_new_privs, the
-    executable, seccomp (without no_new_privs it must load while privileged), user and caps,
-    cwd. Returns the executable and environment."""
+def _prepare_process(plan: Plan) -> tuple[str, dict[str, str], int | None]:
+    """Everything that can fail before the program runs: the exec trampoline (before any
+    seccomp filter), umask, rlimits, no_new_privs, the executable, seccomp (without
+    no_new_privs it must load while privileged), user and caps, cwd. Returns the
+    executable, the environment and the trampoline's descriptor."""
+    trampoline = execfd.sealed_trampoline()  # CVE-2019-5736: see dockyard.linux.execfd
     proc = plan.process
     user = proc.get("user") or {}
     os.umask(user.get("umask", 0o022) if user.get("umask") is not None else 0o022)
@@ -254,14 +257,16 @@ def _prepare_process(plan: Plan) -> tuple[str, dict[str, str]]:
         plan.seccomp.load()
     process.apply_user_and_caps(proc, plan.caps)
     process.chdir_cwd(proc.get("cwd") or "/")
-    return path, env
+    if trampoline is not None:
+        execfd.check_format(path)
+    return path, env, trampoline
 
 
-def _exec(plan: Plan, path: str, env: dict[str, str]) -> None:
+def _exec(plan: Plan, path: str, env: dict[str, str], trampoline: int | None) -> None:
     if plan.seccomp is not None and plan.process.get("noNewPrivileges"):
         plan.seccomp.load()  # last, right before exec, as runc does
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
-    process.execute(path, plan.process["args"], env)
+    process.execute(path, plan.process["args"], env, trampoline, plan.msg_w)
 
 
 # ---------------------------------------------------------------- exec in a container
@@ -281,5 +286,5 @@ def _enter(plan: Plan, chan: _Channel) -> None:
             raise ValueError("process.terminal is true but no console socket was given")
         process.open_console(plan.console_fd, plan.process, make_console=False)
         plan.console_fd = None
-    path, env = _prepare_process(plan)
-    _exec(plan, path, env)
+    path, env, trampoline = _prepare_process(plan)
+    _exec(plan, path, env, trampoline)

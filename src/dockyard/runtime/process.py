@@ -17,7 +17,7 @@ import stat
 from typing import Any
 
 from dockyard.errors import InvalidParameter
-from dockyard.linux import pathrs
+from dockyard.linux import execfd, pathrs
 from dockyard.linux import syscalls as lsc
 from dockyard.runtime import capabilities, config, syscalls
 
@@ -280,5 +280,19 @@ def _bind_console(root: int, slave: int) -> None:
         os.close(dev)
 
 
-def execute(path: str, args: list[str], env: dict[str, str]) -> None:
+def execute(
+    path: str,
+    args: list[str],
+    env: dict[str, str],
+    trampoline: int | None = None,
+    report_fd: int | None = None,
+) -> None:
+    """Execute the program: through the sealed trampoline when there is one (so that no
+    exec of the container sees the host's Python as /proc/self/exe), else directly. A
+    seccomp profile that forbids execveat leaves the direct exec."""
+    if trampoline is not None and report_fd is not None and 0 < report_fd < 256:
+        try:
+            execfd.execute(trampoline, report_fd, path, args, env)
+        except PermissionError:
+            os.set_inheritable(report_fd, False)
     os.execve(path, args, env)

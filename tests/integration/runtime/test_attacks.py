@@ -173,7 +173,15 @@ while [ ! -e /tmp/stop ]; do
     {
       if [ /proc/self/fd/3 -ef /bin/busybox2 ]; then echo "CONTROL $d"
       elif [ /proc/self/fd/3 -ef /bin/busybox ]; then :
-      else echo "LEAK $d $(readlink /proc/self/fd/3)"; fi
+      else
+        case "$(readlink /proc/self/fd/3)" in
+          # the sealed exec trampoline (dockyard.linux.execfd): reachable, never writable
+          "/memfd:dockyard-exec (deleted)")
+            if (printf x >/proc/self/fd/3) 2>/dev/null; then echo "LEAK-WRITABLE $d"
+            else echo "SEALED $d"; fi;;
+          *) echo "LEAK $d $(readlink /proc/self/fd/3)";;
+        esac
+      fi
     } 3<"$d/exe" 2>/dev/null
   done
 done
