@@ -122,6 +122,18 @@ def test_numbers_out_of_their_go_type_are_refused_and_nothing_stored(d, raw, mes
     _keeper_is_intact(d)
 
 
+def test_versioned_paths_are_checked_too(d):
+    before = _containers(d)
+    raw = b'{"Image": "busybox", "HostConfig": {"Memory": 1e+26}}'
+    status, body = call(d, "POST", "/v1.47/containers/create", raw=raw)
+    assert status == 400
+    assert "HostConfig.HostConfig.Memory of type int64" in body["message"]
+    status, body = call(d, "POST", "/v1.44/volumes/create", raw=b'{"Labels": {"a": 1}}')
+    assert status == 400
+    assert "CreateOptions.Labels of type string" in body["message"]
+    assert _containers(d) == before
+
+
 def test_update_with_a_number_out_of_range_changes_nothing(d):
     status, body = call(d, "POST", "/containers/keeper/update", raw=b'{"Memory": 1e26}')
     assert status == 400
