@@ -284,6 +284,20 @@ def test_build_prune_keep_storage_is_parseint(d, value):
     assert "strconv.ParseInt: parsing" in body["message"]
 
 
+@pytest.mark.parametrize("t", ["2592000", "9223372036854775807"])
+def test_stop_with_a_far_timeout_stops_a_container_that_exits_on_term(d, t):
+    name = f"far{uuid.uuid4().hex[:6]}"
+    script = "trap 'exit 0' TERM; while :; do sleep 0.1; done"
+    status, body = _create(d, {"Cmd": ["sh", "-c", script]}, name)
+    assert status == 201, body
+    assert call(d, "POST", f"/containers/{name}/start")[0] == 204
+    assert call(d, "POST", f"/containers/{name}/restart?t={t}")[0] == 204
+    assert call(d, "POST", f"/containers/{name}/stop?t={t}")[0] == 204
+    status, body = call(d, "GET", f"/containers/{name}/json")
+    assert body["State"]["Status"] == "exited" and body["State"]["ExitCode"] == 0
+    assert call(d, "DELETE", f"/containers/{name}")[0] == 204
+
+
 def test_list_limit_at_the_int64_edges(d):
     for limit in ("9223372036854775807", "-9223372036854775808"):
         status, body = call(d, "GET", f"/containers/json?limit={limit}")

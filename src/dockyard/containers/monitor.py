@@ -36,6 +36,7 @@ from dockyard.fsutil import read_json, write_json
 from dockyard.runtime.state import process_start_time
 
 PR_SET_CHILD_SUBREAPER = 36
+MAX_WAIT = 3600.0  # the longest single wait of the monitor's loop, in seconds
 MNT_DETACH = 2
 READ_SIZE = 32 * 1024
 MAX_CLIENT_BACKLOG = 4 * 1024 * 1024
@@ -1000,7 +1001,9 @@ class Monitor:
             deadlines.append(self.drop_report_at)
         if not deadlines:
             return None
-        return max(0.0, min(deadlines) - time.monotonic())
+        # epoll waits at most INT_MAX ms (24.8 days): a farther deadline (stop -t 2592000, a
+        # huge StopTimeout) is waited for in steps; each wake-up recomputes it
+        return min(max(0.0, min(deadlines) - time.monotonic()), MAX_WAIT)
 
     def run(self, ready_fd: int) -> None:
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
