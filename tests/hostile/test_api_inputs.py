@@ -164,6 +164,13 @@ def test_container_names_with_newline_or_non_ascii(d, name):
     assert _containers(d) == before
 
 
+def test_rename_to_a_name_with_newline(d):
+    status, body = call(d, "POST", "/containers/keeper/rename?name=k%0A")
+    assert status == 400
+    assert body["message"].startswith("Invalid container name (k\n)")
+    assert call(d, "GET", "/containers/keeper/json")[0] == 200
+
+
 def test_volume_name_with_newline(d):
     status, body = call(d, "POST", "/volumes/create", {"Name": "abc\n"})
     assert status == 400
