@@ -733,7 +733,7 @@ class ContainerService:
         code = self._exit_codes.get(cid, 255)  # it reported an exit it could not record
         try:
             runtime = load_runtime(self.launcher.runtime_spec, self.runtime_root)
-            if _pid_alive(state.get("Pid", 0)):
+            if process_matches(state.get("Pid", 0), state.get("PidStartTime")):
                 runtime.kill(cid, signal.SIGKILL, all=True)
                 code = 137
             runtime.delete(cid, force=True)
