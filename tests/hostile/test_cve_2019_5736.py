@@ -129,3 +129,22 @@ def test_runtime_processes_cannot_be_opened_for_writing_through_proc_exe(
         assert not any(PYTHON in exe or "python" in exe for exe in exes), exes
         assert "/memfd:dockyard-exec (deleted)" in exes or "/bin/busybox" in exes, exes
     assert hx.file_digest(PYTHON) == before
+
+
+@pytest.mark.parametrize("program", ["/proc/self/exe", "/proc/1/exe"])
+def test_the_runtime_interpreter_is_not_a_program_of_the_container(d, hx, program):
+    """Running /proc/self/exe (the host's Python until the exec) is refused by name."""
+    before = hx.file_digest(PYTHON)
+    r = d.docker("run", "--rm", "busybox", program, "-c", "print('host python ran')")
+    assert r.returncode != 0
+    assert "a /proc magic link is not a program" in r.stderr, r.stderr
+    name = f"magic{uuid.uuid4().hex[:8]}"
+    assert d.docker("run", "-d", "--name", name, "busybox", "sleep", "60").returncode == 0
+    try:
+        r = d.docker("exec", name, program, "-c", "print('host python ran')")
+        out = r.stdout + r.stderr
+        assert "a /proc magic link is not a program" in out, out
+        assert "host python ran" not in out
+    finally:
+        d.docker("rm", "-f", name)
+    assert hx.file_digest(PYTHON) == before

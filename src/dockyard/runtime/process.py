@@ -128,8 +128,14 @@ def env_dict(env: list[str]) -> dict[str, str]:
 
 
 def lookup_home(uid: int) -> str:
+    """HOME of `uid` from the container's /etc/passwd (opened inside its root)."""
     try:
-        with open("/etc/passwd") as f:
+        root = pathrs.open_root("/")
+        try:
+            fd = pathrs.open_in_root(root, "/etc/passwd", os.O_RDONLY | os.O_NONBLOCK)
+        finally:
+            os.close(root)
+        with open(fd, encoding="utf-8", errors="replace") as f:
             for line in f:
                 fields = line.rstrip("\n").split(":")
                 if len(fields) >= 6 and fields[2] == str(uid):
@@ -149,10 +155,27 @@ def find_executable(arg0: str, env: dict[str, str]) -> str:
         ]
     for path in candidates:
         if os.path.isfile(path) and os.access(path, os.X_OK):
+            if path.startswith("/"):
+                _refuse_magic_link(arg0, path)
             return path
     if "/" in arg0:
         raise OSError(errno.ENOENT, f"exec: {arg0!r}: no such file or directory")
     raise OSError(errno.ENOENT, f'exec: "{arg0}": executable file not found in $PATH')
+
+
+def _refuse_magic_link(arg0: str, path: str) -> None:
+    """A program reached through a /proc magic link (/proc/self/exe is the runtime's own
+    interpreter until the exec) is not a program of the container: refused."""
+    root = pathrs.open_root("/")
+    try:
+        os.close(pathrs.open_in_root(root, path, os.O_PATH))
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise OSError(
+                errno.ELOOP, f"exec: {arg0!r}: a /proc magic link is not a program"
+            ) from None
+    finally:
+        os.close(root)
 
 
 def apply_user_and_caps(process: dict[str, Any], caps: CapabilityPlan | None) -> None:
