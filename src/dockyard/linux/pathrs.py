@@ -189,6 +189,8 @@ def _walk(root_fd: int, path: str, flags: int, mode: int, mkdir_mode: int | None
             if flags & os.O_PATH:
                 return fd
             os.close(fd)
+            if flags & os.O_CREAT and flags & os.O_EXCL:
+                raise _error(errno.EEXIST, path)
             try:  # the real open, at the same parent and still without following
                 return os.open(
                     name, (flags & ~os.O_CREAT) | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=cur

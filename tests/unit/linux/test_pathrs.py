@@ -220,3 +220,10 @@ def test_top_level_directory_must_not_be_a_symlink(tmp_path):
         assert (tmp_path / "sys").is_dir()
     finally:
         os.close(fd)
+
+
+def test_create_exclusive_refuses_an_existing_file(tree, mode):
+    _, _, fd = tree
+    with pytest.raises(FileExistsError):
+        pathrs.open_in_root(fd, "/abs/passwd", os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    os.close(pathrs.open_in_root(fd, "/abs/new", os.O_WRONLY | os.O_CREAT | os.O_EXCL))
