@@ -1065,26 +1065,37 @@ class Monitor:
         finally:
             self.cleanup(listener)
 
+    def dispatch(self, key: selectors.SelectorKey, mask: int) -> None:
+        kind, obj = key.data
+        if kind == "wake":
+            try:
+                while os.read(key.fd, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+            self.reap()
+        elif kind == "listen":
+            self.accept_all()
+        elif kind == "output":
+            if key.fd in obj.outputs:
+                self.on_output(obj, key.fd)
+        elif kind == "stdin":
+            self.write_stdin(obj)
+        elif kind == "client":
+            self.on_client(obj, mask)
+
     def loop(self) -> None:
         while not self.finished:
             for key, mask in self.sel.select(self.timeout()):
-                kind, obj = key.data
-                if kind == "wake":
-                    try:
-                        while os.read(key.fd, 4096):
-                            pass
-                    except BlockingIOError:
-                        pass
-                    self.reap()
-                elif kind == "listen":
-                    self.accept_all()
-                elif kind == "output":
-                    if key.fd in obj.outputs:
-                        self.on_output(obj, key.fd)
-                elif kind == "stdin":
-                    self.write_stdin(obj)
-                elif kind == "client":
-                    self.on_client(obj, mask)
+                try:
+                    self.dispatch(key, mask)
+                except Exception as e:  # one client's or stream's trouble must not end us
+                    kind, obj = key.data
+                    _note(f"{kind}: {e!r}")
+                    if kind == "client":
+                        self.drop(obj)  # a bad request: that connection goes
+                    elif not isinstance(e, OSError):
+                        raise
             mono = time.monotonic()
             for c in [c for c in self.clients.values() if c.close_at and mono >= c.close_at]:
                 self.drop(c)  # a finished exec's client that does not read
