@@ -349,12 +349,11 @@ async def serve(cfg: DaemonConfig) -> None:
 
     make_reserve(cfg.data_root)  # what removals may use when the disk is full
     # Waits, attaches and followed logs hold a worker thread each for their whole life:
-    # the default pool (CPUs + 4) would run out with a few clients.
-    from concurrent.futures import ThreadPoolExecutor
+    # the default pool (CPUs + 4) would run out with a few clients. Idle threads end, so
+    # the daemon's memory goes back down after a burst (daemon/workers.py).
+    from dockyard.daemon.workers import ElasticExecutor
 
-    asyncio.get_running_loop().set_default_executor(
-        ThreadPoolExecutor(max_workers=256, thread_name_prefix="dockyard")
-    )
+    asyncio.get_running_loop().set_default_executor(ElasticExecutor(max_workers=256))
     engine = Engine(cfg)
     await engine.reconcile()
     app = make_app(engine.route_setups())
