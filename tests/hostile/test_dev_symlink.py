@@ -5,9 +5,11 @@ container is refused with a clear error and the host directory is unchanged."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from daemon_fixture import running_daemon
+from daemon_fixture import raw_request, running_daemon
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +33,11 @@ def test_image_dev_or_proc_symlink_is_refused(d, busybox_rootfs, sentinel, hx, e
         assert "Traceback" not in r.stderr
     assert sentinel.digest() == before
     assert sentinel.path not in hx.host_mounts().replace(mounts, "")
-    # nothing of the attempt is left running or mounted
-    assert d.docker("ps", "-q").stdout.strip() == ""
+    # refused at create, through the API, with a 400: nothing is made
+    body = json.dumps({"Image": tag, "Cmd": ["true"]}).encode()
+    assert raw_request(d.sock, "POST", "/containers/create", body, "application/json") == 400
+    assert d.docker("ps", "-aq").stdout.strip() == ""
+    assert sentinel.digest() == before
 
 
 def test_control_the_same_image_with_a_real_dev_runs(d, busybox_rootfs, hx):

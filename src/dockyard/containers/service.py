@@ -36,6 +36,7 @@ from dockyard.containers.defaults import ContainerDefaults
 from dockyard.containers.jsonlog import format_time, log_options, read_log
 from dockyard.containers.launcher import Launcher
 from dockyard.containers.names import generate_name, validate_name
+from dockyard.containers.rootcheck import check_image_root
 from dockyard.containers.store import ContainerStore, empty_state, name_conflict, process_matches
 from dockyard.containers.streams import Stream
 from dockyard.containers.watcher import Watcher
@@ -314,6 +315,7 @@ class ContainerService:
         created_volumes: list[str] = []
         try:
             crash_point("container.create.prepared")
+            check_image_root(self.snapshotter.lower_dirs(cid))
             for spec in specs:
                 if spec["Type"] != "volume":
                     continue
