@@ -32,6 +32,7 @@ from typing import Any
 
 from dockyard.containers import files, protocol
 from dockyard.containers.jsonlog import LogWriter, format_time
+from dockyard.errors import InvalidParameter
 from dockyard.fsutil import read_json, write_json
 from dockyard.runtime.state import process_start_time
 
@@ -136,7 +137,7 @@ class Helper:
         if self._go_w < 0 or "error" in answer:
             self.finish()
         if "error" in answer:
-            raise HelperError(answer["error"])
+            raise HelperError(answer["error"], bool(answer.get("invalid")))
         return answer["ok"]
 
     def go(self) -> None:
@@ -160,14 +161,19 @@ class Helper:
 
 
 class HelperError(Exception):
-    """The runtime failed in the helper; the message is the runtime's."""
+    """The runtime failed in the helper; the message is the runtime's. `invalid`: it refused
+    what the container asked for (an InvalidParameter in the helper)."""
+
+    def __init__(self, message: str, invalid: bool = False) -> None:
+        super().__init__(message)
+        self.invalid = invalid
 
 
 def _report(fd: int, fn: Any) -> None:
     try:
         answer = {"ok": fn()}
     except BaseException as e:  # noqa: BLE001 (reported to the monitor)
-        answer = {"error": str(e) or type(e).__name__}
+        answer = {"error": str(e) or type(e).__name__, "invalid": isinstance(e, InvalidParameter)}
     os.write(fd, json.dumps(answer).encode() + b"\n")
 
 
@@ -1051,7 +1057,9 @@ class Monitor:
                 Error=str(e),
                 MonitorPid=0,
             )
-            _write_ready(ready_fd, {"error": str(e)})
+            # "invalid": the runtime refused what the container asked for (a 400, not a 500)
+            invalid = isinstance(e, InvalidParameter) or getattr(e, "invalid", False)
+            _write_ready(ready_fd, {"error": str(e), "invalid": invalid})
             self.cleanup(listener)
             return
         _write_line(ready_fd, {"pid": pid})

@@ -451,7 +451,7 @@ class ContainerService:
             self._exit_codes.pop(cid, None)
             report = self.launcher.launch(cdir, on_created=connect_attachers)
             if "error" in report:
-                raise _start_error(report["error"])
+                raise _start_error(report["error"], bool(report.get("invalid")))
         except BaseException:
             for a in attachers:
                 if a.pending:
@@ -1553,8 +1553,10 @@ class _ClosedConnection:
         pass
 
 
-def _start_error(message: str) -> Exception:
+def _start_error(message: str, invalid: bool = False) -> Exception:
     lowered = message.lower()
+    if invalid:
+        return InvalidParameter(f"failed to create task for container: {message}")
     if "not found" in lowered or "no such file" in lowered or "permission denied" in lowered:
         return InvalidParameter(f"failed to create task for container: {message}")
     return SystemError_(f"failed to create task for container: {message}")

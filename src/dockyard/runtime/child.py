@@ -17,7 +17,9 @@ import os
 import signal
 from typing import Any, NoReturn
 
+from dockyard.errors import InvalidParameter
 from dockyard.linux import execfd
+from dockyard.linux.pathrs import UnsafeRoot
 from dockyard.runtime import config as cfg
 from dockyard.runtime import hooks, process, rootfs
 from dockyard.runtime import syscalls as sc
@@ -96,13 +98,14 @@ def _run(plan: Plan, body: Any) -> NoReturn:
         body(plan, chan)
     except BaseException as e:  # noqa: BLE001 - report everything, then leave
         message = str(e) or e.__class__.__name__
+        # a refusal of what the container asked for or its image holds, not a failure
+        refused = isinstance(e, InvalidParameter | UnsafeRoot)
         try:
             if chan is not None:
-                chan.send("error", message=message)
+                chan.send("error", message=message, refused=refused)
             else:
-                os.write(
-                    plan.msg_w, json.dumps({"t": "error", "message": message}).encode() + b"\n"
-                )
+                line = {"t": "error", "message": message, "refused": refused}
+                os.write(plan.msg_w, json.dumps(line).encode() + b"\n")
         except OSError:
             try:
                 os.write(2, f"dockyard-runtime: {message}\n".encode())

@@ -20,6 +20,7 @@ from typing import Any
 
 from dockyard.linux import pathrs
 from dockyard.linux import syscalls as lsc
+from dockyard.runtime import mountdest
 from dockyard.runtime import syscalls as sc
 
 # option -> (clear?, flag)
@@ -241,6 +242,8 @@ def mount_entry(
         try:
             target = mount_target(root_fd, dest, stat.S_ISDIR(os.fstat(tree).st_mode))
             try:
+                # where the mount point really is, after the image's symlinks (runc's check)
+                mountdest.check_resolved(root_fd, target, "bind", source)
                 attr_set, attr_clr = mount_attrs(flags & ~(sc.MS_BIND | sc.MS_REC))
                 pathrs.set_attrs(tree, attr_set, attr_clr)
                 if "rro" in options:
@@ -257,6 +260,7 @@ def mount_entry(
         _refuse_symlink_mount_point(root_fd, dest, kind)
     target = mount_target(root_fd, dest, directory=True)
     try:
+        mountdest.check_resolved(root_fd, target, kind, source)
         if kind == "cgroup":
             _mount_cgroup(root_fd, target, dest, flags, data, cgroup_dirs, unified)
         else:
@@ -281,7 +285,7 @@ def _refuse_symlink_mount_point(root_fd: int, dest: str, kind: str) -> None:
         return
     try:
         if not stat.S_ISDIR(os.fstat(fd).st_mode):
-            raise OSError(
+            raise pathrs.UnsafeRoot(
                 errno.ENOTDIR, f"filesystem {kind!r} must be mounted on ordinary directory"
             )
     finally:
@@ -518,7 +522,7 @@ def _container_dev_null(root: int) -> int:
         raise OSError(e.errno, f"can't mask paths: /dev/null: {e.strerror}") from None
     if not pathrs.is_char_device(null, 1, 3):
         os.close(null)
-        raise OSError(
+        raise pathrs.UnsafeRoot(
             errno.EPERM,
             "can't mask paths: container's /dev/null is invalid (not the 1:3 character device)",
         )

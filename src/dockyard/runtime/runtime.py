@@ -509,6 +509,8 @@ def _await_ready(
         if msg is None:
             raise SystemError_("container init exited during set-up")
         if msg["t"] == "error":
+            if msg.get("refused"):
+                raise InvalidParameter(f"container init: {msg['message']}")
             raise SystemError_(f"container init: {msg['message']}")
         if msg["t"] == "hooks":
             hooks.run_hooks(conf_hooks, "prestart", hook_state)
