@@ -158,6 +158,16 @@ class Daemon:
             check=check,
         )
 
+    def docker_popen(self, *args: str) -> subprocess.Popen:
+        """Start the real docker CLI against this daemon without waiting for it."""
+        return subprocess.Popen(
+            [DOCKER, *args],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
     def dockyard(
         self, *args: str, input: str | bytes | None = None, timeout: float = 60, check: bool = False
     ) -> subprocess.CompletedProcess:

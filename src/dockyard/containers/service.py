@@ -472,14 +472,21 @@ class ContainerService:
             self.health.start(cid, hc, reset)
 
     def _copy_up(self, spec: dict[str, Any], rootfs: str) -> None:
-        from dockyard.runtime.user import resolve_in_root
+        """Fill a new volume from the image's directory at its destination, opened inside the
+        container's root (a symlink on the way resolves within it)."""
+        from dockyard.linux import pathrs
 
+        root = pathrs.open_root(rootfs)
         try:
-            src = resolve_in_root(rootfs, spec["Destination"])
-        except (NotFound, InvalidParameter):
-            return
-        if os.path.isdir(src):
+            src = pathrs.open_in_root(root, spec["Destination"], os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return  # missing, not a directory, or a loop: nothing to copy, as in Docker
+        finally:
+            os.close(root)
+        try:
             self.volumes.copy_up(spec["Name"], src)
+        finally:
+            os.close(src)
 
     def _generate_spec(
         self,

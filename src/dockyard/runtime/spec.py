@@ -17,6 +17,7 @@ seccomp_profile.py's, the devices and device rules devices.py's.
 from __future__ import annotations
 
 import copy
+import errno
 import json
 import os
 import posixpath
@@ -24,6 +25,7 @@ import re
 from typing import Any
 
 from dockyard.errors import InvalidParameter
+from dockyard.linux import pathrs
 from dockyard.runtime import capabilities as caps
 from dockyard.runtime.devices import device_cgroup_rules as device_cgroup_rules
 from dockyard.runtime.devices import devices_for
@@ -37,7 +39,7 @@ from dockyard.runtime.hostconfig import verify_host_config as verify_host_config
 from dockyard.runtime.seccomp_profile import default_seccomp_profile as default_seccomp_profile
 from dockyard.runtime.seccomp_profile import profile_for
 from dockyard.runtime.seccomp_profile import seccomp_from_profile as seccomp_from_profile
-from dockyard.runtime.user import group_ids, resolve_in_root, resolve_user
+from dockyard.runtime.user import group_ids, resolve_user
 
 OCI_VERSION = "1.2.0"
 DEFAULT_PATH_ENV = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -605,14 +607,19 @@ def _namespaces(
 
 
 def _setup_working_dir(rootfs: str, cwd: str) -> None:
-    """Create the working directory inside the rootfs, as Docker does before start."""
-    host_path = resolve_in_root(rootfs, cwd)
+    """Create the working directory inside the rootfs, as Docker does before start (made
+    by descriptor inside the root: a symlink on the way resolves within it)."""
+    root = pathrs.open_root(rootfs)
     try:
-        os.makedirs(host_path, mode=0o755, exist_ok=True)
+        os.close(pathrs.mkdir_all_in_root(root, cwd))
     except (FileExistsError, NotADirectoryError):
         raise InvalidParameter(f"Cannot mkdir: {cwd} is not a directory") from None
-    if not os.path.isdir(host_path):
-        raise InvalidParameter(f"Cannot mkdir: {cwd} is not a directory")
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise InvalidParameter(f"{cwd}: too many levels of symbolic links") from None
+        raise
+    finally:
+        os.close(root)
 
 
 def _sysctls(hc: dict[str, Any], cfg: dict[str, Any]) -> dict[str, str]:

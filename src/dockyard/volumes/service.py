@@ -23,7 +23,7 @@ from dockyard.containers.scopedfs import copy_tree as _copy_tree
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.faults import crash_point
 from dockyard.filters import labels_match
-from dockyard.fsutil import frees_space, read_json, write_json
+from dockyard.fsutil import frees_space, fsync_dir, read_json, write_json
 from dockyard.volumes import mounts
 
 LOCAL = "local"
@@ -88,6 +88,7 @@ def _now() -> str:
     return stamp[:-6] + "Z" if stamp.endswith("+00:00") else stamp
 
 
+COPY_UP_MARK = "copy-up.incomplete"  # beside _data while a copy-up fills it
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -350,10 +351,16 @@ class VolumeService:
         else:
             mounts.mount(device, mp, fstype, flags, data)
 
-    def copy_up(self, name: str, source_dir: str) -> bool:
-        """Fill an empty volume with `source_dir`'s content (files, modes, owners, links), as
-        Docker does for a named volume mounted over image content. Returns True if copied."""
+    def copy_up(self, name: str, source: str | int) -> bool:
+        """Fill an empty volume with the content of `source` (files, modes, owners, links), as
+        Docker does for a named volume mounted over image content. `source` is a directory,
+        or a descriptor of one opened inside a container's root (the caller keeps it).
+        Returns True if copied.
+
+        A copy is marked incomplete in the volume's directory (beside _data) until it has
+        finished: one that a crash interrupted is emptied and done again, never half kept."""
         mp = self._mountpoint(name)
+        marker = os.path.join(self.root, name, COPY_UP_MARK)
         with self._lock:
             self._get(name)
             copy_lock = self._copy_locks.setdefault(name, threading.Lock())
@@ -363,23 +370,39 @@ class VolumeService:
             # both sides by fd (scopedfs.copy_tree): the source is a container's root, and
             # another container that has the volume may change it while it is filled
             try:
-                src = os.open(source_dir, _DIR_FLAGS)
+                src = os.open(source, _DIR_FLAGS) if isinstance(source, str) else os.dup(source)
             except OSError:
                 return False
             try:
                 dst = os.open(mp, _DIR_FLAGS)
                 try:
-                    if os.listdir(dst):
+                    if os.path.exists(marker):
+                        _empty_dir(dst)  # a copy-up that a crash cut short
+                    elif os.listdir(dst):
                         return False
+                    write_json(marker, {"Source": "copy-up"})
                     _copy_tree(src, dst)
                     st = os.fstat(src)
                     os.fchown(dst, st.st_uid, st.st_gid)
                     os.fchmod(dst, stat.S_IMODE(st.st_mode))
+                    os.fsync(dst)
+                    os.unlink(marker)
+                    fsync_dir(os.path.dirname(marker))
                 finally:
                     os.close(dst)
             finally:
                 os.close(src)
             return True
+
+
+def _empty_dir(dir_fd: int) -> None:
+    """Remove everything inside the directory `dir_fd` (by descriptor, never following)."""
+    for name in os.listdir(dir_fd):
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        if stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(name, dir_fd=dir_fd)
+        else:
+            os.unlink(name, dir_fd=dir_fd)
 
 
 def _tree_size(mp: str) -> int:
