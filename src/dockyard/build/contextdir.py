@@ -3,7 +3,8 @@
 The context arrives as a tar (plain, gzip, bzip2 or xz). Nothing in it may land outside the
 directory: names are cleaned, `..` escapes and absolute names are refused, no entry is written
 through a symbolic link, hard links must point at files inside. Symbolic links themselves are
-kept as written: COPY and ADD resolve them *inside* the context (`resolve`), as Docker does.
+kept as written: COPY and ADD resolve them *inside* the context (dockyard.linux.pathrs), as
+Docker does, and read the sources by descriptor (dockyard.build.copier).
 
 After unpacking, the server side of `.dockerignore` is applied as Docker's daemon does it:
 the files the patterns exclude are removed (the Dockerfile is read first, so a Dockerfile the
@@ -13,7 +14,6 @@ patterns exclude can still be built from, but not copied).
 from __future__ import annotations
 
 import errno
-import hashlib
 import lzma
 import os
 import posixpath
@@ -24,9 +24,10 @@ import tempfile
 import zlib
 from typing import BinaryIO
 
+from dockyard.build.copier import Source, hash_source
 from dockyard.dockerfile import dockerignore
 from dockyard.errors import InvalidParameter, NotFound
-from dockyard.runtime.user import resolve_in_root
+from dockyard.linux import pathrs
 from dockyard.snapshots.layer import decompressed
 from dockyard.snapshots.safetar import members, open_tar
 
@@ -221,10 +222,16 @@ class BuildContext:
     def read_file(self, name: str, limit: int) -> bytes | None:
         """The bytes of regular file `name` of the context (symlinks resolved inside it), or
         None when it is missing or not a regular file; ContextError above `limit` bytes."""
+        raw = posixpath.normpath(name) if name else "."
+        if raw == ".." or raw.startswith("../"):
+            return None
         try:
-            path = self.resolve(name)
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except (OSError, InvalidParameter):
+            root = pathrs.open_root(self.root)
+            try:  # the context holds no fifo or device: opening reads nothing yet
+                fd = pathrs.open_in_root(root, "/" + name, os.O_RDONLY | os.O_NONBLOCK)
+            finally:
+                os.close(root)
+        except OSError:
             return None
         with os.fdopen(fd, "rb") as f:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -241,73 +248,48 @@ class BuildContext:
         if not patterns:
             return
         matcher = dockerignore.PatternMatcher(patterns)
-        self._prune(matcher, "")
+        root = os.open(self.root, _DIR_FLAGS)
+        try:
+            self._prune(matcher, root, "")
+        finally:
+            os.close(root)
 
-    def _prune(self, matcher: dockerignore.PatternMatcher, rel: str) -> None:
-        directory = os.path.join(self.root, rel) if rel else self.root
-        with os.scandir(directory) as it:
+    def _prune(self, matcher: dockerignore.PatternMatcher, dir_fd: int, rel: str) -> None:
+        """Remove what `matcher` excludes below directory `dir_fd` (context path `rel`),
+        every entry reached relative to its directory's fd, no symlink followed."""
+        with os.scandir(dir_fd) as it:
             entries = sorted((e.name, e.is_dir(follow_symlinks=False)) for e in it)
         for name, is_dir in entries:
             path = f"{rel}/{name}" if rel else name
-            full = os.path.join(self.root, path)
             if matcher.matches(path):
                 if is_dir and matcher.has_exclusions and matcher.may_include_inside(path):
-                    self._prune(matcher, path)
-                    if not os.listdir(full):
-                        os.rmdir(full)
+                    sub = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+                    try:
+                        self._prune(matcher, sub, path)
+                        empty = not os.listdir(sub)
+                    finally:
+                        os.close(sub)
+                    if empty:
+                        os.rmdir(name, dir_fd=dir_fd)
                     continue
                 if is_dir:
-                    shutil.rmtree(full)
+                    shutil.rmtree(name, dir_fd=dir_fd)
                 else:
-                    os.unlink(full)
+                    os.unlink(name, dir_fd=dir_fd)
             elif is_dir:
-                self._prune(matcher, path)
+                sub = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+                try:
+                    self._prune(matcher, sub, path)
+                finally:
+                    os.close(sub)
 
     # --- sources for COPY and ADD ---------------------------------------------------------
 
-    def resolve(self, path: str) -> str:
-        """The host path of context path `path`, symlinks resolved inside the context.
-
-        Raises forbidden-path errors (InvalidParameter) for `..` leaving the context.
-        """
-        clean = posixpath.normpath("/" + path)
-        raw = posixpath.normpath(path) if path else "."
-        if raw == ".." or raw.startswith("../"):
-            raise InvalidParameter(f"forbidden path outside the build context: {path} ()")
-        return resolve_in_root(self.root, clean)
-
-    def hash_path(self, host_path: str) -> str:
-        """A content hash of a file or tree: names, types, modes, link targets and contents."""
-        cached = self._hashes.get(host_path)
-        if cached is not None:
-            return cached
-        h = hashlib.sha256()
-        st = os.lstat(host_path)
-        if stat.S_ISDIR(st.st_mode):
-            for dirpath, dirnames, filenames in os.walk(host_path):
-                dirnames.sort()
-                rel_dir = os.path.relpath(dirpath, host_path)
-                h.update(f"d {rel_dir} {stat.S_IMODE(os.lstat(dirpath).st_mode):o}\0".encode())
-                for name in sorted(filenames):
-                    _hash_entry(h, os.path.join(dirpath, name), f"{rel_dir}/{name}")
-                for name in dirnames:
-                    full = os.path.join(dirpath, name)
-                    if os.path.islink(full):
-                        _hash_entry(h, full, f"{rel_dir}/{name}")
-        else:
-            _hash_entry(h, host_path, ".")
-        digest = h.hexdigest()
-        self._hashes[host_path] = digest
-        return digest
-
-
-def _hash_entry(h: hashlib._Hash, full: str, rel: str) -> None:
-    st = os.lstat(full)
-    h.update(f"f {rel} {st.st_mode:o}\0".encode("utf-8", "surrogateescape"))
-    if stat.S_ISLNK(st.st_mode):
-        h.update(os.readlink(full).encode("utf-8", "surrogateescape") + b"\0")
-    elif stat.S_ISREG(st.st_mode):
-        with open(full, "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-        h.update(b"\0")
+    def hash_path(self, source: Source) -> str:
+        """copier.hash_source of `source`, kept for the build when it is in the context."""
+        if source.root != self.root:
+            return hash_source(source)
+        cached = self._hashes.get(source.path)
+        if cached is None:
+            cached = self._hashes[source.path] = hash_source(source)
+        return cached

@@ -3,7 +3,10 @@
 Sources (`find_sources`): paths relative to a source root (the build context, or the root
 filesystem of a stage or image for `--from`); `..` may not leave the root; symbolic links
 are resolved inside the root; wildcards (`*`, `?`, `[...]`, Go's filepath.Match) are
-matched against every path of the root. Docker's words for what goes wrong.
+matched against every path of the root. Docker's words for what goes wrong. A source is
+read only by descriptor: opened inside its root (dockyard.linux.pathrs), its tree walked
+with scandir on directory fds and every entry opened relative to its directory with
+O_NOFOLLOW (`walk`, `open_source`), for the copy and for the cache's hash (`hash_source`).
 
 Copying (`copy_sources`), into a mounted root filesystem, by file descriptor: the destination
 is resolved inside the root (dockyard.linux.pathrs) and every entry is made relative to its
@@ -34,13 +37,16 @@ import tarfile
 import urllib.parse
 import urllib.request
 import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 from dockyard.errors import InvalidParameter
 from dockyard.linux import pathrs
 from dockyard.pathmatch import BadPattern, compile_pattern
-from dockyard.runtime.user import resolve_in_root, resolve_user
+from dockyard.runtime.user import resolve_user
 from dockyard.snapshots.layer import LayerError, decompressed, extract_tar
 from dockyard.snapshots.safetar import open_tar
 
@@ -53,21 +59,15 @@ class CopyError(InvalidParameter):
 
 @dataclass(frozen=True)
 class Source:
-    """One resolved source: `name` as matched (relative to its root), `path` on the host."""
+    """One resolved source: `name` as matched (relative to its root); `root`, the trusted
+    host directory it lives in (the build context, the root filesystem of a stage or image,
+    a temporary directory of the daemon); `path`, where it is inside that root ("/...",
+    symbolic links resolved inside it). It is only ever opened inside `root` (open_source)."""
 
     name: str
+    root: str
     path: str
     is_dir: bool
-
-
-def _resolve(root: str, path: str) -> str:
-    """resolve_in_root, its refusals (a symlink loop) as CopyError."""
-    try:
-        return resolve_in_root(root, path)
-    except CopyError:
-        raise
-    except InvalidParameter as e:
-        raise CopyError(e.message) from None
 
 
 def _clean(src: str) -> str:
@@ -77,60 +77,201 @@ def _clean(src: str) -> str:
     return cleaned or "."
 
 
+def _resolve(root_fd: int, path: str) -> str:
+    """`path` resolved inside the root (pathrs.resolve_path); a loop is a CopyError naming
+    `path` only (no host path reaches the user)."""
+    try:
+        return pathrs.resolve_path(root_fd, path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise CopyError(f"{path}: too many levels of symbolic links") from None
+        raise
+
+
+def _kind(root_fd: int, resolved: str, name: str | None = None) -> bool | None:
+    """Whether `resolved` (inside the root) is a directory; None when it does not exist.
+    Below a file (ENOTDIR): None without `name`, else a CopyError naming `name`."""
+    try:
+        fd = pathrs.open_in_root(root_fd, resolved, os.O_PATH)
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        if name is None:
+            return None
+        raise CopyError(f"stat {name}: not a directory") from None
+    try:
+        return stat.S_ISDIR(os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
+
+
 def find_sources(root: str, srcs: list[str], *, from_context: bool) -> list[Source]:
     """The sources COPY/ADD `srcs` name under `root` (see the module docstring)."""
     found: list[Source] = []
-    for src in srcs:
-        raw = posixpath.normpath(src) if src else "."
-        if not raw.startswith("/") and (raw == ".." or raw.startswith("../")):
-            raise CopyError(f"forbidden path outside the build context: {src} ()")
-        cleaned = _clean(src)
-        if _WILDCARD.search(cleaned):
-            found.extend(_wildcard(root, cleaned))
-            continue
-        host = _resolve(root, cleaned)
-        try:
-            st = os.stat(host)
-        except FileNotFoundError:
-            where = (
-                "file not found in build context or excluded by .dockerignore: "
-                if from_context
-                else ""
-            )
-            raise CopyError(f"{where}stat {cleaned}: file does not exist") from None
-        found.append(Source(cleaned, host, stat.S_ISDIR(st.st_mode)))
+    root_fd = _open_root(root)
+    try:
+        for src in srcs:
+            raw = posixpath.normpath(src) if src else "."
+            if not raw.startswith("/") and (raw == ".." or raw.startswith("../")):
+                raise CopyError(f"forbidden path outside the build context: {src} ()")
+            cleaned = _clean(src)
+            if _WILDCARD.search(cleaned):
+                found.extend(_wildcard(root, root_fd, cleaned))
+                continue
+            resolved = _resolve(root_fd, cleaned)
+            is_dir = _kind(root_fd, resolved, cleaned)
+            if is_dir is None:
+                where = (
+                    "file not found in build context or excluded by .dockerignore: "
+                    if from_context
+                    else ""
+                )
+                raise CopyError(f"{where}stat {cleaned}: file does not exist")
+            found.append(Source(cleaned, root, resolved, is_dir))
+    finally:
+        os.close(root_fd)
     if not found:
         raise CopyError("no source files were specified")
     return found
 
 
-def _wildcard(root: str, pattern: str) -> list[Source]:
+def walk(dir_fd: int, rel: str = ".") -> Iterator[tuple[str, int, list[tuple[str, int]]]]:
+    """os.walk (top-down, subdirectories in name order) by descriptor: (the directory's path
+    relative to the top, its fd, its entries as (name, st_mode without following) in name
+    order). Only real directories are entered, never a symbolic link; a directory that
+    cannot be opened is skipped, as os.walk skips it."""
+    with os.scandir(dir_fd) as it:
+        entries = sorted((e.name, e.stat(follow_symlinks=False).st_mode) for e in it)
+    yield rel, dir_fd, entries
+    for name, mode in entries:
+        if not stat.S_ISDIR(mode):
+            continue
+        try:
+            sub = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        except OSError:
+            continue
+        try:
+            yield from walk(sub, name if rel == "." else f"{rel}/{name}")
+        finally:
+            os.close(sub)
+
+
+def _wildcard(root: str, root_fd: int, pattern: str) -> list[Source]:
     try:
         regex = compile_pattern(pattern)
     except BadPattern as e:
         raise CopyError(str(e)) from None
     out: list[Source] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        rel_dir = os.path.relpath(dirpath, root)
-        for name in sorted(dirnames + filenames):
+    for rel_dir, _fd, entries in walk(root_fd):
+        for name, _mode in entries:
             rel = name if rel_dir == "." else f"{rel_dir}/{name}"
             if regex.fullmatch(rel):
-                host = _resolve(root, rel)
-                try:
-                    st = os.stat(host)
-                except FileNotFoundError:
-                    continue
-                out.append(Source(rel, host, stat.S_ISDIR(st.st_mode)))
+                resolved = _resolve(root_fd, rel)
+                is_dir = _kind(root_fd, resolved, rel)
+                if is_dir is not None:
+                    out.append(Source(rel, root, resolved, is_dir))
     return out
+
+
+@contextmanager
+def open_source(source: Source) -> Iterator[int]:
+    """A descriptor of `source`, opened inside its root: O_RDONLY for a directory, O_PATH
+    otherwise (read a regular file through `reopen`: nothing else is ever opened)."""
+    root_fd = pathrs.open_root(source.root)
+    try:
+        flags = os.O_RDONLY | os.O_DIRECTORY if source.is_dir else os.O_PATH
+        fd = pathrs.open_in_root(root_fd, source.path, flags)
+    finally:
+        os.close(root_fd)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def reopen(fd: int) -> int:
+    """A read-only descriptor of the regular file that the O_PATH `fd` holds."""
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        raise OSError(errno.EINVAL, "not a regular file")
+    return os.open(pathrs.proc_fd_path(fd), os.O_RDONLY | os.O_CLOEXEC)
+
+
+def _open_file_at(dir_fd: int, name: str) -> int:
+    """A read-only descriptor of regular file `name` of directory `dir_fd` (not followed)."""
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", name)
+    return fd
 
 
 def source_hash(sources: list[Source], hasher) -> str:  # noqa: ANN001 (BuildContext.hash_path)
     """Docker's `file:<hex>`, `dir:<hex>` or `multi:<hex>` for the history and the cache."""
-    hashes = [hasher(s.path) for s in sources]
+    hashes = [hasher(s) for s in sources]
     if len(sources) == 1:
         return ("dir:" if sources[0].is_dir else "file:") + hashes[0]
     return "multi:" + hashlib.sha256("".join(hashes).encode()).hexdigest()
+
+
+def hash_source(source: Source) -> str:
+    """A content hash of a source, file or tree: names, types, modes, link targets and
+    contents, read by descriptor inside the source's root. The bytes hashed are those of a
+    walk in name order: for each directory `d <rel> <mode>`, then each entry but the
+    directories (`f <rel> <mode>`, a link's target, a file's contents), the links to
+    directories last (whether a link leads to a directory is resolved inside the root)."""
+    h = hashlib.sha256()
+    root_fd = pathrs.open_root(source.root)
+    try:
+        with open_source(source) as fd:
+            if not source.is_dir:
+                _hash_entry(h, os.fstat(fd).st_mode, ".", lambda: os.readlink("", dir_fd=fd),
+                            lambda: reopen(fd))  # fmt: skip
+                return h.hexdigest()
+            for rel_dir, dfd, entries in walk(fd):
+                mode = stat.S_IMODE(os.fstat(dfd).st_mode)
+                h.update(f"d {rel_dir} {mode:o}\0".encode("utf-8", "surrogateescape"))
+                to_dirs = []
+                for name, mode in entries:
+                    if stat.S_ISDIR(mode):
+                        continue
+                    inside = posixpath.normpath(posixpath.join(source.path, rel_dir, name))
+                    if stat.S_ISLNK(mode) and _link_to_dir(root_fd, inside):
+                        to_dirs.append((name, mode))
+                        continue
+                    _hash_at(h, dfd, name, mode, f"{rel_dir}/{name}")
+                for name, mode in to_dirs:
+                    _hash_at(h, dfd, name, mode, f"{rel_dir}/{name}")
+    finally:
+        os.close(root_fd)
+    return h.hexdigest()
+
+
+def _link_to_dir(root_fd: int, path: str) -> bool:
+    """Whether link `path` leads to a directory, resolved inside the root (a loop: no)."""
+    try:
+        return bool(_kind(root_fd, pathrs.resolve_path(root_fd, path)))
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return False
+        raise
+
+
+def _hash_at(h: Any, dir_fd: int, name: str, mode: int, rel: str) -> None:
+    _hash_entry(h, mode, rel, lambda: os.readlink(name, dir_fd=dir_fd),
+                lambda: _open_file_at(dir_fd, name))  # fmt: skip
+
+
+def _hash_entry(
+    h: Any, mode: int, rel: str, readlink: Callable[[], str], open_file: Callable[[], int]
+) -> None:
+    h.update(f"f {rel} {mode:o}\0".encode("utf-8", "surrogateescape"))
+    if stat.S_ISLNK(mode):
+        h.update(readlink().encode("utf-8", "surrogateescape") + b"\0")
+    elif stat.S_ISREG(mode):
+        with os.fdopen(open_file(), "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        h.update(b"\0")
 
 
 # --- ownership ---------------------------------------------------------------------------
@@ -251,10 +392,12 @@ def _set_meta(fd: int, st: os.stat_result, owner: _Owner) -> None:
     os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def _copy_file(src: str, dfd: int, name: str, owner: _Owner) -> None:
-    """Copy file `src` (of the context or a stage: a path we trust) to entry `name` of
-    directory `dfd`, replacing what is there unless it is a directory."""
-    st = os.stat(src)
+def _copy_file(
+    st: os.stat_result, open_src: Callable[[], int], dfd: int, name: str, owner: _Owner
+) -> None:
+    """Copy the source file whose (unfollowed) stat is `st` to entry `name` of directory
+    `dfd`, replacing what is there unless it is a directory. A regular file's contents are
+    read from the descriptor `open_src` gives (opened inside its root, never by a path)."""
     try:
         existing = os.stat(name, dir_fd=dfd, follow_symlinks=False)
     except FileNotFoundError:
@@ -264,7 +407,7 @@ def _copy_file(src: str, dfd: int, name: str, owner: _Owner) -> None:
             raise CopyError(f"cannot overwrite directory {name!r} with a file")
         os.unlink(name, dir_fd=dfd)
     if stat.S_ISREG(st.st_mode):
-        with open(src, "rb") as fin:
+        with os.fdopen(open_src(), "rb") as fin:
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
             fd = os.open(name, flags, 0o600, dir_fd=dfd)
             with os.fdopen(fd, "wb") as fout:
@@ -296,15 +439,16 @@ def _remove_at(dfd: int, name: str) -> os.stat_result | None:
     return None
 
 
-def _copy_tree(src: str, dfd: int, owner: _Owner) -> None:
-    """The contents of directory `src` into directory `dfd` (symlinks kept as links)."""
-    for entry in sorted(os.scandir(src), key=lambda e: e.name):
-        name = entry.name
-        st = entry.stat(follow_symlinks=False)
+def _copy_tree(sfd: int, dfd: int, owner: _Owner) -> None:
+    """The contents of source directory `sfd` into directory `dfd` (symlinks kept as links),
+    every source entry read relative to its directory's fd, never followed."""
+    with os.scandir(sfd) as it:
+        entries = sorted((e.name, e.stat(follow_symlinks=False)) for e in it)
+    for name, st in entries:
         if stat.S_ISLNK(st.st_mode):
             if _remove_at(dfd, name) is not None:
                 shutil.rmtree(name, dir_fd=dfd)
-            os.symlink(os.readlink(entry.path), name, dir_fd=dfd)
+            os.symlink(os.readlink(name, dir_fd=sfd), name, dir_fd=dfd)
             owner.chown_at(dfd, name, st)
             os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dfd, follow_symlinks=False)
         elif stat.S_ISDIR(st.st_mode):
@@ -312,34 +456,40 @@ def _copy_tree(src: str, dfd: int, owner: _Owner) -> None:
                 os.mkdir(name, 0o700, dir_fd=dfd)
             sub = os.open(name, _DIR_FLAGS, dir_fd=dfd)
             try:
-                _copy_tree(entry.path, sub, owner)
+                src_sub = os.open(name, _DIR_FLAGS, dir_fd=sfd)
+                try:
+                    _copy_tree(src_sub, sub, owner)
+                finally:
+                    os.close(src_sub)
                 _set_meta(sub, st, owner)
             finally:
                 os.close(sub)
         else:
-            _copy_file(entry.path, dfd, name, owner)
+            _copy_file(st, lambda n=name: _open_file_at(sfd, n), dfd, name, owner)
 
 
-def _is_archive(path: str) -> bool:
-    """Whether ADD extracts `path`: a (compressed) tar whose first header reads, as Docker's
-    isArchivePath decides (anything else is copied as a file)."""
+def _is_archive(fd: int) -> bool:
+    """Whether ADD extracts the regular file `fd` (O_PATH) holds: a (compressed) tar whose
+    first header reads, as Docker's isArchivePath decides (anything else is copied as a
+    file)."""
     try:
-        with open(path, "rb") as f, open_tar(decompressed(f)) as tar:  # type: ignore[arg-type]
+        with os.fdopen(reopen(fd), "rb") as f, open_tar(decompressed(f)) as tar:  # type: ignore[arg-type]
             return tar.next() is not None
     except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError, LayerError):
         return False
 
 
-def _extract(archive: str, dest: int) -> None:
-    """ADD of a local archive: unpacked into `dest` as Docker unpacks it (chrooted there):
-    names and links cannot leave `dest`, a symlink met on the way (one the image already
-    had, or one the archive made) is resolved inside `dest`; owners, modes (set-id bits too)
-    and device nodes kept, as Docker keeps them; `.wh.` names are ordinary names here."""
+def _extract(fd: int, name: str, dest: int) -> None:
+    """ADD of a local archive (`fd`, O_PATH; `name` for errors): unpacked into `dest` as
+    Docker unpacks it (chrooted there): names and links cannot leave `dest`, a symlink met
+    on the way (one the image already had, or one the archive made) is resolved inside
+    `dest`; owners, modes (set-id bits too) and device nodes kept, as Docker keeps them;
+    `.wh.` names are ordinary names here."""
     try:
-        with open(archive, "rb") as f:
+        with os.fdopen(reopen(fd), "rb") as f:
             extract_tar(f, dest, allow_devices=os.geteuid() == 0, same_owner=True, keep_setid=True)
     except LayerError as err:
-        raise CopyError(f"failed to extract {os.path.basename(archive)}: {err.message}") from None
+        raise CopyError(f"failed to extract {name}: {err.message}") from None
 
 
 def copy_sources(
@@ -367,37 +517,39 @@ def copy_sources(
 
 
 def _copy_source(root: int, source: Source, dest: str, owner: _Owner, decompress: bool) -> None:
-    if source.is_dir:
-        target = _mkdir_all(root, dest, owner)
+    with open_source(source) as sfd:
+        if source.is_dir:
+            target = _mkdir_all(root, dest, owner)
+            try:
+                _copy_tree(sfd, target, owner)
+                if owner.mode is not None:
+                    os.fchmod(target, owner.mode)
+            finally:
+                os.close(target)
+            return
+        st = os.fstat(sfd)
+        if decompress and stat.S_ISREG(st.st_mode) and _is_archive(sfd):
+            target = _mkdir_all(root, dest, owner)
+            try:
+                _extract(sfd, posixpath.basename(source.path), target)
+            finally:
+                os.close(target)
+            return
+        resolved = _resolved(root, dest)
         try:
-            _copy_tree(source.path, target, owner)
-            if owner.mode is not None:
-                os.fchmod(target, owner.mode)
+            os.close(pathrs.open_in_root(root, resolved, os.O_PATH | os.O_DIRECTORY))
+            is_dir = True
+        except OSError:
+            is_dir = False
+        if dest.endswith("/") or is_dir:
+            parent, name = dest, posixpath.basename(source.name)
+        else:
+            parent, name = posixpath.dirname(resolved) or "/", posixpath.basename(resolved)
+        target = _mkdir_all(root, parent, owner)
+        try:
+            _copy_file(st, lambda: reopen(sfd), target, name, owner)
         finally:
             os.close(target)
-        return
-    if decompress and _is_archive(source.path):
-        target = _mkdir_all(root, dest, owner)
-        try:
-            _extract(source.path, target)
-        finally:
-            os.close(target)
-        return
-    resolved = _resolved(root, dest)
-    try:
-        os.close(pathrs.open_in_root(root, resolved, os.O_PATH | os.O_DIRECTORY))
-        is_dir = True
-    except OSError:
-        is_dir = False
-    if dest.endswith("/") or is_dir:
-        parent, name = dest, posixpath.basename(source.name)
-    else:
-        parent, name = posixpath.dirname(resolved) or "/", posixpath.basename(resolved)
-    target = _mkdir_all(root, parent, owner)
-    try:
-        _copy_file(source.path, target, name, owner)
-    finally:
-        os.close(target)
 
 
 def check_several(cmd: str, sources: list[Source], dest: str) -> None:
@@ -444,4 +596,4 @@ def download(url: str, directory: str) -> Source:
             os.utime(path, (ts, ts))
         except (TypeError, ValueError):
             pass
-    return Source(name, path, False)
+    return Source(name, directory, "/" + name, False)

@@ -504,7 +504,7 @@ class Executor:
     @contextmanager
     def _sources(
         self, state: StageState, ins: Instruction, cmd: str, srcs: list[str], from_ref: Any
-    ) -> Iterator[tuple[list[copier.Source], Callable[[str], str]]]:
+    ) -> Iterator[tuple[list[copier.Source], Callable[[copier.Source], str]]]:
         tmp: str | None = None
         try:
             if isinstance(from_ref, str) and from_ref:
@@ -531,7 +531,7 @@ class Executor:
                     with open(path, "w") as f:
                         f.write(content)
                     os.chmod(path, 0o644)
-                    extra.append(copier.Source(doc.name, path, False))
+                    extra.append(copier.Source(doc.name, tmp, "/" + doc.name, False))
                 elif cmd == "ADD" and copier.is_url(src):
                     tmp = tmp or tempfile.mkdtemp(prefix="dockyard-add-")
                     extra.append(copier.download(src, tmp))

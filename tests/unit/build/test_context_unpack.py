@@ -98,9 +98,9 @@ def test_sources_and_their_errors(tmp_path) -> None:
         assert [s.name for s in find_sources(ctx.root, ["./dir/../a.txt"], from_context=True)] \
             == ["a.txt"]  # fmt: skip
         (src,) = find_sources(ctx.root, ["in"], from_context=True)
-        assert open(src.path).read() == "A"
+        assert (src.name, src.root, src.path, src.is_dir) == ("in", ctx.root, "/a.txt", False)
         (root,) = find_sources(ctx.root, ["."], from_context=True)
-        assert root.is_dir and root.path == os.path.realpath(ctx.root)
+        assert root.is_dir and root.path == "/"
         with pytest.raises(
             CopyError, match=r"^forbidden path outside the build context: \.\./x \(\)$"
         ):
@@ -109,7 +109,8 @@ def test_sources_and_their_errors(tmp_path) -> None:
             find_sources(ctx.root, ["out"], from_context=True)  # resolved inside the context
         with pytest.raises(CopyError, match="^no source files were specified$"):
             find_sources(ctx.root, ["*.md"], from_context=True)
-        assert len(ctx.hash_path(os.path.join(ctx.root, "dir"))) == 64
+        (d,) = find_sources(ctx.root, ["dir"], from_context=True)
+        assert len(ctx.hash_path(d)) == 64
 
 
 @pytest.mark.parametrize(
