@@ -7,7 +7,6 @@ were `/`, so no link can lead the lookup to a file of the host.
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import stat
@@ -33,25 +32,6 @@ class _Group:
     name: str = ""
     gid: int = 0
     members: list[str] = field(default_factory=list)
-
-
-def resolve_in_root(rootfs: str, path: str) -> str:
-    """The host path of `path` inside `rootfs`, with every symlink resolved within rootfs
-    (missing components kept as they are), for the callers that still need a string: it is
-    only as good as the moment it was computed. Prefer dockyard.linux.pathrs.open_in_root.
-
-    A symlink loop is InvalidParameter naming `path` only (no host path reaches the user)."""
-    real = os.path.realpath(rootfs)
-    root = pathrs.open_root(real)
-    try:
-        inside = pathrs.resolve_path(root, path)
-    except OSError as e:
-        if e.errno == errno.ELOOP:  # the user's path, never the host's
-            raise InvalidParameter(f"{path}: too many levels of symbolic links") from None
-        raise
-    finally:
-        os.close(root)
-    return real if inside == "/" else real.rstrip("/") + inside
 
 
 def _read_in_root(rootfs: str, path: str) -> str | None:
