@@ -189,3 +189,50 @@ def test_copy_into_destinations_that_link_out(d, client, sentinel):
     assert out == "pwned" * 3
     # the sentinel's own `link -> victim` is not in the image: COPY made a file of that name
     assert run(d, "copy-into:1", "cat", f"{s}/link") == "pwned"
+
+
+def test_copy_from_a_stage_through_its_links_out(d, client, sentinel):
+    # the stage's links that aim at the host (straight, or through another link) are
+    # resolved inside the stage's root: COPY --from finds nothing there, never the host's
+    # files (a link that climbs with .. cannot be in a layer: its RUN fails)
+    s = sentinel.path
+    stage = (
+        f"FROM busybox AS s\nRUN mkdir /t && ln -s {s} /t/abs && ln -s t/abs/dir /chain"
+        f" && ln -s /t/abs/../abs/victim /t/dots\n"
+    )
+    for src, error in (
+        ("/t/abs/victim", "COPY failed: stat t/abs/victim: file does not exist"),
+        ("/chain/inner", "COPY failed: stat chain/inner: file does not exist"),
+        ("/chain", "COPY failed: stat chain: file does not exist"),
+        ("/t/dots", "COPY failed: stat t/dots: file does not exist"),
+        ("/t/abs/vic*", "COPY failed: no source files were specified"),
+    ):
+        df = stage + f"FROM busybox\nCOPY --from=s {src} /got/\n"
+        ok, text = build(client, tar_bytes([dockerfile(df)]), "from-out:1")
+        assert not ok and error in text, (src, text)
+    # the same links, copied as part of a tree, stay links (to paths of the new image)
+    df = stage + "FROM busybox\nCOPY --from=s /t /got/\n"
+    ok, text = build(client, tar_bytes([dockerfile(df)]), "from-out:2")
+    assert ok, text
+    assert run(d, "from-out:2", "readlink", "/got/abs").strip() == s
+
+
+def test_the_cache_key_of_a_copy_ignores_the_host(d, client, tmp_path):
+    # `d/l` aims at a host directory: the COPY's hash must not depend on what the host has
+    # there (it did when the tree was walked by host path: the link counted as a directory)
+    target = tmp_path / "host-dir"
+    target.mkdir()
+    context = tar_bytes(
+        [
+            dir_("d"),
+            sym("d/l", str(target)),
+            reg("d/z", b"z"),
+            dockerfile("FROM busybox\nCOPY d /d\n"),
+        ]
+    )
+    ok, first = build(client, context, "cache-host:1")
+    assert ok and " ---> Using cache" not in first.split("COPY d /d", 1)[1], first
+    target.rmdir()
+    ok, second = build(client, context, "cache-host:1")
+    assert ok and " ---> Using cache" in second.split("COPY d /d", 1)[1], second
+    assert run(d, "cache-host:1", "readlink", "/d/l").strip() == str(target)
