@@ -18,7 +18,8 @@ change or destroy at will, so the handlers behind a found object are fuzzed too.
 name the protected fixtures (their names, or any prefix of their ids, which Docker resolves)
 are filtered out: the protected fixtures must come out of the fuzz untouched.
 
-Operations left out (EXCLUDED) or constrained (OVERRIDES) are those that block by design.
+Operations left out (EXCLUDED) or constrained (OVERRIDES, STOPPING) are those that block by
+design.
 
 Bounded for `make test`: DOCKYARD_FUZZ_EXAMPLES examples per operation (default 120) and a
 wall-time budget DOCKYARD_FUZZ_SECONDS (default 150) shared by all operations; hypothesis is
@@ -71,10 +72,21 @@ OVERRIDES = {
     "GET /containers/{id}/stats": {"stream": "false"},
 }
 
-# The one 5xx that is the right answer here, as Docker's: a registry or URL the request names
-# cannot be reached (the daemon's network namespace has no route anywhere), answered 503
-# with Go's wording of the request that failed: `Get "https://host/v2/": dial tcp ...`.
+# A stop or restart of the playground container with a signal it does not end on (SIGHUP,
+# SIGWINCH, ...) waits `t` seconds before the SIGKILL, by design (Docker too): for those two,
+# aimed at the playground, a `t` that is not in [0, 10] becomes 5.
+STOPPING = ("POST /containers/{id}/stop", "POST /containers/{id}/restart")
+
+# The two 5xx that are the right answer here, as Docker's (both 503, Unavailable):
+# a registry or URL the request names cannot be reached (the daemon's network namespace has
+# no route anywhere), with Go's wording of the request that failed:
+# `Get "https://host/v2/": dial tcp ...`;
 UPSTREAM_UNREACHABLE = re.compile(r'(?:Get|Head|Post|Put|Patch|Delete) ".*": ', re.DOTALL)
+# and the default address pools are used up (the fuzz creates networks by the hundred).
+POOLS_EXHAUSTED = (
+    "could not find an available, non-overlapping IPv4 address pool among the defaults to "
+    "assign to the network"
+)
 
 PROTECTED_IMAGE = "dockyard-fuzz-protected-image:keep"
 PROTECTED_CONTAINER = "dockyard-fuzz-protected-container"
@@ -354,12 +366,12 @@ def _describe(case, response=None, error: BaseException | None = None) -> str:  
     return f"{case.operation.label}: {error!r}\n  {curl}"
 
 
-def _upstream_unreachable(response) -> bool:  # type: ignore[no-untyped-def]
+def _docker_503(response) -> bool:  # type: ignore[no-untyped-def]
     try:
         message = response.json().get("message", "")
     except ValueError:
         return False
-    return bool(UPSTREAM_UNREACHABLE.match(message))
+    return bool(UPSTREAM_UNREACHABLE.match(message)) or message == POOLS_EXHAUSTED
 
 
 def _intact(fx: Fixtures, session) -> list[str]:  # type: ignore[no-untyped-def]
@@ -380,6 +392,8 @@ def _intact(fx: Fixtures, session) -> list[str]:  # type: ignore[no-untyped-def]
     return problems
 
 
+BRIDGE_OPTION = "com.docker.network.bridge.name"
+
 # Requests the fuzz found answered with a 5xx or no answer at all, kept as fixed cases (they
 # run first, on the same daemon): (method, path, JSON body, the status Docker gives).
 FOUND = [
@@ -396,14 +410,55 @@ FOUND = [
     # A name IDNA cannot encode: was a 500 (UnicodeError from getaddrinfo); now the lookup
     # fails as any unknown name does (503: no registry reachable from the namespace).
     ("POST", "/auth", {"serveraddress": "\u0093"}, 503),
+    # NUL bytes where a path or name goes: 500s "embedded null byte" (Python's ValueError
+    # where Go's syscalls answer EINVAL), found by the fuzz in load and confirmed by hand:
+    # a PAX path record with a NUL (Go's tar reader refuses it: invalid header) ...
+    ("POST", "/images/load", {"pax-path": "repositories\0x"}, 400),
+    # ... a manifest naming a config file with a NUL, a container archive path, a working
+    # directory (create stores it, Docker too; start fails), a bridge name.
+    ("POST", "/images/load", {"manifest.json": [{"Config": "a\0b", "Layers": []}]}, 400),
+    ("GET", f"/containers/{PLAY_CONTAINER}/archive?path=/tmp%00x", None, 400),
+    ("PUT", f"/containers/{PLAY_CONTAINER}/archive?path=/tmp%00x", {"f": "x"}, 400),
+    (
+        "POST",
+        "/containers/create?name=fuzz-nul-cwd",
+        {"Image": PLAY_IMAGE, "WorkingDir": "/a\0"},
+        201,
+    ),
+    ("POST", "/containers/fuzz-nul-cwd/start", None, 400),
+    ("POST", "/networks/create", {"Name": "n", "Options": {BRIDGE_OPTION: "a\0"}}, 400),
 ]
+
+
+def _tar(files: dict[str, Any]) -> bytes:
+    """A tar of `files` (JSON values are written as JSON); "pax-path": one empty member
+    whose PAX path record is the value."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, value in files.items():
+            if name == "pax-path":
+                info = tarfile.TarInfo("x")
+                info.pax_headers = {"path": value}
+                tar.addfile(info)
+                continue
+            data = value.encode() if isinstance(value, str) else json.dumps(value).encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
 
 
 @pytest.mark.parametrize(("method", "path", "body", "status"), FOUND)
 def test_found_by_the_fuzz(fuzz, method: str, path: str, body: Any, status: int) -> None:
     fx, daemon, session = fuzz
+    kw: dict[str, Any] = {"json": body}
+    if body is not None and path.endswith(("/images/load", "/archive?path=/tmp%00x")):
+        kw = {"data": _tar(body), "headers": {"Content-Type": "application/x-tar"}}
     # A hang bound, not a timing: each answers in about a second.
-    r = session.request(method, "http://localhost/v1.47" + path, json=body, timeout=20)
+    r = session.request(method, "http://localhost/v1.47" + path, timeout=20, **kw)
     assert r.status_code == status, (r.status_code, r.text, daemon.log()[-3000:])
     if status >= 400:
         assert r.json()["message"]
@@ -457,6 +512,10 @@ def test_no_server_error_no_hang(fuzz, label: str) -> None:
         assume(not _names_protected(case.body, fx))
         if label in OVERRIDES:
             case.query = {**(case.query or {}), **OVERRIDES[label]}
+        if label in STOPPING and case.path_parameters == play:
+            t = (case.query or {}).get("t")
+            if not (isinstance(t, int) and 0 <= t <= 10):
+                case.query = {**(case.query or {}), "t": 5}
         fx.requests += 1
         try:
             response = case.call(
@@ -471,7 +530,7 @@ def test_no_server_error_no_hang(fuzz, label: str) -> None:
             failures.append("NO ANSWER " + _describe(case, error=e))
             return
         fx.statuses[response.status_code] = fx.statuses.get(response.status_code, 0) + 1
-        if response.status_code == 503 and _upstream_unreachable(response):
+        if response.status_code == 503 and _docker_503(response):
             return
         if response.status_code >= 500:
             found = "5xx " + _describe(case, response)

@@ -97,6 +97,14 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         # The client went away mid-response: nothing to tell it.
         log.debug("%s %s: client disconnected", request.method, request.path)
         return web.Response(status=204)
+    except ValueError as exc:
+        if "embedded null" not in str(exc):
+            log.exception("%s %s failed", request.method, request.path)
+            return error_response(500, str(exc) or exc.__class__.__name__)
+        # A NUL inside a path or name the request gave (a file in an archive, a working
+        # directory, ...): Python refuses it where Go's syscall layer answers EINVAL.
+        log.debug("%s %s: %s", request.method, request.path, exc)
+        return error_response(400, "invalid argument: a path or name holds a NUL byte")
     except Exception as exc:  # noqa: BLE001 - the last line of defence, logged
         log.exception("%s %s failed", request.method, request.path)
         return error_response(500, str(exc) or exc.__class__.__name__)

@@ -366,7 +366,11 @@ class NetworkService:
                 raise InvalidParameter("IPv6 networks are not supported by dockyard")
             bridge = options.get(BRIDGE_NAME_OPTION)
             if bridge is not None:
-                if not bridge or len(bridge) > 15 or "/" in bridge or " " in bridge:
+                if (
+                    len(bridge.encode(errors="surrogateescape")) not in range(1, 16)
+                    or bridge in (".", "..")
+                    or any(c in "/:\0" or c.isspace() for c in bridge)
+                ):  # Linux's dev_valid_name (and IFNAMSIZ)
                     raise InvalidParameter(f"invalid bridge name: {bridge!r}")
                 if any(n["Bridge"] == bridge for n in self._networks.values()):
                     raise Conflict(f"bridge name {bridge} is already in use by another network")

@@ -174,6 +174,9 @@ class SafeTarInfo(tarfile.TarInfo):
         nxt.sparse = list(zip(sparse[::2], sparse[1::2], strict=True))
 
 
+_NUL_FREE = (b"path", b"linkpath", b"uname", b"gname")
+
+
 def _pax_records(buf: bytes) -> list[tuple[bytes, bytes]]:
     """The records of a PAX header ("%d %s=%s\\n"), parsed in one linear pass."""
     out: list[tuple[bytes, bytes]] = []
@@ -187,7 +190,10 @@ def _pax_records(buf: bytes) -> list[tuple[bytes, bytes]]:
         if length < 5 or end > len(buf) or buf[end - 1] != 0x0A:
             raise tarfile.InvalidHeaderError("invalid header")
         key, eq, value = buf[match.end() : end - 1].partition(b"=")
-        if not key or not eq:
+        if not key or not eq or b"\0" in key:
+            raise tarfile.InvalidHeaderError("invalid header")
+        if key in _NUL_FREE and b"\0" in value:
+            # Go's validPAXRecord: names cannot hold a NUL (no system call could take them)
             raise tarfile.InvalidHeaderError("invalid header")
         out.append((key, value))
         pos = end
