@@ -151,60 +151,91 @@ class BuildContext:
             raise
         return fd
 
-    def _parent_dir(self, rel: str) -> str:
-        """The host directory that will hold `rel`, created, with no symlink on the way."""
-        parent = self.root
-        for part in rel.split("/")[:-1]:
-            parent = os.path.join(parent, part)
-            try:
-                st = os.lstat(parent)
-            except FileNotFoundError:
-                os.mkdir(parent, 0o755)
-                continue
-            if not stat.S_ISDIR(st.st_mode):
-                raise ContextError(f"invalid path in the build context: {rel}")
-        return parent
+    def _parent_fd(self, rel: str, *, make: bool) -> int:
+        """An fd of the directory that holds `rel`, reached from the root one component at a
+        time with O_NOFOLLOW (no symlink followed on the way): missing directories are made
+        (0755) when `make`, else FileNotFoundError; ContextError when one is not a directory."""
+        fd = os.open(self.root, _DIR_FLAGS)
+        try:
+            for part in rel.split("/")[:-1]:
+                try:
+                    nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except FileNotFoundError:
+                    if not make:
+                        raise
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                    nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except OSError as e:
+                    if e.errno in (errno.ENOTDIR, errno.ELOOP):
+                        raise ContextError(f"invalid path in the build context: {rel}") from None
+                    raise
+                os.close(fd)
+                fd = nxt
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def _extract(self, tar: tarfile.TarFile, m: tarfile.TarInfo, rel: str) -> None:
-        parent = self._parent_dir(rel)
-        path = os.path.join(parent, rel.rsplit("/", 1)[-1])
+        parent = self._parent_fd(rel, make=True)
         try:
-            st = os.lstat(path)
+            self._extract_at(tar, m, parent, rel.rsplit("/", 1)[-1])
+        finally:
+            os.close(parent)
+
+    def _extract_at(self, tar: tarfile.TarFile, m: tarfile.TarInfo, pfd: int, name: str) -> None:
+        """Entry `m` as `name` of directory `pfd`, made with *at calls that never follow."""
+        try:
+            st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
         except FileNotFoundError:
             st = None
         if st is not None and not (m.isdir() and stat.S_ISDIR(st.st_mode)):
             if stat.S_ISDIR(st.st_mode):
-                shutil.rmtree(path)
+                shutil.rmtree(name, dir_fd=pfd)
             else:
-                os.unlink(path)
+                os.unlink(name, dir_fd=pfd)
         if m.isdir():
             if st is None or not stat.S_ISDIR(st.st_mode):
-                os.mkdir(path, 0o700)
+                os.mkdir(name, 0o700, dir_fd=pfd)
             return
         if m.isreg():
             src = tar.extractfile(m)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(name, flags, 0o600, dir_fd=pfd)
             with os.fdopen(fd, "wb") as out:
                 if src is not None:
                     shutil.copyfileobj(src, out, 1 << 20)
-            os.chmod(path, m.mode & 0o7777)
+                out.flush()
+                os.fchmod(fd, m.mode & 0o7777)
         elif m.issym():
-            os.symlink(m.linkname, path)
+            os.symlink(m.linkname, name, dir_fd=pfd)
         elif m.islnk():
-            target = clean_member_name(m.linkname)
-            source = os.path.join(self.root, target)
-            if target:
-                self._parent_dir(target)  # no symlink on the way to the source
-            try:
-                regular = bool(target) and stat.S_ISREG(os.lstat(source).st_mode)
-            except (FileNotFoundError, NotADirectoryError):
-                regular = False
-            if not regular:
-                raise ContextError(f"invalid hard link in the build context: {m.name}")
-            os.link(source, path, follow_symlinks=False)
+            self._hard_link(m, pfd, name)
         else:
             return  # devices and fifos have no place in a build context
-        os.utime(path, (m.mtime, m.mtime), follow_symlinks=False)
+        os.utime(name, (m.mtime, m.mtime), dir_fd=pfd, follow_symlinks=False)
+
+    def _hard_link(self, m: tarfile.TarInfo, pfd: int, name: str) -> None:
+        """A hard link to a regular file already in the context (no symlink on the way)."""
+        target = clean_member_name(m.linkname)
+        invalid = ContextError(f"invalid hard link in the build context: {m.name}")
+        if not target:
+            raise invalid
+        try:
+            src_parent = self._parent_fd(target, make=False)
+        except FileNotFoundError:
+            raise invalid from None
+        try:
+            src_name = target.rsplit("/", 1)[-1]
+            try:
+                st = os.stat(src_name, dir_fd=src_parent, follow_symlinks=False)
+            except (FileNotFoundError, NotADirectoryError):
+                raise invalid from None
+            if not stat.S_ISREG(st.st_mode):
+                raise invalid
+            os.link(src_name, name, src_dir_fd=src_parent, dst_dir_fd=pfd, follow_symlinks=False)
+        finally:
+            os.close(src_parent)
 
     # --- the Dockerfile and .dockerignore -------------------------------------------------
 

@@ -120,3 +120,30 @@ def test_sources_and_their_errors(tmp_path) -> None:
 )  # fmt: skip
 def test_normalize_dest(workdir: str, dest: str, want: str) -> None:
     assert normalize_dest(workdir, dest) == want
+
+
+def test_hard_links_and_replaced_entries(tmp_path) -> None:
+    entries = [("d/f", "F"), ("d/h", ("hard", "d/f")), ("l", ("sym", "d")), ("x", "dir"),
+               ("x/y", "Y"), ("x", "now a file")]  # fmt: skip
+    with BuildContext.from_tar(_tar(entries), str(tmp_path)) as ctx:
+        st_f, st_h = os.stat(os.path.join(ctx.root, "d/f")), os.stat(os.path.join(ctx.root, "d/h"))
+        assert st_f.st_ino == st_h.st_ino and st_f.st_nlink == 2
+        assert open(os.path.join(ctx.root, "x")).read() == "now a file"
+    for bad, error in (
+        ([("l", ("sym", "/etc")), ("h", ("hard", "l/passwd"))], "invalid path"),  # via a link
+        ([("l", ("sym", "/etc/passwd")), ("h", ("hard", "l"))], "invalid hard link"),  # a link
+        ([("h", ("hard", "no/such/file"))], "invalid hard link"),
+        ([("d", "dir"), ("h", ("hard", "d"))], "invalid hard link"),
+    ):
+        with pytest.raises(ContextError, match=error):
+            BuildContext.from_tar(_tar(bad), str(tmp_path))
+    assert os.listdir(tmp_path) == []  # each half-unpacked context was removed
+
+
+def test_dockerignore_keeps_what_it_reincludes(tmp_path) -> None:
+    entries = [(".dockerignore", "docs\n!docs/keep\nl\n"), ("docs/a", "a"), ("docs/keep", "k"),
+               ("l", ("sym", "/etc")), ("docs/sub/b", "b")]  # fmt: skip
+    with BuildContext.from_tar(_tar(entries), str(tmp_path)) as ctx:
+        ctx.apply_dockerignore()
+        assert sorted(os.listdir(ctx.root)) == [".dockerignore", "docs"]
+        assert os.listdir(os.path.join(ctx.root, "docs")) == ["keep"]
