@@ -64,7 +64,8 @@ class _Client:
         )
         self.api.start(c["Id"])
         try:
-            code = self.api.wait(c["Id"], condition="removed")["StatusCode"]
+            # docker-py's wait has no timeout unless given one
+            code = self.api.wait(c["Id"], timeout=120, condition="removed")["StatusCode"]
         except NotFound:
             return  # removed before the wait reached the daemon (`true` is quick)
         if code != 0:
@@ -136,8 +137,9 @@ def run_load(
     threads = [threading.Thread(target=w.loop, args=(deadline, ops), daemon=True) for w in workers]
     for t in threads:
         t.start()
+    give_up = deadline + 180  # a request's own timeout (120 s) bounds it past the deadline
     for t in threads:
-        t.join(seconds + 180)  # a request's own timeout bounds the wait past the deadline
+        t.join(max(0.0, give_up - time.monotonic()))
     if any(t.is_alive() for t in threads):
         result.errors.append("a client was still waiting for an answer after its timeout")
     for w in workers:
