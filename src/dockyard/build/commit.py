@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 from dockyard.build.cache import history_match, step_key
 from dockyard.build.imageconfig import compact
 from dockyard.build.state import BuildOptions, Engine, StageState
+from dockyard.faults import crash_point
 from dockyard.images import manifest as mf
 from dockyard.images.service import Image, LayerDescriptor
 from dockyard.images.timefmt import now_rfc3339
@@ -184,6 +185,7 @@ class Committer:
         image = self.images.record_config(
             mf.canonical_json(_ordered(doc)), parent=state.image_id or None
         )
+        crash_point("build.step.recorded")
         self.engine.cache.store(key, image.id, state.image_id, created_by)
         state.image_id = image.id
         state.doc = doc

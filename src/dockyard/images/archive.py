@@ -22,6 +22,7 @@ import tempfile
 from typing import Any, BinaryIO
 
 from ..errors import InvalidParameter
+from ..faults import crash_point
 from ..snapshots.layer import LayerError, _Root, extract_tar
 from . import manifest as mf
 from .reference import Reference, parse_any_reference, parse_reference
@@ -354,6 +355,7 @@ def _load_docker(service: ImageService, archive: _Archive) -> list[str]:
         layers = _load_layers(service, archive, paths, diff_ids)
         service.ensure_layers(layers)
         img = service.record_config(raw_config)
+        crash_point("image.load.recorded")
         for ref in tags:
             _retag(service, ref, img.id, messages)
             messages.append(f"Loaded image: {ref.familiar()}")

@@ -492,6 +492,7 @@ class NetworkService:
                     f"endpoints {details}"
                 )
             self._tear_down(record)
+            crash_point("network.remove.torn_down")
             self._store.delete_network(record["Id"])
             del self._networks[record["Id"]]
             self._allocators.pop(record["Id"], None)

@@ -260,6 +260,7 @@ class VolumeService:
             if users:
                 raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
             detached = self._detach(name)
+        crash_point("volume.remove.detached")
         _rmtree(detached)
 
     def _detach(self, name: str) -> str:
