@@ -66,3 +66,15 @@ class SystemError_(DockyardError):
     """An unexpected failure of the system below us (HTTP 500)."""
 
     status = 500
+
+
+def describe(exc: BaseException) -> str:
+    """The words a user is shown for `exc`: a DockyardError's message; an OSError as Go
+    prints one (`/path: no space left on device`: the errno's text in lower case, the file
+    when known), never Python's `[Errno 28] ...`; anything else, its text."""
+    if isinstance(exc, DockyardError):
+        return exc.message
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror[:1].lower() + exc.strerror[1:]
+        return f"{exc.filename}: {text}" if exc.filename else text
+    return str(exc) or type(exc).__name__

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from dockyard import __version__
 from dockyard.api import streams, versions
-from dockyard.errors import DockyardError, NotModified
+from dockyard.errors import DockyardError, NotModified, describe
 
 log = logging.getLogger("dockyard.api")
 
@@ -107,7 +107,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(400, "invalid argument: a path or name holds a NUL byte")
     except Exception as exc:  # noqa: BLE001 - the last line of defence, logged
         log.exception("%s %s failed", request.method, request.path)
-        return error_response(500, str(exc) or exc.__class__.__name__)
+        return error_response(500, describe(exc))
 
 
 async def _add_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from dockyard.api.streams import JSONStream
-from dockyard.errors import DockyardError
+from dockyard.errors import DockyardError, describe
 
 log = logging.getLogger("dockyard.api")
 
@@ -58,7 +58,7 @@ async def stream_progress(
         if exc is not None:
             if not out.prepared:
                 raise exc
-            message = exc.message if isinstance(exc, DockyardError) else str(exc)
+            message = describe(exc)
             if not isinstance(exc, DockyardError):
                 log.error("%s %s: %s", request.method, request.path, exc, exc_info=exc)
             await out.error(message)

@@ -23,7 +23,7 @@ from dockyard.build.executor import Executor
 from dockyard.build.runner import RunError
 from dockyard.build.state import BuildError, BuildOptions, Engine
 from dockyard.dockerfile.parser import parse
-from dockyard.errors import DockyardError
+from dockyard.errors import DockyardError, describe
 from dockyard.images.reference import parse_reference
 from dockyard.images.service import Image, short_id
 
@@ -34,7 +34,7 @@ PullFn = Callable[[str, str | None, dict[str, dict]], Image]
 
 def error_message(err: BaseException) -> Message:
     """The JSON stream's error message for `err` (a RUN's exit code as its code)."""
-    message = err.message if isinstance(err, DockyardError) else str(err) or type(err).__name__
+    message = describe(err)
     detail: dict[str, Any] = {"message": message}
     if isinstance(err, RunError):
         detail = {"code": err.code, "message": message}
