@@ -8,7 +8,7 @@ APT_PACKAGES := runc busybox-static iproute2 iptables libseccomp2 skopeo umoci \
 	gcc libc6-dev
 STAMP := $(VENV)/.installed
 
-.PHONY: install test unit integration compat lint demo clean fuzz-long hostile-long
+.PHONY: install test unit integration compat lint demo clean hostile-long fuzz-long load-long fuzz-long hostile-long
 
 install: $(STAMP)
 
@@ -42,6 +42,12 @@ compat: install
 hostile-long: install
 	DOCKYARD_HOSTILE_ENTRIES=1000000 $(PY) -m pytest -q -s -ra --timeout=1800 \
 		tests/hostile/test_archives.py -k many_tiny_entries
+
+# the 50-client load of `make test` (20 s) for LOAD_SECONDS
+LOAD_SECONDS ?= 120
+load-long: install
+	DOCKYARD_LOAD_SECONDS=$(LOAD_SECONDS) $(PY) -m pytest -q -ra --timeout=1800 \
+		tests/faults/test_load.py
 
 # The Engine API fuzz of `make test`, longer: FUZZ_EXAMPLES per operation (default 1000),
 # within FUZZ_SECONDS (default 3600); the figures and every failure in FUZZ_REPORT.
