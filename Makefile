@@ -8,7 +8,7 @@ APT_PACKAGES := runc busybox-static iproute2 iptables libseccomp2 skopeo umoci \
 	gcc libc6-dev
 STAMP := $(VENV)/.installed
 
-.PHONY: install test unit integration compat lint demo clean hostile-long fuzz-long load-long fuzz-long hostile-long
+.PHONY: install test unit integration compat lint demo clean hostile-long fuzz-long load-long
 
 install: $(STAMP)
 
