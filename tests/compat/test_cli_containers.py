@@ -603,3 +603,29 @@ def test_named_volume_filled_from_image_and_restart_unless_stopped(d):
         assert state["Status"] == "exited", state
     finally:
         d.docker("rm", "-f", "unless")
+
+
+def test_exec_of_a_missing_program_exits_127_as_docker(d):
+    """moby records 127 for a program that is not there (translateContainerdStartErr); the
+    CLI and the SDK's exec_run see it, and the exec cannot be started again."""
+    import docker as sdk
+
+    ok(d.docker("run", "-d", "--name", "exmiss", "busybox", "sleep", "300"))
+    try:
+        r = d.docker("exec", "exmiss", "nosuchcmd")
+        assert r.returncode == 127, (r.stdout, r.stderr)
+        assert 'exec: "nosuchcmd": executable file not found in $PATH' in r.stdout
+        assert "Errno" not in r.stdout
+        client = sdk.DockerClient(base_url=d.host)
+        try:
+            assert client.containers.get("exmiss").exec_run("nosuchcmd").exit_code == 127
+            api = client.api
+            exec_id = api.exec_create("exmiss", ["nosuchcmd"])["Id"]
+            api.exec_start(exec_id)
+            assert api.exec_inspect(exec_id)["ExitCode"] == 127
+            with pytest.raises(sdk.errors.APIError, match="has already run"):
+                api.exec_start(exec_id)
+        finally:
+            client.close()
+    finally:
+        d.docker("rm", "-f", "exmiss")

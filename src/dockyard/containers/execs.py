@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.containers import protocol
 from dockyard.containers.streams import Stream
-from dockyard.errors import Conflict, InvalidParameter, NotFound
+from dockyard.errors import Conflict, DockyardError, InvalidParameter, NotFound
 from dockyard.fsutil import read_json
 
 if TYPE_CHECKING:
@@ -170,6 +170,19 @@ class ExecManager:
         tty = rec["ProcessConfig"]["tty"] if tty is None else tty
         try:
             conn, first = self._launch(cid, rec, tty, detach, console_size)
+        except Conflict:
+            with self._lock:
+                rec["_started"] = False  # the container was not running: it may be tried again
+            raise
+        except DockyardError as e:
+            # the runtime could not start it: it has run, with moby's exit code (127 for a
+            # program that is not there, else 126), and cannot be started again
+            lowered = e.message.lower()
+            missing = "not found" in lowered or "no such file" in lowered
+            with self._lock:
+                rec["ExitCode"] = 127 if missing else 126
+                rec["Running"] = False
+            raise
         except BaseException:
             with self._lock:
                 rec["_started"] = False  # it never ran: it may be started again

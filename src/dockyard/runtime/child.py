@@ -17,7 +17,7 @@ import os
 import signal
 from typing import Any, NoReturn
 
-from dockyard.errors import InvalidParameter
+from dockyard.errors import InvalidParameter, describe
 from dockyard.linux import execfd
 from dockyard.linux.pathrs import UnsafeRoot
 from dockyard.runtime import config as cfg
@@ -97,7 +97,7 @@ def _run(plan: Plan, body: Any) -> NoReturn:
         chan = _Channel(plan.msg_w, plan.go_r)
         body(plan, chan)
     except BaseException as e:  # noqa: BLE001 - report everything, then leave
-        message = str(e) or e.__class__.__name__
+        message = describe(e)  # Go's words for an OSError, never "[Errno N]"
         # a refusal of what the container asked for or its image holds, not a failure
         refused = isinstance(e, InvalidParameter | UnsafeRoot)
         try:
