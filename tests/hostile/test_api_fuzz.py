@@ -407,6 +407,9 @@ FOUND = [
     ("POST", f"/containers/{PLAY_CONTAINER}/start", None, 204),
     # Go's net/url refuses an ASCII control in the address: was a 503 for a lookup.
     ("POST", "/auth", {"serveraddress": "\u0002x"}, 400),
+    # Userinfo outside Go's set: was a 500 (aiohttp's latin-1 basic auth); a space in a host.
+    ("POST", "/auth", {"serveraddress": "\U000c87d3@x"}, 400),
+    ("POST", "/auth", {"serveraddress": "a b"}, 400),
     # A name IDNA cannot encode: was a 500 (UnicodeError from getaddrinfo); now the lookup
     # fails as any unknown name does (503: no registry reachable from the namespace).
     ("POST", "/auth", {"serveraddress": "\u0093"}, 503),

@@ -308,15 +308,38 @@ class ImageRoutes:
         server = body.get("serveraddress") or ""
         if not isinstance(username, str) or not isinstance(password, str):
             raise InvalidParameter("json: username and password must be strings")
-        if isinstance(server, str) and any(c < " " or c == "\x7f" for c in server):
-            # dockerd parses the address as a URL first: Go's net/url refuses ASCII controls.
+        if isinstance(server, str):
             url = server if server.startswith(("http://", "https://")) else "https://" + server
-            raise InvalidParameter(
-                f"unable to parse server address: parse {json.dumps(url)}: "
-                "net/url: invalid control character in URL"
-            )
+            problem = _go_url_problem(url)
+            if problem:  # dockerd parses the address with Go's net/url first
+                raise InvalidParameter(
+                    f"unable to parse server address: parse {json.dumps(url)}: {problem}"
+                )
         result = await login(server, username, password, self.registry_config)
         return _json(result)
+
+
+_USERINFO_OK = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._:~!$&'()*+,;=%@"
+)
+_HOST_OK = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:[]<>\"%"
+)
+
+
+def _go_url_problem(url: str) -> str:
+    """What Go's url.Parse refuses in an http(s) URL (its wording), or "": ASCII controls,
+    userinfo outside its character set, ASCII characters a host name cannot hold."""
+    if any(c < " " or c == "\x7f" for c in url):
+        return "net/url: invalid control character in URL"
+    authority = url.split("://", 1)[1].split("/", 1)[0]
+    userinfo, at, host = authority.rpartition("@")
+    if at and not all(c in _USERINFO_OK for c in userinfo):
+        return "net/url: invalid userinfo"
+    for c in host:
+        if c < "\x80" and c not in _HOST_OK:
+            return f"invalid character {json.dumps(c)} in host name"
+    return ""
 
 
 def _familiar(ref: str) -> str:
