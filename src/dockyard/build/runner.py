@@ -222,38 +222,78 @@ def _layer_of(containers: Any, snapshots: Any, cid: str) -> BinaryIO | None:
     return out  # type: ignore[return-value]
 
 
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _open_parent(top: str, rel: str) -> tuple[int, str] | None:
+    """(descriptor of the directory holding `rel` below `top`, its last name), walked one
+    component at a time without following links: the RUN container made these directories,
+    and a symlink it put on the way (`/etc -> /host/dir`) must lead nowhere. None when a
+    component is missing or not a real directory."""
+    parts = [p for p in rel.split("/") if p]
+    fd = os.open(top, _DIR)
+    try:
+        for part in parts[:-1]:
+            nxt = os.open(part, _DIR, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+    except OSError:
+        os.close(fd)
+        return None
+    return fd, parts[-1]
+
+
+def _lstat_below(top: str, rel: str) -> os.stat_result | None:
+    opened = _open_parent(top, rel)
+    if opened is None:
+        return None
+    fd, name = opened
+    try:
+        return os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def _in_lowers(lowers: list[str], rel: str) -> os.stat_result | None:
     for lower in lowers:
-        try:
-            return os.lstat(os.path.join(lower, rel))
-        except OSError:
-            continue
+        st = _lstat_below(lower, rel)
+        if st is not None:
+            return st
     return None
 
 
 def drop_init_paths(upper: str, lowers: list[str]) -> None:
-    """Remove from `upper` the mount points the runtime created (see INIT_PATHS)."""
+    """Remove from `upper` the mount points the runtime created (see INIT_PATHS). Every
+    look and every removal is made at a directory descriptor inside `upper`."""
     for rel in INIT_PATHS:
-        path = os.path.join(upper, rel)
-        try:
-            st = os.lstat(path)
-        except OSError:
+        opened = _open_parent(upper, rel)
+        if opened is None:
             continue
-        below = _in_lowers(lowers, rel)
-        if below is None:
+        fd, name = opened
+        try:
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except OSError:
+                continue
+            if _in_lowers(lowers, rel) is not None:
+                continue
             if stat.S_ISDIR(st.st_mode):
-                if _only_dirs_and_empty_files(path):
-                    shutil.rmtree(path)
+                if _only_dirs_and_empty_files(fd, name):
+                    shutil.rmtree(name, dir_fd=fd)
             elif stat.S_ISREG(st.st_mode) and st.st_size == 0:
-                os.unlink(path)
-    for rel in ("etc", "dev", ""):
+                os.unlink(name, dir_fd=fd)
+        finally:
+            os.close(fd)
+    for rel in ("etc", "dev"):
         _drop_unchanged_dir(upper, lowers, rel)
 
 
-def _only_dirs_and_empty_files(path: str) -> bool:
-    for dirpath, _dirnames, filenames in os.walk(path):
-        for name in filenames:
-            st = os.lstat(os.path.join(dirpath, name))
+def _only_dirs_and_empty_files(parent_fd: int, name: str) -> bool:
+    for _dirpath, _dirnames, filenames, dfd in os.fwalk(name, dir_fd=parent_fd):
+        for fname in filenames:
+            st = os.stat(fname, dir_fd=dfd, follow_symlinks=False)
             if not stat.S_ISREG(st.st_mode) or st.st_size:
                 return False
     return True
@@ -261,24 +301,34 @@ def _only_dirs_and_empty_files(path: str) -> bool:
 
 def _drop_unchanged_dir(upper: str, lowers: list[str], rel: str) -> None:
     """An empty copied-up directory whose owner and mode match the layer below goes."""
-    path = os.path.join(upper, rel) if rel else upper
+    opened = _open_parent(upper, rel)
+    if opened is None:
+        return
+    pfd, name = opened
     try:
-        st = os.lstat(path)
-    except OSError:
-        return
-    if not stat.S_ISDIR(st.st_mode) or os.listdir(path) or not rel:
-        return
-    below = _in_lowers(lowers, rel)
-    if below is None:
-        os.rmdir(path)  # made only to hold mount points
-        return
-    try:
-        opaque = os.getxattr(path, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
-    except OSError:
-        opaque = False
-    if (
-        not opaque
-        and stat.S_ISDIR(below.st_mode)
-        and (below.st_mode, below.st_uid, below.st_gid) == (st.st_mode, st.st_uid, st.st_gid)
-    ):
-        os.rmdir(path)
+        try:
+            dfd = os.open(name, _DIR, dir_fd=pfd)
+        except OSError:
+            return  # missing, or not a real directory
+        try:
+            st = os.fstat(dfd)
+            if os.listdir(dfd):
+                return
+            try:
+                opaque = os.getxattr(dfd, "trusted.overlay.opaque") == b"y"
+            except OSError:
+                opaque = False
+        finally:
+            os.close(dfd)
+        below = _in_lowers(lowers, rel)
+        if below is None:
+            os.rmdir(name, dir_fd=pfd)  # made only to hold mount points
+            return
+        if (
+            not opaque
+            and stat.S_ISDIR(below.st_mode)
+            and (below.st_mode, below.st_uid, below.st_gid) == (st.st_mode, st.st_uid, st.st_gid)
+        ):
+            os.rmdir(name, dir_fd=pfd)
+    finally:
+        os.close(pfd)
