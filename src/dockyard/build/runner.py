@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from dockyard.errors import DockyardError, NotFound
+from dockyard.linux import pathrs
 from dockyard.snapshots.layer import write_diff
 from dockyard.snapshots.mount import is_mountpoint, unmount_all
 
@@ -225,40 +226,9 @@ def _layer_of(containers: Any, snapshots: Any, cid: str) -> BinaryIO | None:
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _open_parent(top: str, rel: str) -> tuple[int, str] | None:
-    """(descriptor of the directory holding `rel` below `top`, its last name), walked one
-    component at a time without following links: the RUN container made these directories,
-    and a symlink it put on the way (`/etc -> /host/dir`) must lead nowhere. None when a
-    component is missing or not a real directory."""
-    parts = [p for p in rel.split("/") if p]
-    fd = os.open(top, _DIR)
-    try:
-        for part in parts[:-1]:
-            nxt = os.open(part, _DIR, dir_fd=fd)
-            os.close(fd)
-            fd = nxt
-    except OSError:
-        os.close(fd)
-        return None
-    return fd, parts[-1]
-
-
-def _lstat_below(top: str, rel: str) -> os.stat_result | None:
-    opened = _open_parent(top, rel)
-    if opened is None:
-        return None
-    fd, name = opened
-    try:
-        return os.stat(name, dir_fd=fd, follow_symlinks=False)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
 def _in_lowers(lowers: list[str], rel: str) -> os.stat_result | None:
     for lower in lowers:
-        st = _lstat_below(lower, rel)
+        st = pathrs.lstat_beneath(lower, rel)
         if st is not None:
             return st
     return None
@@ -268,7 +238,7 @@ def drop_init_paths(upper: str, lowers: list[str]) -> None:
     """Remove from `upper` the mount points the runtime created (see INIT_PATHS). Every
     look and every removal is made at a directory descriptor inside `upper`."""
     for rel in INIT_PATHS:
-        opened = _open_parent(upper, rel)
+        opened = pathrs.open_parent_beneath(upper, rel)
         if opened is None:
             continue
         fd, name = opened
@@ -301,7 +271,7 @@ def _only_dirs_and_empty_files(parent_fd: int, name: str) -> bool:
 
 def _drop_unchanged_dir(upper: str, lowers: list[str], rel: str) -> None:
     """An empty copied-up directory whose owner and mode match the layer below goes."""
-    opened = _open_parent(upper, rel)
+    opened = pathrs.open_parent_beneath(upper, rel)
     if opened is None:
         return
     pfd, name = opened

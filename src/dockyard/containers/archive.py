@@ -24,6 +24,7 @@ from dockyard.containers import scopedfs
 from dockyard.containers.jsonlog import format_time
 from dockyard.containers.scopedfs import ScopedFS
 from dockyard.errors import InvalidParameter, NotFound
+from dockyard.linux import pathrs
 from dockyard.snapshots.layer import walk_tree
 from dockyard.snapshots.safetar import members, open_tar
 
@@ -458,7 +459,9 @@ def changes(upper: str, lowers: list[str]) -> list[dict[str, Any]]:
     dirs: set[str] = set()
 
     def in_lower(rel: str) -> bool:
-        return any(os.path.lexists(os.path.join(lo, rel.lstrip("/"))) for lo in lowers)
+        # looked up in each layer without following its links: a layer's `/a -> /etc`
+        # must not make the host's /etc/passwd count as the image's /a/passwd
+        return any(pathrs.lstat_beneath(lo, rel) is not None for lo in lowers)
 
     top = os.open(upper, scopedfs.DIR_FLAGS)
     try:

@@ -111,6 +111,50 @@ def open_parent_in_root(root_fd: int, path: str, mkdir: bool = False) -> tuple[i
     return open_in_root(root_fd, parent, os.O_PATH | os.O_DIRECTORY), name
 
 
+_DIR_NOFOLLOW = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def open_parent_beneath(top: str, path: str) -> tuple[int, str] | None:
+    """(descriptor of the directory holding `path` below the trusted directory `top`, the
+    last name), with no symlink followed at all on the way: for an image's layer or an
+    overlay upper directory, where a link is content to look at, never a way to go (a link
+    `/etc -> /host/dir` that a container planted leads nowhere). None when a component is
+    missing or is not a real directory. The caller closes the descriptor."""
+    parts = _components(path)
+    if not parts or parts[-1] == "..":
+        return None
+    try:
+        fd = os.open(top, _DIR_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        for part in parts[:-1]:
+            if part == "..":
+                raise _error(errno.EXDEV, path)  # never above `top`
+            nxt = os.open(part, _DIR_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+    except OSError:
+        os.close(fd)
+        return None
+    return fd, parts[-1]
+
+
+def lstat_beneath(top: str, path: str) -> os.stat_result | None:
+    """lstat of `path` below `top` without following any symlink (see open_parent_beneath);
+    None when it is not there that way."""
+    opened = open_parent_beneath(top, path)
+    if opened is None:
+        return None
+    fd, name = opened
+    try:
+        return os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def _is_magic_link(link_fd: int, target: str) -> bool:
     """A /proc link the kernel follows to an object rather than by its text (fd/N, exe,
     cwd, root, ns/*, map_files/*): their text is absolute or names no file (`pipe:[4]`)."""

@@ -93,6 +93,19 @@ def test_changes_kinds(tmp_path):
     assert got == expected
 
 
+def test_changes_never_look_at_the_host_through_a_layer_link(tmp_path):
+    """An image with `/a -> /etc`, a container that made /a a directory holding passwd: the
+    file is added (1), whatever the host's /etc holds (it was "changed" (0) when the layer's
+    link was followed to the host's /etc/passwd)."""
+    lower, upper = tmp_path / "lower", tmp_path / "upper"
+    lower.mkdir()
+    os.symlink("/etc", lower / "a")
+    (upper / "a").mkdir(parents=True)
+    (upper / "a" / "passwd").write_text("mine\n")
+    got = {c["Path"]: c["Kind"] for c in changes(str(upper), [str(lower)])}
+    assert got == {"/a": 0, "/a/passwd": 1}
+
+
 def _tar_of(files: dict[str, bytes]) -> io.BytesIO:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:

@@ -227,3 +227,22 @@ def test_create_exclusive_refuses_an_existing_file(tree, mode):
     with pytest.raises(FileExistsError):
         pathrs.open_in_root(fd, "/abs/passwd", os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     os.close(pathrs.open_in_root(fd, "/abs/new", os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+
+
+def test_lstat_beneath_follows_no_link(tmp_path):
+    top = tmp_path / "layer"
+    (top / "d").mkdir(parents=True)
+    (top / "d" / "f").write_text("x")
+    os.symlink("/etc", top / "a")  # absolute, out of the layer
+    os.symlink("d", top / "rel")  # relative, inside: still not followed
+    assert pathrs.lstat_beneath(str(top), "/d/f") is not None
+    assert pathrs.lstat_beneath(str(top), "d/f") is not None
+    st = pathrs.lstat_beneath(str(top), "/a")
+    assert st is not None and stat.S_ISLNK(st.st_mode)  # the link itself
+    assert pathrs.lstat_beneath(str(top), "/a/passwd") is None  # the host's is not seen
+    assert pathrs.lstat_beneath(str(top), "/rel/f") is None
+    assert pathrs.lstat_beneath(str(top), "/missing/f") is None
+    assert pathrs.lstat_beneath(str(top), "/d/../../etc/passwd") is None
+    opened = pathrs.open_parent_beneath(str(top), "/d/f")
+    assert opened is not None and opened[1] == "f"
+    os.close(opened[0])
