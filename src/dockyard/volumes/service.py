@@ -126,12 +126,29 @@ class VolumeService:
                     write_json(path, self._records[name])
 
     def reconcile(self) -> None:
-        """Start-up: drop half-created volumes (a directory without `_data`)."""
+        """Start-up: drop half-created volumes (a directory without `_data`), and empty the
+        volumes whose copy-up a crash cut short: every later mount, with copy-up or without
+        (`nocopy`), finds the volume as new, never a part of the image's directory."""
         with self._lock:
             for name in os.listdir(self.root):
                 vdir = os.path.join(self.root, name)
                 if name.startswith(".tmp-") and os.path.isdir(vdir):
                     shutil.rmtree(vdir, ignore_errors=True)
+                elif os.path.exists(os.path.join(vdir, COPY_UP_MARK)):
+                    self._forget_copy_up(name)
+
+    def _forget_copy_up(self, name: str) -> None:
+        """Empty a volume a copy-up left half filled, then drop its mark."""
+        if (self._records.get(name) or {}).get("Options"):
+            return  # its files live on what it mounts at use: the next copy-up redoes them
+        mp = self._mountpoint(name)
+        fd = os.open(mp, _DIR_FLAGS)
+        try:
+            _empty_dir(fd)
+        finally:
+            os.close(fd)
+        os.unlink(os.path.join(self.root, name, COPY_UP_MARK))
+        fsync_dir(os.path.join(self.root, name))
 
     # -- helpers ----------------------------------------------------------------------------
 
