@@ -9,7 +9,7 @@ import hashlib
 import io
 import os
 import shutil
-import stat
+import sys
 import tarfile
 import tempfile
 import uuid
@@ -17,6 +17,9 @@ import uuid
 import pytest
 
 from support import is_root
+
+sys.path.insert(0, os.path.dirname(__file__))
+from hostile_tars import tree_digest  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):
@@ -41,22 +44,7 @@ class HostDir:
             f.write("inner\n")
 
     def digest(self) -> str:
-        h = hashlib.sha256()
-        st = os.lstat(self.path)
-        h.update(f"{st.st_mode:o} {st.st_uid} {st.st_nlink}\n".encode())
-        for dirpath, dirnames, filenames in os.walk(self.path):
-            dirnames.sort()
-            for name in sorted(dirnames + filenames):
-                full = os.path.join(dirpath, name)
-                st = os.lstat(full)
-                rel = os.path.relpath(full, self.path)
-                h.update(f"{rel} {st.st_mode:o} {st.st_uid} {st.st_size}\n".encode())
-                if stat.S_ISLNK(st.st_mode):
-                    h.update(os.readlink(full).encode())
-                elif stat.S_ISREG(st.st_mode):
-                    with open(full, "rb") as f:
-                        h.update(f.read())
-        return h.hexdigest()
+        return tree_digest(self.path)
 
     def climb(self, depth: int = 16) -> str:
         """A relative link target that climbs from the image's root to this directory on a

@@ -173,6 +173,27 @@ def docker_archive(layers: list[bytes], tag: str = "hostile:latest", extra=()) -
 # --- the sentinel ------------------------------------------------------------------------
 
 
+def tree_digest(path: str) -> str:
+    """Names, types, modes, owners, sizes, link targets and contents of the tree at `path`,
+    and the directory itself (a chmod through a link would show)."""
+    h = hashlib.sha256()
+    st = os.lstat(path)
+    h.update(f"{st.st_mode:o} {st.st_uid} {st.st_gid}\n".encode())
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            full = os.path.join(dirpath, name)
+            st = os.lstat(full)
+            rel = os.path.relpath(full, path)
+            h.update(f"{rel} {st.st_mode:o} {st.st_uid} {st.st_gid} {st.st_size}\n".encode())
+            if stat.S_ISLNK(st.st_mode):
+                h.update(os.readlink(full).encode())
+            elif stat.S_ISREG(st.st_mode):
+                with open(full, "rb") as f:
+                    h.update(f.read())
+    return h.hexdigest()
+
+
 @dataclass
 class Sentinel:
     """A host directory hostile entries aim at, and its digest."""
@@ -193,24 +214,7 @@ class Sentinel:
         return cls(path)
 
     def digest(self) -> str:
-        """Names, types, modes, owners, sizes, link targets and contents of the tree, and the
-        directory itself (a chmod through a link would show)."""
-        h = hashlib.sha256()
-        st = os.lstat(self.path)
-        h.update(f"{st.st_mode:o} {st.st_uid} {st.st_gid}\n".encode())
-        for dirpath, dirnames, filenames in os.walk(self.path):
-            dirnames.sort()
-            for name in sorted(dirnames + filenames):
-                full = os.path.join(dirpath, name)
-                st = os.lstat(full)
-                rel = os.path.relpath(full, self.path)
-                h.update(f"{rel} {st.st_mode:o} {st.st_uid} {st.st_gid} {st.st_size}\n".encode())
-                if stat.S_ISLNK(st.st_mode):
-                    h.update(os.readlink(full).encode())
-                elif stat.S_ISREG(st.st_mode):
-                    with open(full, "rb") as f:
-                        h.update(f.read())
-        return h.hexdigest()
+        return tree_digest(self.path)
 
     @property
     def climb(self) -> str:
