@@ -191,16 +191,6 @@ def _session(sock: str):
     import requests
     from docker.transport import UnixHTTPAdapter
 
-    s = requests.Session()
-    # Every http:// URL goes to the daemon's socket; https:// is refused outright.
-    s.mount("http://", UnixHTTPAdapter("http+unix://" + sock, timeout=REQUEST_TIMEOUT))
-    s.mount("https://", _Refuse())
-    return s
-
-
-def _refuse_adapter_class():
-    import requests
-
     class Refuse(requests.adapters.BaseAdapter):
         def send(self, request, **kwargs):  # type: ignore[no-untyped-def]
             raise AssertionError(f"the fuzz tried to leave the daemon's socket: {request.url}")
@@ -208,11 +198,11 @@ def _refuse_adapter_class():
         def close(self) -> None:
             pass
 
-    return Refuse
-
-
-def _Refuse():  # noqa: N802 - a class made lazily (requests is imported only when run)
-    return _refuse_adapter_class()()
+    s = requests.Session()
+    # Every http:// URL goes to the daemon's socket; https:// is refused outright.
+    s.mount("http://", UnixHTTPAdapter("http+unix://" + sock, timeout=REQUEST_TIMEOUT))
+    s.mount("https://", Refuse())
+    return s
 
 
 def _api(session, method: str, path: str, **kw):  # type: ignore[no-untyped-def]
