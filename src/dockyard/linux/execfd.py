@@ -125,4 +125,5 @@ def execute(trampoline: int, report_fd: int, path: str, args: list[str], env: di
     if not 0 < report_fd < 256:
         raise ValueError(f"report descriptor {report_fd} out of range for the trampoline")
     os.set_inheritable(report_fd, True)  # the trampoline closes it on its own exec
-    os.execve(trampoline, ["dockyard-exec", chr(report_fd), path, *args], env)
+    # the descriptor as one raw byte: chr() would be encoded, two bytes from 128 on
+    os.execve(trampoline, [b"dockyard-exec", bytes([report_fd]), path, *args], env)

@@ -14,11 +14,17 @@ from dockyard.linux import execfd
 pytestmark = pytest.mark.skipif(not execfd.available(), reason="x86_64 only")
 
 
-def _run_through_trampoline(path: str, args: list[str], env: dict[str, str]):
+def _run_through_trampoline(
+    path: str, args: list[str], env: dict[str, str], report_fd: int | None = None
+):
     tramp = execfd.sealed_trampoline()
     assert tramp is not None
     out_r, out_w = os.pipe()
     rep_r, rep_w = os.pipe()
+    if report_fd is not None:  # the report descriptor at a chosen number
+        os.dup2(rep_w, report_fd)
+        os.close(rep_w)
+        rep_w = report_fd
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         try:
@@ -52,6 +58,19 @@ def test_a_failed_exec_is_reported_as_a_message_line():
     code, out, report = _run_through_trampoline("/nonexistent/prog", ["prog"], {})
     assert code == 127 and out == b""
     assert json.loads(report) == {"t": "error", "message": "exec failed: errno 002"}
+
+
+@pytest.mark.parametrize("fd", [127, 128, 200, 255])
+def test_a_report_descriptor_of_any_byte_value_is_used_and_not_leaked(fd):
+    """The descriptor goes to the trampoline as one raw byte (from 128 on, a str argument
+    was encoded as two bytes: the report went to another descriptor and this one leaked
+    into the program)."""
+    code, out, report = _run_through_trampoline("/nonexistent/prog", ["prog"], {}, fd)
+    assert code == 127 and json.loads(report)["message"] == "exec failed: errno 002"
+    code, out, _ = _run_through_trampoline(
+        "/bin/sh", ["sh", "-c", f"[ -e /proc/self/fd/{fd} ] && echo leaked || echo closed"], {}, fd
+    )
+    assert (code, out) == (0, b"closed\n")
 
 
 def test_the_trampoline_cannot_be_written_or_grown():
