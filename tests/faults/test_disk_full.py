@@ -5,6 +5,7 @@ counts log lines, logging resumes once there is room, and the state stays true."
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -28,11 +29,16 @@ def _free(path: str) -> int:
 def _fill(path: str, leave: int) -> None:
     """A file taking all but `leave` bytes of the file system holding `path`."""
     size = max(0, _free(os.path.dirname(path)) - leave)
-    with open(path, "wb") as f:
+    with open(path, "wb", buffering=0) as f:
         chunk = b"\0" * (1 << 20)
         while size > 0:
             n = min(size, len(chunk))
-            f.write(chunk[:n])
+            try:
+                f.write(chunk[:n])
+            except OSError as e:  # the chatty container took the rest meanwhile: full
+                if e.errno != errno.ENOSPC:
+                    raise
+                break
             size -= n
 
 
