@@ -128,7 +128,7 @@ def parse_signal(value: str | int | None, default: int = signal.SIGTERM) -> int:
     """A signal given as a number, "KILL" or "SIGKILL"."""
     if value in (None, ""):
         return int(default)
-    if isinstance(value, int) or str(value).isdigit():
+    if isinstance(value, int) or (str(value).isascii() and str(value).isdigit()):
         num = int(value)
         if num <= 0 or num > 64:
             raise InvalidParameter(f"Invalid signal: {value}")

@@ -164,3 +164,12 @@ def test_store_lookup_and_names(tmp_path):
     assert reopened.resolve("site") == a and reopened.read_state(a)["Status"] == "created"
     reopened.delete(a)
     assert reopened.ids() == [b]
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "１"])
+def test_a_signal_of_non_ascii_digits_is_invalid(value):
+    """Go's strconv reads ASCII digits only (a Unicode digit was a 500 from int())."""
+    from dockyard.containers.config import parse_signal
+
+    with pytest.raises(InvalidParameter, match="Invalid signal"):
+        parse_signal(value)
