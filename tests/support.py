@@ -7,6 +7,8 @@ import shutil
 import subprocess
 
 BUSYBOX = "/bin/busybox"
+# Docker's Engine API reference (moby, Apache-2.0: tests/data/LICENSE-moby)
+ENGINE_API_SPEC = os.path.join(os.path.dirname(__file__), "data", "docker-engine-api-v1.47.yaml")
 
 
 def make_busybox_rootfs(dest: str) -> str:

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from daemon_fixture import DOCKER, running_daemon
+from support import ENGINE_API_SPEC
 
 
 @pytest.fixture(scope="module")
@@ -301,16 +302,7 @@ def test_host_network_gets_the_hosts_etc_files(d):
 
 # -- the inspect document against the v1.47 spec --------------------------------------------
 
-SPEC = os.path.join(
-    os.path.dirname(__file__),
-    "..",
-    "..",
-    "..",
-    "shared",
-    "reference",
-    "docker-engine-api-v1.47.yaml",
-)
-SPEC = SPEC if os.path.exists(SPEC) else "/work/shared/reference/docker-engine-api-v1.47.yaml"
+SPEC = ENGINE_API_SPEC
 _PY_TYPES = {
     "string": (str,),
     "integer": (int,),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import random
 import socket
 import subprocess
@@ -22,6 +21,7 @@ from dnslib import QTYPE, RR, A, DNSRecord
 
 from daemon_fixture import DOCKER, running_daemon
 from dockyard.network import netns
+from support import ENGINE_API_SPEC
 
 UPSTREAM_NAME = "upstream.dockyard.test"
 UPSTREAM_ADDRESS = "10.254.254.253"
@@ -335,7 +335,7 @@ def test_bad_network_input_in_dockers_words_leaves_nothing(d):
         d.docker("network", "rm", "badin")
 
 
-SPEC = "/work/shared/reference/docker-engine-api-v1.47.yaml"
+SPEC = ENGINE_API_SPEC
 
 
 def _spec_properties(definition: str) -> set[str]:
@@ -346,7 +346,6 @@ def _spec_properties(definition: str) -> set[str]:
     return set(spec["definitions"][definition]["properties"])
 
 
-@pytest.mark.skipif(not os.path.exists(SPEC), reason="the v1.47 spec is not on this machine")
 def test_inspect_network_settings_have_dockers_field_names(d):
     ok(d.docker("network", "create", "--subnet", subnet(), "fields"))
     try:

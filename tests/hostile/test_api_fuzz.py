@@ -41,12 +41,9 @@ from typing import Any
 
 import pytest
 
-from support import is_root, make_busybox_rootfs
+from support import ENGINE_API_SPEC, is_root, make_busybox_rootfs
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SPEC_NAME = "docker-engine-api-v1.47.yaml"
-# In CI a copy of shared/ sits beside the clone.
-SPEC = os.path.join(os.path.dirname(REPO_ROOT), "shared", "reference", SPEC_NAME)
+SPEC = ENGINE_API_SPEC  # kept in the repository: tests/data/
 
 EXAMPLES = int(os.environ.get("DOCKYARD_FUZZ_EXAMPLES", "120"))
 BUDGET = float(os.environ.get("DOCKYARD_FUZZ_SECONDS", "150"))
@@ -256,7 +253,7 @@ def _netns_daemon_class(base):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="module")
 def fuzz(tmp_path_factory):
     if SCHEMA is None:
-        pytest.skip(f"the Engine API spec is not at {SPEC} (shared/ beside the repository)")
+        pytest.skip(f"the Engine API spec is not at {SPEC}")
     if not is_root():
         pytest.skip("needs root (a real daemon)")
     if shutil.which("unshare") is None:

@@ -4,19 +4,14 @@ integer ranges of every field, Go's message, and the table generated from Docker
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
 from dockyard.api import gotypes
 from dockyard.errors import InvalidParameter
+from support import ENGINE_API_SPEC
 
-SPEC = os.environ.get(
-    "DOCKYARD_ENGINE_SPEC",
-    os.path.join(
-        os.path.dirname(__file__), "../../../../shared/reference/docker-engine-api-v1.47.yaml"
-    ),
-)
+SPEC = ENGINE_API_SPEC
 
 
 def _check(text: str, root: str = "CreateRequest") -> None:
@@ -118,7 +113,6 @@ def test_routes_map_to_go_structs():
     assert gotypes.root_for("GET", "/containers/json") is None
 
 
-@pytest.mark.skipif(not os.path.exists(SPEC), reason="the Engine API spec is not on this machine")
 def test_table_is_the_one_generated_from_the_spec():
     yaml = pytest.importorskip("yaml")
     with open(SPEC) as f:
