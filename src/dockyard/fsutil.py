@@ -64,6 +64,22 @@ def write_json(path: str, obj: Any, mode: int = 0o644) -> None:
     atomic_write(path, json.dumps(obj, indent=None, separators=(",", ":")).encode(), mode)
 
 
+def tree_stats(top: str) -> Iterator[os.stat_result]:
+    """The lstat of `top` and of everything below it, walked by directory descriptors
+    (os.fwalk) without following a link: a tree that a running container changes meanwhile
+    cannot lead the walk out of it. Entries that vanish during the walk are skipped."""
+    try:
+        yield os.stat(top, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    for _dirpath, dirnames, filenames, dir_fd in os.fwalk(top):
+        for name in dirnames + filenames:
+            try:
+                yield os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+
+
 def read_json(path: str) -> Any:
     """Read a JSON file written by `write_json`."""
     with open(path, "rb") as f:

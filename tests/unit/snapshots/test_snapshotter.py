@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 
 import pytest
 
@@ -120,3 +121,24 @@ def test_commit_stacks_a_parentless_snapshot(sn: Snapshotter) -> None:
     lower = f"lowerdir={sn.upper_dir('B')}:{sn.upper_dir('A')}"
     assert sn.mounts("v")[0].type == "overlay" and lower in sn.mounts("v")[0].options
     assert sn.lower_dirs("v") == [sn.upper_dir("B"), sn.upper_dir("A")]
+
+
+def test_usage_walks_the_tree_without_following_its_links(tmp_path):
+    """The size walk (tree_stats, by directory descriptors) counts a link as a link: a link to
+    a big host directory adds nothing, and hard links count once."""
+    from dockyard.fsutil import tree_stats
+    from dockyard.snapshots.snapshotter import _du
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "big").write_bytes(b"x" * (1 << 20))
+    top = tmp_path / "top"
+    (top / "d").mkdir(parents=True)
+    (top / "d" / "f").write_bytes(b"y" * 5000)
+    os.link(top / "d" / "f", top / "hard")
+    os.symlink(str(outside), top / "link")
+    sizes = sorted(st.st_size for st in tree_stats(str(top)) if not stat.S_ISDIR(st.st_mode))
+    assert sizes == [len(str(outside)), 5000, 5000]
+    size, inodes = _du(str(top))
+    assert inodes == 4  # top, d, f (once), link
+    assert size < 1 << 20
