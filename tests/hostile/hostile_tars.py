@@ -8,6 +8,7 @@ directory that hostile entries aim at: its digest before and after must be equal
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -16,7 +17,7 @@ import os
 import stat
 import tarfile
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 # --- entries ----------------------------------------------------------------------------
@@ -225,6 +226,21 @@ class Sentinel:
         import shutil
 
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def watched_sentinel(files: dict[str, bytes] | None = None) -> Iterator[Sentinel]:
+    """A sentinel (with `files` added), asserted unchanged when the block ends, then removed."""
+    s = Sentinel.make()
+    for name, data in (files or {}).items():
+        with open(os.path.join(s.path, name), "wb") as f:
+            f.write(data)
+    s.expected = s.digest()
+    yield s
+    try:
+        assert s.digest() == s.expected, "the host's sentinel directory changed"
+    finally:
+        s.remove()
 
 
 def escaping_layers(sentinel: Sentinel) -> dict[str, bytes]:

@@ -41,6 +41,7 @@ from hostile_tars import (
     reg,
     sym,
     tar_bytes,
+    watched_sentinel,
     zero_bomb,
 )
 
@@ -71,13 +72,8 @@ def base_layer(busybox_rootfs) -> bytes:
 
 @pytest.fixture
 def sentinel():
-    s = Sentinel.make()
-    s.expected = s.digest()
-    yield s
-    try:
-        assert s.digest() == s.expected, "the host's sentinel directory changed"
-    finally:
-        s.remove()
+    with watched_sentinel() as s:
+        yield s
 
 
 def load(client: APIClient, data: bytes | io.BufferedReader) -> list[str]:

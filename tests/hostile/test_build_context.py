@@ -14,7 +14,6 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 from hostile_tars import (
-    Sentinel,
     dir_,
     escaping_layers,
     hard,
@@ -23,6 +22,7 @@ from hostile_tars import (
     reg,
     sym,
     tar_bytes,
+    watched_sentinel,
 )
 
 from daemon_fixture import ping, running_daemon
@@ -44,17 +44,9 @@ def client(d) -> APIClient:
 
 @pytest.fixture
 def sentinel():
-    s = Sentinel.make()
-    with open(os.path.join(s.path, "Dockerfile"), "w") as f:
-        f.write("FROM busybox\nRUN touch /from-the-host\n")
-    with open(os.path.join(s.path, "ignore"), "w") as f:
-        f.write("keep\n")
-    s.expected = s.digest()
-    yield s
-    try:
-        assert s.digest() == s.expected, "the host's sentinel directory changed"
-    finally:
-        s.remove()
+    files = {"Dockerfile": b"FROM busybox\nRUN touch /from-the-host\n", "ignore": b"keep\n"}
+    with watched_sentinel(files) as s:
+        yield s
 
 
 def build(client: APIClient, context: bytes | io.BufferedReader, tag: str) -> tuple[bool, str]:

@@ -15,7 +15,6 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 from hostile_tars import (
-    Sentinel,
     dev,
     dir_,
     dir_layer,
@@ -24,6 +23,7 @@ from hostile_tars import (
     reg,
     sym,
     tar_bytes,
+    watched_sentinel,
 )
 
 from daemon_fixture import ping, running_daemon
@@ -34,15 +34,8 @@ SECRET = b"the host's secret\n"
 
 @pytest.fixture(scope="module")
 def sentinel():
-    s = Sentinel.make()
-    with open(os.path.join(s.path, "secret"), "wb") as f:
-        f.write(SECRET)
-    s.expected = s.digest()
-    yield s
-    try:
-        assert s.digest() == s.expected, "the host's sentinel directory changed"
-    finally:
-        s.remove()
+    with watched_sentinel({"secret": SECRET}) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")

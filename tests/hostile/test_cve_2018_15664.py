@@ -24,7 +24,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from hostile_tars import Sentinel, dir_layer, reg, tar_bytes
+from hostile_tars import dir_layer, reg, tar_bytes, watched_sentinel
 
 from daemon_fixture import ping, running_daemon
 from dockyard.client import APIClient, APIError
@@ -66,15 +66,8 @@ def _swapper(tmp: str) -> bytes | None:
 
 @pytest.fixture(scope="module")
 def sentinel():
-    s = Sentinel.make()
-    with open(os.path.join(s.path, "secret"), "wb") as f:
-        f.write(SECRET)
-    s.expected = s.digest()
-    yield s
-    try:
-        assert s.digest() == s.expected, "the host's sentinel directory changed"
-    finally:
-        s.remove()
+    with watched_sentinel({"secret": SECRET}) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")

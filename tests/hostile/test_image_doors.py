@@ -19,13 +19,13 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 from hostile_tars import (
-    Sentinel,
     dir_layer,
     escaping_layers,
     harmless_layers,
     huge_pax_header,
     image_config,
     longname_chain,
+    watched_sentinel,
 )
 
 from daemon_fixture import ping, running_daemon
@@ -48,13 +48,8 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def sentinel():
-    s = Sentinel.make()
-    s.expected = s.digest()
-    yield s
-    try:
-        assert s.digest() == s.expected, "the host's sentinel directory changed"
-    finally:
-        s.remove()
+    with watched_sentinel() as s:
+        yield s
 
 
 @pytest.fixture(scope="module")

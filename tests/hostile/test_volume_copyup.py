@@ -18,7 +18,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from hostile_tars import Sentinel, dir_, dir_layer, reg
+from hostile_tars import dir_, dir_layer, reg, watched_sentinel
 
 from daemon_fixture import ping, running_daemon
 
@@ -27,13 +27,8 @@ ROUNDS = int(os.environ.get("DOCKYARD_COPYUP_ROUNDS", "25"))
 
 @pytest.fixture
 def sentinel():
-    s = Sentinel.make()
-    s.expected = s.digest()
-    yield s
-    try:
-        assert s.digest() == s.expected, "the host's sentinel directory changed"
-    finally:
-        s.remove()
+    with watched_sentinel() as s:
+        yield s
 
 
 def test_copy_up_never_writes_through_a_planted_link(busybox_rootfs, sentinel):
