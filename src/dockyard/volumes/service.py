@@ -19,12 +19,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from dockyard.containers.scopedfs import copy_tree as _copy_tree
 from dockyard.errors import Conflict, InvalidParameter, NotFound
 from dockyard.faults import crash_point
 from dockyard.filters import labels_match
 from dockyard.fsutil import frees_space, fsync_dir, read_json, write_json
 from dockyard.volumes import mounts
+from dockyard.volumes.copyup import copy_tree as _copy_tree
 
 LOCAL = "local"
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
@@ -385,7 +385,7 @@ class VolumeService:
         # The copy runs without the service lock (other volumes stay usable meanwhile); the
         # container being created holds the volume, so it cannot be removed under the copy.
         with copy_lock:
-            # both sides by fd (scopedfs.copy_tree): the source is a container's root, and
+            # both sides by fd (copyup.copy_tree): the source is a container's root, and
             # another container that has the volume may change it while it is filled
             try:
                 src = os.open(source, _DIR_FLAGS) if isinstance(source, str) else os.dup(source)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from dockyard.containers.scopedfs import DIR_FLAGS, copy_tree
+from dockyard.volumes.copyup import DIR_FLAGS, copy_tree
 
 DEPTH = 700  # two Python frames a level were past the default limit of 1000
 
