@@ -21,20 +21,6 @@ _GO_TYPES = {
 }
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def _no_constant(name: str) -> Any:
     raise ValueError(f"invalid character '{name[0]}' looking for beginning of value")
 
@@ -72,7 +58,7 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         gotypes.check(body, root)
     if not isinstance(body, dict):
         raise InvalidParameter(
-            f"json: cannot unmarshal {_json_type(body)} into Go value of type struct"
+            f"json: cannot unmarshal {gotypes.json_kind(body)} into Go value of type struct"
         )
     return body
 
@@ -98,7 +84,7 @@ def field(
         go = _GO_TYPES.get(types[0], types[0].__name__)
         prefix = f"{where}." if where else ""
         raise InvalidParameter(
-            f"json: cannot unmarshal {_json_type(value)} into Go struct field "
+            f"json: cannot unmarshal {gotypes.json_kind(value)} into Go struct field "
             f"{prefix}{name} of type {go}"
         )
     return value
@@ -111,7 +97,7 @@ def string_map(obj: dict[str, Any], name: str, where: str = "") -> dict[str, str
         if not isinstance(v, str):
             prefix = f"{where}." if where else ""
             raise InvalidParameter(
-                f"json: cannot unmarshal {_json_type(v)} into Go struct field "
+                f"json: cannot unmarshal {gotypes.json_kind(v)} into Go struct field "
                 f"{prefix}{name} of type string"
             )
     return dict(value)
