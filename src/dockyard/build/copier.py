@@ -139,21 +139,46 @@ def walk(dir_fd: int, rel: str = ".") -> Iterator[tuple[str, int, list[tuple[str
     """os.walk (top-down, subdirectories in name order) by descriptor: (the directory's path
     relative to the top, its fd, its entries as (name, st_mode without following) in name
     order). Only real directories are entered, never a symbolic link; a directory that
-    cannot be opened is skipped, as os.walk skips it."""
-    with os.scandir(dir_fd) as it:
-        entries = sorted((e.name, e.stat(follow_symlinks=False).st_mode) for e in it)
+    cannot be opened is skipped, as os.walk skips it. The walk keeps its own stack (one
+    descriptor a level): a deep tree cannot exhaust Python's recursion."""
+    entries = _entries(dir_fd)
     yield rel, dir_fd, entries
-    for name, mode in entries:
-        if not stat.S_ISDIR(mode):
-            continue
-        try:
-            sub = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
-        except OSError:
-            continue
-        try:
-            yield from walk(sub, name if rel == "." else f"{rel}/{name}")
-        finally:
-            os.close(sub)
+    # (directory fd, its path, the subdirectories left to enter, whether we opened the fd)
+    stack: list[tuple[int, str, Iterator[str], bool]] = [(dir_fd, rel, _subdirs(entries), False)]
+    try:
+        while stack:
+            fd, path, children, owned = stack[-1]
+            name = next(children, None)
+            if name is None:
+                stack.pop()
+                if owned:
+                    os.close(fd)
+                continue
+            try:
+                sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            except OSError:
+                continue
+            sub_path = name if path == "." else f"{path}/{name}"
+            try:
+                sub_entries = _entries(sub)
+            except BaseException:
+                os.close(sub)
+                raise
+            stack.append((sub, sub_path, _subdirs(sub_entries), True))
+            yield sub_path, sub, sub_entries
+    finally:
+        for fd, _path, _children, owned in stack:
+            if owned:
+                os.close(fd)
+
+
+def _entries(dir_fd: int) -> list[tuple[str, int]]:
+    with os.scandir(dir_fd) as it:
+        return sorted((e.name, e.stat(follow_symlinks=False).st_mode) for e in it)
+
+
+def _subdirs(entries: list[tuple[str, int]]) -> Iterator[str]:
+    return iter([name for name, mode in entries if stat.S_ISDIR(mode)])
 
 
 def _wildcard(root: str, root_fd: int, pattern: str) -> list[Source]:
@@ -441,31 +466,62 @@ def _remove_at(dfd: int, name: str) -> os.stat_result | None:
 
 def _copy_tree(sfd: int, dfd: int, owner: _Owner) -> None:
     """The contents of source directory `sfd` into directory `dfd` (symlinks kept as links),
-    every source entry read relative to its directory's fd, never followed."""
-    with os.scandir(sfd) as it:
-        entries = sorted((e.name, e.stat(follow_symlinks=False)) for e in it)
-    for name, st in entries:
-        if stat.S_ISLNK(st.st_mode):
-            if _remove_at(dfd, name) is not None:
-                shutil.rmtree(name, dir_fd=dfd)
-            os.symlink(os.readlink(name, dir_fd=sfd), name, dir_fd=dfd)
-            owner.chown_at(dfd, name, st)
-            os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dfd, follow_symlinks=False)
-        elif stat.S_ISDIR(st.st_mode):
-            if _remove_at(dfd, name) is None:
-                os.mkdir(name, 0o700, dir_fd=dfd)
-            sub = os.open(name, _DIR_FLAGS, dir_fd=dfd)
-            try:
-                src_sub = os.open(name, _DIR_FLAGS, dir_fd=sfd)
+    every source entry read relative to its directory's fd, never followed. The walk keeps
+    its own stack (two descriptors a level), so a deep tree cannot exhaust the recursion."""
+    # (source dir fd, destination dir fd, entries left, the dir's stat for its end; None at
+    # the top, whose descriptors are the caller's)
+    stack: list[tuple[int, int, Iterator[tuple[str, os.stat_result]], os.stat_result | None]]
+    stack = [(sfd, dfd, iter(_stat_entries(sfd)), None)]
+    try:
+        while stack:
+            src, dst, entries, dir_st = stack[-1]
+            entry = next(entries, None)
+            if entry is None:
+                stack.pop()
+                if dir_st is not None:
+                    try:
+                        _set_meta(dst, dir_st, owner)
+                    finally:
+                        os.close(src)
+                        os.close(dst)
+                continue
+            name, st = entry
+            if stat.S_ISLNK(st.st_mode):
+                if _remove_at(dst, name) is not None:
+                    shutil.rmtree(name, dir_fd=dst)
+                os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
+                owner.chown_at(dst, name, st)
+                os.utime(
+                    name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst, follow_symlinks=False
+                )
+            elif stat.S_ISDIR(st.st_mode):
+                if _remove_at(dst, name) is None:
+                    os.mkdir(name, 0o700, dir_fd=dst)
+                sub = os.open(name, _DIR_FLAGS, dir_fd=dst)
                 try:
-                    _copy_tree(src_sub, sub, owner)
-                finally:
+                    src_sub = os.open(name, _DIR_FLAGS, dir_fd=src)
+                except BaseException:
+                    os.close(sub)
+                    raise
+                try:
+                    sub_entries = iter(_stat_entries(src_sub))
+                except BaseException:
+                    os.close(sub)
                     os.close(src_sub)
-                _set_meta(sub, st, owner)
-            finally:
-                os.close(sub)
-        else:
-            _copy_file(st, lambda n=name: _open_file_at(sfd, n), dfd, name, owner)
+                    raise
+                stack.append((src_sub, sub, sub_entries, st))
+            else:
+                _copy_file(st, lambda n=name, fd=src: _open_file_at(fd, n), dst, name, owner)
+    finally:
+        for src, dst, _entries_left, dir_st in stack:
+            if dir_st is not None:
+                os.close(src)
+                os.close(dst)
+
+
+def _stat_entries(dir_fd: int) -> list[tuple[str, os.stat_result]]:
+    with os.scandir(dir_fd) as it:
+        return sorted((e.name, e.stat(follow_symlinks=False)) for e in it)
 
 
 def _is_archive(fd: int) -> bool:
