@@ -155,6 +155,20 @@ def lstat_beneath(top: str, path: str) -> os.stat_result | None:
         os.close(fd)
 
 
+def _read_link_step(link_fd: int, path: str, hops: int) -> tuple[str, int]:
+    """One symlink met on a walk: its target and the hops so far; closes `link_fd`. A magic
+    link, or one link too many, is ELOOP for `path`."""
+    try:
+        target = os.readlink("", dir_fd=link_fd)
+        magic = _is_magic_link(link_fd, target)
+    finally:
+        os.close(link_fd)
+    hops += 1
+    if magic or hops > MAX_SYMLINKS:
+        raise _error(errno.ELOOP, path)
+    return target, hops
+
+
 def _is_magic_link(link_fd: int, target: str) -> bool:
     """A /proc link the kernel follows to an object rather than by its text (fd/N, exe,
     cwd, root, ns/*, map_files/*): their text is absolute or names no file (`pipe:[4]`)."""
@@ -209,14 +223,7 @@ def _walk(root_fd: int, path: str, flags: int, mode: int, mkdir_mode: int | None
                 raise _error(e.errno, path) from None
             st_mode = os.fstat(fd).st_mode
             if stat.S_ISLNK(st_mode) and not (last and flags & os.O_NOFOLLOW):
-                try:
-                    target = os.readlink("", dir_fd=fd)
-                    magic = _is_magic_link(fd, target)
-                finally:
-                    os.close(fd)
-                hops += 1
-                if magic or hops > MAX_SYMLINKS:
-                    raise _error(errno.ELOOP, path)
+                target, hops = _read_link_step(fd, path, hops)
                 if target.startswith("/"):
                     close_all()
                 parts = _components(target) + parts
@@ -283,14 +290,7 @@ def resolve_path(root_fd: int, path: str) -> str:
                 continue
             st_mode = os.fstat(fd).st_mode
             if stat.S_ISLNK(st_mode):
-                try:
-                    target = os.readlink("", dir_fd=fd)
-                    magic = _is_magic_link(fd, target)
-                finally:
-                    os.close(fd)
-                hops += 1
-                if magic or hops > MAX_SYMLINKS:
-                    raise _error(errno.ELOOP, path)
+                target, hops = _read_link_step(fd, path, hops)
                 if target.startswith("/"):
                     names.clear()
                     for held in fds:
